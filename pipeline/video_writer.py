@@ -1,0 +1,54 @@
+"""Write uint8 RGB frames to an H.264 video file with PyAV, atomically."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable, Union
+
+import av
+import numpy as np
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+def write_video(
+    path: PathLike,
+    frames: Iterable[np.ndarray],
+    fps: float = 25.0,
+    crf: int = 18,
+    codec: str = "libx264",
+) -> Path:
+    """Encode frames (each uint8 [H,W,3] RGB, even H and W) to `path`.
+
+    The file is written beside its destination and renamed into place, so a killed
+    run never leaves a half-written video behind.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
+    try:
+        with av.open(str(tmp), mode="w") as container:
+            stream = None
+            for frame in frames:
+                frame = np.ascontiguousarray(frame, dtype=np.uint8)
+                if stream is None:
+                    height, width = frame.shape[:2]
+                    if height % 2 or width % 2:
+                        raise ValueError(f"{path}: H.264 needs even frame sizes, got {width}x{height}")
+                    from fractions import Fraction
+
+                    stream = container.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
+                    stream.width, stream.height = width, height
+                    stream.pix_fmt = "yuv420p"
+                    stream.options = {"crf": str(crf), "preset": "veryfast"}
+                for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                    container.mux(packet)
+            if stream is None:
+                raise ValueError(f"{path}: no frames to write")
+            for packet in stream.encode():
+                container.mux(packet)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
