@@ -1,0 +1,405 @@
+"""Tests for pipeline.annotations on real temporary folders of small fake (never decoded) video files."""
+from __future__ import annotations
+
+import os
+import pickle
+import warnings
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from pipeline.annotations import (
+    VIDEO_EXTENSIONS,
+    AnnotationError,
+    AnnotationWarning,
+    DatasetSplits,
+    VideoRecord,
+    build_splits,
+    find_videos,
+    is_video_file,
+    read_class_list,
+    read_list_file,
+    read_ucf101_split,
+    scan_class_folders,
+    stratified_split,
+)
+
+
+def touch(path: Path, data: bytes = b"\x00\x00\x01fake") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def problems_of(excinfo) -> list[str]:
+    return excinfo.value.problems
+
+
+def has(problems: list[str], *parts: str) -> bool:
+    return any(all(p in msg for p in parts) for msg in problems)
+
+
+# ---------------------------------------------------------------------------------------------- finding
+
+
+def test_is_video_file_case_insensitive():
+    assert VIDEO_EXTENSIONS >= {".mp4", ".avi", ".ts"}
+    assert is_video_file("a/b.MP4") and is_video_file(Path("x.AvI")) and is_video_file("c.webm")
+    assert not is_video_file("notes.txt") and not is_video_file("mp4")
+
+
+def test_find_videos_sorted_recursive_hidden_and_single_file(tmp_path):
+    for rel in ["b/2.MP4", "a/1.avi", "a/deep/3.mkv", "top.mov", "a/readme.txt", ".hidden/4.mp4", "a/._5.mp4"]:
+        touch(tmp_path / rel)
+    found = find_videos(tmp_path)
+    assert found == sorted(found)
+    assert [p.relative_to(tmp_path).as_posix() for p in found] == ["a/1.avi", "a/deep/3.mkv", "b/2.MP4", "top.mov"]
+    assert find_videos(tmp_path, recursive=False) == [tmp_path / "top.mov"]
+    assert find_videos(tmp_path / "top.mov") == [tmp_path / "top.mov"]
+    with pytest.raises(FileNotFoundError):
+        find_videos(tmp_path / "nope")
+
+
+def test_find_videos_symlink_cycle_terminates_and_linked_dir_visited_once(tmp_path):
+    touch(tmp_path / "a" / "v.mp4")
+    touch(tmp_path / "outside" / "w.mp4")
+    os.symlink(tmp_path, tmp_path / "a" / "loop")  # cycle back to the root
+    os.symlink(tmp_path / "a", tmp_path / "b_link_to_a")  # same real dir as "a"
+    os.symlink(tmp_path / "outside", tmp_path / "c_ext")  # followed
+    os.symlink(tmp_path / "c_ext", tmp_path / "d_ext_again")  # same real dir again
+    found = find_videos(tmp_path)
+    names = [p.relative_to(tmp_path).as_posix() for p in found]
+    # sorted depth-first: "a" before its alias "b_link_to_a", "c_ext" before "d_ext_again" and "outside"
+    assert names == ["a/v.mp4", "c_ext/w.mp4"]
+
+
+# ---------------------------------------------------------------------------------------------- errors
+
+
+def test_annotation_error_shows_all_up_to_limit_and_pickles():
+    err = AnnotationError([f"f.txt:{i}: bad" for i in range(25)])
+    text = str(err)
+    assert "25 problems" in text and "f.txt:0: bad" in text and "f.txt:19: bad" in text
+    assert "f.txt:20: bad" not in text and "... and 5 more" in text
+    assert isinstance(err, ValueError)
+    again = pickle.loads(pickle.dumps(err))
+    assert again.problems == err.problems
+
+
+# ---------------------------------------------------------------------------------------------- folders
+
+
+def make_folders(root: Path, counts: dict[str, int], ext: str = ".mp4") -> None:
+    for name, n in counts.items():
+        for i in range(n):
+            touch(root / name / f"{name}_{i:02d}{ext if i % 2 else ext.upper()}")
+
+
+def test_scan_class_folders_flat(tmp_path):
+    make_folders(tmp_path, {"walk": 3, "run": 2})
+    touch(tmp_path / "run" / "sub" / "deep.webm")
+    touch(tmp_path / "run" / ".hidden.mp4")
+    records, names = scan_class_folders(tmp_path)
+    assert names == ["run", "walk"]
+    assert Counter(r.label for r in records) == {0: 3, 1: 3}
+    assert all(isinstance(r, VideoRecord) and r.path.is_file() for r in records)
+
+
+def test_folders_end_to_end_flat_carves_val_and_test(tmp_path):
+    make_folders(tmp_path, {"a": 20, "b": 10, "c": 4})
+    splits = build_splits("folders", tmp_path, val_fraction=0.2, test_fraction=0.2, seed=3)
+    assert isinstance(splits, DatasetSplits) and splits.class_names == ["a", "b", "c"]
+    all_paths = [r.path for s in (splits.train, splits.val, splits.test) for r in s]
+    assert len(all_paths) == len(set(all_paths)) == 34
+    for split in (splits.train, splits.val, splits.test):
+        assert {r.label for r in split} == {0, 1, 2}
+    assert Counter(r.label for r in splits.val)[0] == 4
+    text = splits.summary()
+    assert "3 classes, 34 videos" in text and "train" in text and "a " in text
+
+
+def test_folders_pre_split_layout(tmp_path):
+    make_folders(tmp_path / "train", {"jump": 3, "sit": 2, "run": 2})
+    make_folders(tmp_path / "valid", {"jump": 1, "sit": 1})
+    make_folders(tmp_path / "test", {"jump": 1, "run": 1, "sit": 1})
+    with pytest.warns(AnnotationWarning, match="no videos in the val split: 'run'"):
+        splits = build_splits("folders", tmp_path)
+    assert splits.class_names == ["jump", "run", "sit"]
+    assert (len(splits.train), len(splits.val), len(splits.test)) == (7, 2, 3)
+    assert all("valid" in r.path.parts for r in splits.val)
+    with pytest.raises(AnnotationError, match="pre-split"):
+        scan_class_folders(tmp_path)
+
+
+def test_folders_pre_split_class_missing_from_train_and_missing_test_is_carved(tmp_path):
+    make_folders(tmp_path / "train", {"jump": 6, "sit": 6})
+    make_folders(tmp_path / "val", {"jump": 1, "sit": 1, "wave": 1})
+    with pytest.raises(AnnotationError) as exc:
+        build_splits("folders", tmp_path)
+    assert has(problems_of(exc), "'wave'", "training split")
+    (tmp_path / "val" / "wave" / "wave_00.MP4").unlink()
+    with pytest.warns(AnnotationWarning):  # the now empty val/wave folder
+        splits = build_splits("folders", tmp_path, test_fraction=0.34)
+    assert len(splits.val) == 2 and {r.label for r in splits.test} == {0, 1}
+    assert not {r.path for r in splits.test} & {r.path for r in splits.train}
+
+
+def test_folders_problems_reported_together(tmp_path):
+    make_folders(tmp_path, {"good": 3})
+    (tmp_path / "empty_class").mkdir()
+    touch(tmp_path / "txt_only" / "notes.txt")
+    touch(tmp_path / "good" / "zero.mp4", b"")
+    touch(tmp_path / "stray.mp4")
+    with pytest.raises(AnnotationError) as exc, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        build_splits("folders", tmp_path)
+    probs = problems_of(exc)
+    assert has(probs, "empty_class", "no video files")
+    assert has(probs, "txt_only", "notes.txt")
+    assert has(probs, "zero.mp4", "0 bytes")
+    assert len(probs) == 3, probs  # an empty folder is not reported twice
+    with pytest.raises(AnnotationError, match="not found"):
+        build_splits("folders", tmp_path / "missing")
+
+
+# ---------------------------------------------------------------------------------------------- lists
+
+
+def test_list_with_index_labels_spaces_and_csv(tmp_path):
+    root = tmp_path / "videos"
+    touch(root / "a" / "one.mp4")
+    touch(root / "a" / "two with spaces.AVI")
+    touch(root / "b" / "three.mkv")
+    touch(root / "b" / "four,comma.mp4")
+    lst = write(tmp_path / "train.txt", "# comment\n\na/one.mp4 0\na/two with spaces.AVI   0\r\n"
+                "b/three.mkv,1\nb/four,comma.mp4 2\n")
+    records = read_list_file(lst, root)
+    assert [(r.path.name, r.label) for r in records] == [
+        ("one.mp4", 0), ("two with spaces.AVI", 0), ("three.mkv", 1), ("four,comma.mp4", 2)]
+
+
+def test_list_with_name_labels_and_class_list(tmp_path):
+    root = tmp_path
+    for name in ["x1.mp4", "x2.mp4", "y1.mp4", "z1.mp4"]:
+        touch(root / "clips" / name)
+    lst = write(tmp_path / "l.csv", "path,label\nclips/x1.mp4,walk\nclips/x2.mp4,run\nclips/y1.mp4, playing guitar\n")
+    assert [r.label for r in read_list_file(lst, root)] == [2, 1, 0]  # sorted names: playing guitar, run, walk
+    classes = write(tmp_path / "classes.txt", "walk\nrun\nplaying guitar\n")
+    names = read_class_list(classes)
+    assert names == ["walk", "run", "playing guitar"]
+    lst2 = write(tmp_path / "l2.txt", "clips/x1.mp4 Walk\nclips/z1.mp4 playing guitar\nclips/y1.mp4 1\n")
+    assert [r.label for r in read_list_file(lst2, root, names)] == [0, 2, 1]
+
+
+def test_read_class_list_indexed_zero_and_one_based(tmp_path):
+    assert read_class_list(write(tmp_path / "a.txt", "2 c\n1 b\n0 a\n")) == ["a", "b", "c"]
+    assert read_class_list(write(tmp_path / "b.txt", "1 ApplyEyeMakeup\r\n2 Apply Lipstick\n")) == [
+        "ApplyEyeMakeup", "Apply Lipstick"]
+    with pytest.raises(AnnotationError) as exc:
+        read_class_list(write(tmp_path / "c.txt", "1 a\n3 c\nnot indexed\n1 b\n"))
+    probs = problems_of(exc)
+    assert has(probs, "c.txt:3", "malformed") and has(probs, "c.txt:4", "duplicate class index")
+    assert has(probs, "c.txt", "missing [2]")
+
+
+def test_build_splits_list_end_to_end(tmp_path):
+    root = tmp_path / "data"
+    train_lines, val_lines = [], []
+    for c in range(3):
+        for i in range(8):
+            touch(root / f"c{c}" / f"v{i}.mp4")
+            (train_lines if i < 6 else val_lines).append(f"c{c}/v{i}.mp4 {c + 1}")
+    classes = write(tmp_path / "classInd.txt", "1 zero\n2 one\n3 two\n")  # 1-based: labels are 1-based
+    train = write(tmp_path / "train.txt", "\n".join(train_lines))
+    val = write(tmp_path / "val.txt", "\n".join(val_lines))
+    splits = build_splits("list", root, train_list=train, val_list=val, class_list=classes,
+                          test_fraction=0.34, seed=1)
+    assert splits.class_names == ["zero", "one", "two"]
+    assert len(splits.val) == 6 and Counter(r.label for r in splits.test) == {0: 2, 1: 2, 2: 2}
+    assert len(splits.train) == 12
+    assert all(r.path.parent.name == f"c{r.label}" for s in (splits.train, splits.val, splits.test) for r in s)
+    # without a class list, integer labels name classes "0".."K-1" (K = max + 1): "0" has no videos
+    with pytest.raises(AnnotationError) as exc:
+        build_splits("list", root, train_list=train, val_list=val)
+    assert problems_of(exc) == ["class '0' has no videos in the training split"]
+
+
+def test_list_without_class_list_integer_labels_need_every_class(tmp_path):
+    touch(tmp_path / "a.mp4")
+    touch(tmp_path / "b.mp4")
+    lst = write(tmp_path / "t.txt", "a.mp4 0\nb.mp4 2\n")
+    assert [r.label for r in read_list_file(lst, None)] == [0, 2]
+    with pytest.raises(AnnotationError) as exc:
+        build_splits("list", train_list=lst)
+    assert problems_of(exc) == ["class '1' has no videos in the training split"]
+
+
+def test_list_every_error_kind_reported_together_with_file_and_line(tmp_path):
+    root = tmp_path
+    touch(root / "ok.mp4")
+    touch(root / "ok2.mp4")
+    touch(root / "ok3.mp4")
+    touch(root / "ok4.mp4")
+    touch(root / "empty.mp4", b"")
+    classes = write(tmp_path / "classes.txt", "walk\nrun\nidle\n")
+    train = write(tmp_path / "train.txt", "\n".join([
+        "ok.mp4 walk",            # 1 fine
+        "missing.mp4 run",        # 2 missing file
+        "empty.mp4 run",          # 3 zero bytes
+        "ok2.mp4 jog",            # 4 unknown name
+        "ok3.mp4 7",              # 5 index out of range
+        "justapath.mp4",          # 6 malformed
+        "ok.mp4 walk",            # 7 duplicate
+        "ok4.mp4 wakl",           # 8 unknown with suggestion
+    ]))
+    val = write(tmp_path / "val.txt", "ok.mp4 run\n")  # 1: the same video as train (a leak)
+    with pytest.raises(AnnotationError) as exc:
+        build_splits("list", root, train_list=train, val_list=val, class_list=classes)
+    probs = problems_of(exc)
+    t = str(train)
+    assert has(probs, f"{t}:2", "not found", "missing.mp4")
+    assert has(probs, f"{t}:3", "0 bytes", "empty.mp4")
+    assert has(probs, f"{t}:4", "unknown label 'jog'")
+    assert has(probs, f"{t}:5", "out of range", "0..2")
+    assert has(probs, f"{t}:6", "malformed")
+    assert has(probs, f"{t}:7", "duplicate", f"{t}:1")
+    assert has(probs, f"{t}:8", "did you mean 'walk'")
+    assert has(probs, f"{val}:1", "duplicate", "different label")
+    assert has(probs, "'run'", "no videos in the training split")
+    assert has(probs, "'idle'", "no videos in the training split")
+    assert len(probs) == 10, probs
+    assert f"{t}:2" in str(exc.value)
+    assert [m.split(f"{t}:")[1].split(":")[0] for m in probs if m.startswith(f"{t}:")] == [
+        "2", "3", "4", "5", "6", "7", "8"]  # in line order
+    assert probs[-2:] == ["class 'run' has no videos in the training split",
+                          "class 'idle' has no videos in the training split"]
+
+
+def test_list_mixed_labels_and_missing_list_file(tmp_path):
+    touch(tmp_path / "a.mp4")
+    lst = write(tmp_path / "t.txt", "a.mp4 0\na.mp4 walk\n")
+    with pytest.raises(AnnotationError, match="mix class indices"):
+        read_list_file(lst, tmp_path)
+    with pytest.raises(AnnotationError, match="list file not found"):
+        build_splits("list", tmp_path, train_list=tmp_path / "nope.txt")
+
+
+def test_list_one_based_hint(tmp_path):
+    touch(tmp_path / "a.mp4")
+    touch(tmp_path / "b.mp4")
+    lst = write(tmp_path / "t.txt", "a.mp4 1\nb.mp4 2\n")
+    with pytest.raises(AnnotationError, match="1-based"):
+        read_list_file(lst, tmp_path, ["x", "y"])
+    assert [r.label for r in read_list_file(lst, tmp_path, ["x", "y"], index_base=1)] == [0, 1]
+
+
+# ---------------------------------------------------------------------------------------------- UCF101
+
+
+def make_ucf(tmp_path: Path) -> tuple[Path, Path]:
+    root = tmp_path / "UCF-101"
+    ann = tmp_path / "UCF-101" / "ucfTrainTestlist"
+    classes = ["ApplyEyeMakeup", "HandstandPushups", "YoYo"]
+    train_lines, test_lines = [], []
+    for c, name in enumerate(classes, start=1):
+        listed = "HandStandPushups" if name == "HandstandPushups" else name
+        for g in range(1, 8):
+            for clip in (1, 2):
+                touch(root / name / f"v_{name}_g{g:02d}_c{clip:02d}.avi")
+                line = f"{listed}/v_{listed}_g{g:02d}_c{clip:02d}.avi"
+                (train_lines.append(f"{line} {c}") if g > 2 else test_lines.append(line))
+    write(ann / "classInd.txt", "".join(f"{i} {n}\r\n" for i, n in enumerate(classes, start=1)))
+    write(ann / "trainlist01.txt", "\r\n".join(train_lines) + "\r\n")
+    write(ann / "testlist01.txt", "\r\n".join(test_lines) + "\r\n")
+    return root, ann
+
+
+def test_ucf101_split_with_casing_mismatch(tmp_path):
+    root, ann = make_ucf(tmp_path)
+    train, test, names = read_ucf101_split(root, ann, 1)
+    assert names == ["ApplyEyeMakeup", "HandstandPushups", "YoYo"]
+    assert len(train) == 3 * 10 and len(test) == 3 * 4
+    assert Counter(r.label for r in test) == {0: 4, 1: 4, 2: 4}
+    hs = [r for r in train + test if r.label == 1]
+    assert all(r.path.is_file() and r.path.parent.name == "HandstandPushups" for r in hs)
+
+
+def test_ucf101_build_splits_val_keeps_groups_together(tmp_path):
+    root, _ = make_ucf(tmp_path)
+    splits = build_splits("ucf101", root, val_fraction=0.2, seed=5)  # annotation dir found under root
+    assert len(splits.test) == 12 and len(splits.train) + len(splits.val) == 30
+    group = lambda r: r.path.name.rsplit("_c", 1)[0]  # noqa: E731
+    assert not {group(r) for r in splits.train} & {group(r) for r in splits.val}
+    assert {r.label for r in splits.val} == {0, 1, 2}
+    with pytest.raises(ValueError, match="1, 2 and 3"):
+        build_splits("ucf101", root, ucf_split=4)
+
+
+def test_ucf101_problems(tmp_path):
+    root, ann = make_ucf(tmp_path)
+    (root / "YoYo" / "v_YoYo_g01_c01.avi").unlink()
+    with open(ann / "testlist01.txt", "a") as f:
+        f.write("Unknown/v_x.avi\nnofolder.avi\n")
+    with pytest.raises(AnnotationError) as exc:
+        read_ucf101_split(root, ann, 1)
+    probs = problems_of(exc)
+    test_list = str(ann / "testlist01.txt")
+    assert has(probs, test_list, "not found", "v_YoYo_g01_c01.avi")
+    assert has(probs, f"{test_list}:13", "unknown class folder 'Unknown'")
+    assert has(probs, f"{test_list}:14", "cannot tell the class")
+    with pytest.raises(AnnotationError, match="classInd.txt: class list not found"):
+        read_ucf101_split(root, tmp_path / "nowhere", 2)
+
+
+# ---------------------------------------------------------------------------------------------- splitting
+
+
+def records_for(counts: dict[int, int]) -> list[VideoRecord]:
+    return [VideoRecord(Path(f"/d/c{c}/v{i:03d}.mp4"), c) for c, n in counts.items() for i in range(n)]
+
+
+def test_stratified_split_deterministic_balanced_disjoint_covering():
+    records = records_for({0: 100, 1: 20, 2: 3, 3: 1, 4: 2})
+    fractions = [0.7, 0.15, 0.15]
+    parts = stratified_split(records, fractions, seed=7)
+    assert parts == stratified_split(list(reversed(records)), fractions, seed=7)  # order-independent
+    assert parts != stratified_split(records, fractions, seed=8)
+    flat = [r for p in parts for r in p]
+    assert sorted(flat, key=lambda r: str(r.path)) == sorted(records, key=lambda r: str(r.path))
+    assert len(set(flat)) == len(flat)
+    per = [Counter(r.label for r in p) for p in parts]
+    assert [per[i][0] for i in range(3)] == [70, 15, 15]
+    assert [per[i][1] for i in range(3)] == [14, 3, 3]
+    assert [per[i][2] for i in range(3)] == [1, 1, 1]  # >= len(fractions) videos: one in each split
+    assert per[0][3] == 1 and per[0][4] >= 1  # too small: train is served first
+    # another class does not change this class's split
+    other = stratified_split(records_for({0: 100}), fractions, seed=7)
+    assert [[r for r in p if r.label == 0] for p in parts] == other
+
+
+def test_stratified_split_validates_and_zero_fraction():
+    records = records_for({0: 10})
+    with pytest.raises(ValueError):
+        stratified_split(records, [0.5, 0.6], seed=0)
+    with pytest.raises(ValueError):
+        stratified_split(records, [1.2, -0.2], seed=0)
+    parts = stratified_split(records, [0.8, 0.0, 0.2], seed=0)
+    assert [len(p) for p in parts] == [8, 0, 2]
+
+
+def test_build_splits_rejects_bad_arguments(tmp_path):
+    with pytest.raises(ValueError, match="folders, list, ucf101"):
+        build_splits("csv", tmp_path)
+    with pytest.raises(ValueError, match="train_list"):
+        build_splits("list", tmp_path)
+    with pytest.raises(ValueError, match="only apply"):
+        build_splits("folders", tmp_path, train_list="x.txt")
+    with pytest.raises(ValueError, match="sum to < 1"):
+        build_splits("folders", tmp_path, val_fraction=0.5, test_fraction=0.5)
