@@ -1,0 +1,195 @@
+"""Choose which frame indices form a fixed-length clip. Knows indices and nothing else.
+
+Names follow PyTorchVideo's clip_sampling: a sampler is a small object that, given a video's frame
+count, returns `ClipInfo`s. Training gives one jittered clip; evaluation gives `num_clips`
+deterministic clips. Videos shorter than a clip are padded by a stated policy, never dropped:
+
+    loop:        0, 1, ..., n-1, 0, 1, ...
+    repeat_last: 0, 1, ..., n-1, n-1, n-1, ...
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+PAD_POLICIES = ("loop", "repeat_last")
+
+
+@dataclass(frozen=True)
+class ClipInfo:
+    """One clip: `indices` (clip_len of them, in [0, num_frames)), and its place among its video's clips."""
+
+    indices: tuple[int, ...]
+    clip_index: int
+    num_clips: int
+    padded: bool
+
+
+def pad_indices(indices: list[int], clip_len: int, pad: str) -> list[int]:
+    """Extend `indices` to `clip_len` by `pad` ("loop" repeats the sequence, "repeat_last" its last item)."""
+    if pad not in PAD_POLICIES:
+        raise ValueError(f"unknown pad policy {pad!r}; valid: {PAD_POLICIES}")
+    if not indices:
+        raise ValueError("cannot pad an empty index list")
+    out = list(indices)
+    while len(out) < clip_len:
+        out.append(indices[len(out) % len(indices)] if pad == "loop" else indices[-1])
+    return out
+
+
+class ClipSampler(abc.ABC):
+    """Maps a frame count to clips of `clip_len` indices."""
+
+    name: str = ""
+
+    def __init__(self, clip_len: int, num_clips: int = 1, pad: str = "loop") -> None:
+        if int(clip_len) != clip_len or clip_len < 1:
+            raise ValueError(f"clip_len must be a positive integer, got {clip_len!r}")
+        if int(num_clips) != num_clips or num_clips < 1:
+            raise ValueError(f"num_clips must be a positive integer, got {num_clips!r}")
+        if pad not in PAD_POLICIES:
+            raise ValueError(f"unknown pad policy {pad!r}; valid: {PAD_POLICIES}")
+        self.clip_len = int(clip_len)
+        self.num_clips = int(num_clips)
+        self.pad = pad
+
+    def __call__(
+        self, num_frames: int, training: bool, rng: np.random.Generator | None = None
+    ) -> list[ClipInfo]:
+        """One random clip when `training` (drawn from `rng`), else `num_clips` deterministic clips."""
+        if int(num_frames) != num_frames or num_frames < 1:
+            raise ValueError(f"num_frames must be a positive integer, got {num_frames!r}")
+        num_frames = int(num_frames)
+        if training:
+            rng = rng if rng is not None else np.random.default_rng()
+            raw = [self._train_indices(num_frames, rng)]
+        else:
+            raw = [self._eval_indices(num_frames, k, self.num_clips) for k in range(self.num_clips)]
+        clips = []
+        for k, indices in enumerate(raw):
+            padded = len(indices) < self.clip_len
+            indices = pad_indices(indices, self.clip_len, self.pad)
+            clips.append(ClipInfo(tuple(int(i) for i in indices), k, len(raw), padded))
+        return clips
+
+    @abc.abstractmethod
+    def _train_indices(self, num_frames: int, rng: np.random.Generator) -> list[int]:
+        """At most clip_len indices (fewer means: pad them)."""
+
+    @abc.abstractmethod
+    def _eval_indices(self, num_frames: int, clip_index: int, num_clips: int) -> list[int]:
+        """At most clip_len indices for clip `clip_index` of `num_clips`."""
+
+    def to_config(self) -> dict[str, Any]:
+        """Name and parameters, JSON-serialisable; `sampler_from_config` rebuilds the sampler."""
+        return {"name": self.name, "clip_len": self.clip_len, "num_clips": self.num_clips, "pad": self.pad}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.to_config().items() if k != "name")
+        return f"{type(self).__name__}({args})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ClipSampler) and self.to_config() == other.to_config()
+
+    def __hash__(self) -> int:
+        return hash(tuple(sorted(self.to_config().items())))
+
+
+class SegmentSampler(ClipSampler):
+    """TSN-style: clip_len equal segments, one frame from each.
+
+    Training takes a random frame inside each segment; evaluation clip k of K takes the frame at
+    offset (k + 0.5) / K of each segment (the centre when K == 1). A video shorter than clip_len
+    gives all its frames, then padding.
+    """
+
+    name = "segment"
+
+    def _train_indices(self, num_frames: int, rng: np.random.Generator) -> list[int]:
+        if num_frames < self.clip_len:
+            return list(range(num_frames))
+        edges = np.linspace(0, num_frames, self.clip_len + 1)
+        starts = np.floor(edges[:-1]).astype(np.int64)
+        ends = np.maximum(np.floor(edges[1:]).astype(np.int64), starts + 1)  # exclusive
+        return rng.integers(starts, ends).tolist()
+
+    def _eval_indices(self, num_frames: int, clip_index: int, num_clips: int) -> list[int]:
+        if num_frames < self.clip_len:
+            return list(range(num_frames))
+        seg = num_frames / self.clip_len
+        offset = (clip_index + 0.5) / num_clips
+        positions = (np.arange(self.clip_len) + offset) * seg
+        return np.minimum(np.floor(positions).astype(np.int64), num_frames - 1).tolist()
+
+
+class RandomWindowSampler(ClipSampler):
+    """A contiguous window of clip_len frames, `stride` apart (span = (clip_len - 1) * stride + 1).
+
+    Training starts it at random; evaluation centres it, or for K clips uses K evenly spaced starts
+    from 0 to num_frames - span. A video shorter than the span gives every stride-th frame from 0,
+    then padding.
+    """
+
+    name = "window"
+
+    def __init__(self, clip_len: int, num_clips: int = 1, stride: int = 1, pad: str = "loop") -> None:
+        super().__init__(clip_len, num_clips, pad)
+        if int(stride) != stride or stride < 1:
+            raise ValueError(f"stride must be a positive integer, got {stride!r}")
+        self.stride = int(stride)
+
+    @property
+    def span(self) -> int:
+        return (self.clip_len - 1) * self.stride + 1
+
+    def _window(self, start: int, num_frames: int) -> list[int]:
+        return list(range(start, min(start + self.span, num_frames), self.stride))
+
+    def _train_indices(self, num_frames: int, rng: np.random.Generator) -> list[int]:
+        last_start = num_frames - self.span
+        start = int(rng.integers(0, last_start + 1)) if last_start > 0 else 0
+        return self._window(start, num_frames)
+
+    def _eval_indices(self, num_frames: int, clip_index: int, num_clips: int) -> list[int]:
+        last_start = max(num_frames - self.span, 0)
+        if num_clips == 1:
+            start = last_start // 2
+        else:
+            start = int(round(clip_index * last_start / (num_clips - 1)))
+        return self._window(start, num_frames)
+
+    def to_config(self) -> dict[str, Any]:
+        return {**super().to_config(), "stride": self.stride}
+
+
+SAMPLERS: dict[str, type[ClipSampler]] = {
+    SegmentSampler.name: SegmentSampler,
+    RandomWindowSampler.name: RandomWindowSampler,
+}
+
+
+def build_sampler(
+    name: str, clip_len: int, num_clips: int = 1, stride: int = 1, pad: str = "loop"
+) -> ClipSampler:
+    """A sampler by name: "segment" or "window" (`stride` applies to "window" only)."""
+    if name not in SAMPLERS:
+        raise ValueError(f"unknown clip sampler {name!r}; valid: {sorted(SAMPLERS)}")
+    if name == RandomWindowSampler.name:
+        return RandomWindowSampler(clip_len, num_clips=num_clips, stride=stride, pad=pad)
+    if stride != 1:
+        raise ValueError(f"stride={stride} has no meaning for the {name!r} sampler")
+    return SAMPLERS[name](clip_len, num_clips=num_clips, pad=pad)
+
+
+def sampler_from_config(cfg: dict[str, Any]) -> ClipSampler:
+    """Rebuild a sampler from `ClipSampler.to_config()` output (e.g. stored in a checkpoint)."""
+    cfg = dict(cfg)
+    try:
+        name = cfg.pop("name")
+    except KeyError:
+        raise ValueError(f"sampler config has no 'name': {cfg!r}") from None
+    return build_sampler(name, **cfg)
