@@ -31,6 +31,7 @@ class BackboneSpec:
     build: Callable[[], nn.Module]  # the full ImageNet classifier, randomly initialised
     load_default: Callable[[nn.Module, str, bool], None]  # (model, weights name, allow_download)
     classifier: str  # attribute holding the classification layer(s)
+    pool: str  # attribute holding the global average pooling before it
     preprocessing: Callable[[str], Preprocessing]  # weights name -> the preprocessing they were trained with
     weight_names: Tuple[str, ...]  # accepted values of `weights` besides "none" and a file path
 
@@ -84,7 +85,7 @@ def _torchvision_spec(name: str, classifier: str) -> BackboneSpec:
         model.load_state_dict(entry.get_state_dict(progress=False, check_hash=False))
 
     names = ("default",) + tuple(m.lower() for m in enum.__members__ if m != "DEFAULT")
-    return BackboneSpec(name, build, load_default, classifier, preprocessing, names)
+    return BackboneSpec(name, build, load_default, classifier, "avgpool", preprocessing, names)
 
 
 # ---------------------------------------------------------------- EfficientNet-Lite0, offline
@@ -115,7 +116,9 @@ def _efficientnet_lite0_spec() -> BackboneSpec:
             resize_size=256, crop_size=224, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), interpolation="bicubic"
         )
 
-    return BackboneSpec("efficientnet_lite0", build, load_default, "classifier", preprocessing, ("default",))
+    return BackboneSpec(
+        "efficientnet_lite0", build, load_default, "classifier", "global_pool", preprocessing, ("default",)
+    )
 
 
 def _load_by_position(model: nn.Module, source: Dict[str, torch.Tensor], origin: str) -> None:
@@ -195,9 +198,12 @@ class Backbone(nn.Module):
     eval mode even when the surrounding model is put in training mode.
     """
 
-    def __init__(self, name: str, trunk: nn.Module, preprocessing: Preprocessing, weights_id: str, frozen: bool):
+    def __init__(
+        self, name: str, trunk: nn.Module, preprocessing: Preprocessing, weights_id: str, frozen: bool, grid: int = 1
+    ):
         super().__init__()
         self.name = name
+        self.grid = grid
         self.trunk = trunk
         self.preprocessing = preprocessing
         self.weights_id = weights_id
@@ -237,7 +243,7 @@ class Backbone(nn.Module):
     def fingerprint(self) -> str:
         """A short hash of the weights and preprocessing: features computed by two backbones
         with the same fingerprint are interchangeable (used as a feature-cache key)."""
-        digest = hashlib.sha1(f"{self.name}|{self.preprocessing}".encode())
+        digest = hashlib.sha1(f"{self.name}|{self.preprocessing}|grid{self.grid}".encode())
         for key, tensor in self.trunk.state_dict().items():
             digest.update(key.encode())
             digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
@@ -250,14 +256,22 @@ def create_backbone(
     frozen: bool = True,
     input_size: Optional[int] = None,
     allow_download: bool = False,
+    grid: int = 1,
 ) -> Backbone:
     """A backbone by name (see `available_backbones()`), its classifier removed.
 
     input_size changes the crop size of the weights' own preprocessing (the resize keeps its
     ratio), trading accuracy for speed; None keeps the size the weights were trained at.
+    grid > 1 average-pools the last feature map to grid x grid cells instead of one, so the
+    feature (D * grid**2 values) keeps where things are in the frame: global pooling
+    discards position, and actions such as "the ball crosses the line" live in it.
     """
+    if grid < 1:
+        raise ValueError(f"grid must be >= 1, got {grid}")
     spec = _get_spec(name)
     model = create_imagenet_model(name, weights, allow_download)
     setattr(model, spec.classifier, nn.Identity())
+    if grid > 1:
+        setattr(model, spec.pool, nn.Sequential(nn.AdaptiveAvgPool2d(grid), nn.Flatten(1)))
     preprocessing = spec.preprocessing(str(weights).lower()).with_input_size(input_size)
-    return Backbone(name, model, preprocessing, str(weights), frozen)
+    return Backbone(name, model, preprocessing, str(weights), frozen, grid)

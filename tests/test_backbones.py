@@ -87,3 +87,16 @@ def test_local_weights_file_is_loaded(tmp_path):
         create_backbone("resnet18", weights=str(bad))
     with pytest.raises(BackboneWeightsError, match="not a file"):
         create_backbone("resnet18", weights=str(tmp_path / "missing.pth"))
+
+
+def test_spatial_grid_refines_global_pooling_into_cells():
+    x = torch.randn(2, 3, 64, 64)
+    pooled = create_backbone("efficientnet_lite0", input_size=64).eval()
+    grid = create_backbone("efficientnet_lite0", input_size=64, grid=2).eval()
+    assert grid.feature_dim == 4 * pooled.feature_dim
+    cells = grid(x).view(2, pooled.feature_dim, 4)  # [N,D,cells]: one feature vector per quarter of the frame
+    assert torch.allclose(cells.mean(-1), pooled(x), atol=1e-5)
+    assert not torch.allclose(cells[..., 0], cells[..., 3], atol=1e-3)
+    assert grid.fingerprint() != pooled.fingerprint(), "cached features of the two must not mix"
+    with pytest.raises(ValueError, match="grid"):
+        create_backbone("resnet18", weights="none", grid=0)
