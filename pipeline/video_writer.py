@@ -40,7 +40,8 @@ def write_video(
                     stream = container.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
                     stream.width, stream.height = width, height
                     stream.pix_fmt = "yuv420p"
-                    stream.options = {"crf": str(crf), "preset": "veryfast"}
+                    # One encoder thread: x264 with several threads does not always give the same bytes twice.
+                    stream.options = {"crf": str(crf), "preset": "veryfast", "threads": "1"}
                 for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
                     container.mux(packet)
             if stream is None:
