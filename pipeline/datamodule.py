@@ -1,0 +1,166 @@
+"""The LightningDataModule: annotations -> splits -> clip datasets and loaders.
+
+Annotations are read and checked when the module is built (unknown labels, missing files
+and empty classes are reported before any training starts), so class names are known at once
+and the CLI can hand them to the model. With a frozen backbone and `cache_features`, frames
+are decoded and embedded once per video (see pipeline.feature_cache) and the loaders serve
+features; otherwise they serve uint8 frames that the model normalises on its device.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import pytorch_lightning as pl
+from torch.utils.data import DataLoader, Dataset
+
+from models.preprocessing import Preprocessing
+from pipeline.annotations import DatasetSplits, VideoRecord, build_splits
+from pipeline.clip_sampling import ClipSampler, build_sampler
+from pipeline.datasets import FeatureClipDataset, VideoClipDataset, collate_clips
+from pipeline.feature_cache import FeatureCache, precompute_features
+
+log = logging.getLogger(__name__)
+
+
+class VideoDataModule(pl.LightningDataModule):
+    def __init__(
+        self,
+        root: str = "data/demo/football",
+        format: str = "folders",
+        train_list: Optional[str] = None,
+        val_list: Optional[str] = None,
+        test_list: Optional[str] = None,
+        class_list: Optional[str] = None,
+        annotation_dir: Optional[str] = None,
+        ucf_split: int = 1,
+        val_fraction: float = 0.15,
+        test_fraction: float = 0.15,
+        split_seed: int = 0,
+        clip_len: int = 16,
+        sampler: str = "segment",
+        frame_stride: int = 1,
+        test_clips: int = 1,
+        pad: str = "loop",
+        backend: str = "auto",
+        batch_size: int = 8,
+        num_workers: int = 2,
+        cache_features: bool = True,
+        cache_dir: str = ".cache/features",
+    ):
+        """
+        Args:
+            root: the videos; for "folders" root/<class>/<video> (or root/{train,val,test}/<class>/...).
+            format: "folders", "list" (lines `relative/path label`) or "ucf101" (official split files).
+            train_list / val_list / test_list: list files for format "list"; a missing val or
+                test split is carved from train by a seeded stratified split.
+            class_list: class names, one per line or `index name` (optional for "list").
+            annotation_dir: folder with classInd.txt and train/testlist0N.txt for "ucf101".
+            clip_len: frames per clip (T).
+            sampler: "segment" (TSN: T segments, random frame in training, centre in evaluation)
+                or "window" (contiguous frames `frame_stride` apart, random start in training).
+            test_clips: clips per video at validation and test time (K), probabilities averaged.
+            pad: how videos shorter than a clip are filled: "loop" or "repeat_last".
+            backend: video decoder: "auto", "decord", "opencv" or "pyav".
+            cache_features: with a frozen backbone, embed each video's frames once and train the
+                temporal head on cached features (no effect when fine-tuning).
+        """
+        super().__init__()
+        self.save_hyperparameters()
+        self.root = Path(root)
+        self.backend = backend
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.cache_features = cache_features
+        self.cache_dir = cache_dir
+        self.splits: DatasetSplits = build_splits(
+            format,
+            root,
+            train_list=train_list,
+            val_list=val_list,
+            test_list=test_list,
+            class_list=class_list,
+            ucf_split=ucf_split,
+            annotation_dir=annotation_dir,
+            val_fraction=val_fraction,
+            test_fraction=test_fraction,
+            seed=split_seed,
+        )
+        self.train_sampler: ClipSampler = build_sampler(sampler, clip_len, 1, frame_stride, pad)
+        self.eval_sampler: ClipSampler = build_sampler(sampler, clip_len, test_clips, frame_stride, pad)
+        self.preprocessing: Optional[Preprocessing] = None
+        self.datasets: Dict[str, Dataset] = {}
+        log.info("dataset %s:\n%s", root, self.splits.summary())
+
+    @property
+    def class_names(self) -> List[str]:
+        return list(self.splits.class_names)
+
+    @property
+    def sampling(self) -> Dict[str, Any]:
+        """How clips are taken at evaluation, as a checkpoint stores it for inference."""
+        return {"sampler": self.eval_sampler.to_config(), "backend": self.backend}
+
+    def _records(self, stage: str) -> List[VideoRecord]:
+        return {"train": self.splits.train, "val": self.splits.val, "test": self.splits.test}[stage]
+
+    def setup(self, stage: str) -> None:
+        module = self.trainer.lightning_module if self.trainer is not None else None
+        if module is not None:
+            self.preprocessing = module.preprocessing
+        if self.preprocessing is None:
+            raise RuntimeError("VideoDataModule needs the model's preprocessing: attach it to a Trainer with the model")
+        stages = {"fit": ["train", "val"], "validate": ["val"], "test": ["test"]}.get(stage, [])
+        backbone = module.model.backbone if module is not None else None
+        use_cache = self.cache_features and backbone is not None and backbone.frozen
+        for name in stages:
+            if name in self.datasets:
+                continue
+            records = self._records(name)
+            training = name == "train"
+            sampler = self.train_sampler if training else self.eval_sampler
+            if use_cache:
+                cache = FeatureCache(self.cache_dir, backbone.fingerprint())
+                trainer = self.trainer
+                features, errors = precompute_features(
+                    records,
+                    backbone,
+                    cache,
+                    backend=self.backend,
+                    device=trainer.strategy.root_device,
+                    num_workers=self.num_workers,
+                    shard=(trainer.global_rank, trainer.world_size),
+                    progress=trainer.is_global_zero,
+                )
+                trainer.strategy.barrier("feature-cache")
+                if trainer.world_size > 1:  # other ranks' entries are complete now
+                    features, errors = precompute_features(records, backbone, cache, progress=False)
+                for error in errors.values():
+                    log.warning("unreadable video left out of %s: %s", name, error)
+                self.datasets[name] = FeatureClipDataset(records, features, sampler, training, errors)
+            else:
+                self.datasets[name] = VideoClipDataset(records, sampler, self.preprocessing, training, self.backend)
+
+    def _loader(self, name: str) -> DataLoader:
+        dataset = self.datasets[name]
+        in_memory = isinstance(dataset, FeatureClipDataset)  # workers would only add overhead
+        workers = 0 if in_memory else self.num_workers
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            shuffle=name == "train",
+            num_workers=workers,
+            collate_fn=collate_clips,
+            persistent_workers=workers > 0,
+            pin_memory=False,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train")
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val")
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test")

@@ -1,0 +1,121 @@
+"""Datasets that turn labelled video records into clips: decoded frames, or cached features.
+
+Both compose a clip sampler (which frames) with a source (the decoder, or per-frame features
+computed once); neither knows about models. A video that cannot be read yields an item with
+an `error` message instead of failing the run; `collate_clips` drops it from the batch and
+keeps the message so the training loop can report it.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, default_collate
+
+from models.preprocessing import Preprocessing
+from pipeline.annotations import VideoRecord
+from pipeline.clip_sampling import ClipSampler
+from pipeline.transforms import resize_crop
+from pipeline.video_reader import VideoReadError, open_video
+
+
+def _worker_rng() -> np.random.Generator:
+    # Seeded from torch's generator, which Lightning seeds per worker (seed_everything(workers=True)).
+    return np.random.default_rng(int(torch.randint(0, 2**31 - 1, (1,)).item()))
+
+
+def clip_indices(sampler: ClipSampler, num_frames: int, training: bool) -> np.ndarray:
+    """Frame indices of every clip the sampler takes from a video: int64 [K,T]."""
+    clips = sampler(num_frames, training=training, rng=_worker_rng() if training else None)
+    return np.asarray([clip.indices for clip in clips], dtype=np.int64)
+
+
+def read_clips(
+    path: str, sampler: ClipSampler, prep: Preprocessing, training: bool, backend: str = "auto"
+) -> Dict[str, Any]:
+    """Decode the sampled clips of one video: frames uint8 [K,T,c,c,3] plus what was read."""
+    with open_video(path, backend) as reader:
+        meta = reader.meta
+        indices = clip_indices(sampler, meta.num_frames, training)
+        # Decode each distinct frame once, even when clips overlap or padding repeats frames.
+        unique, inverse = np.unique(indices, return_inverse=True)
+        frames = resize_crop(reader.get_frames(unique.tolist()), prep)[inverse.reshape(-1)]
+    k, t = indices.shape
+    return {
+        "frames": torch.from_numpy(frames.reshape(k, t, *frames.shape[1:])),
+        "frame_indices": indices,
+        "meta": meta,
+    }
+
+
+class VideoClipDataset(Dataset):
+    """records -> {"frames": uint8 [K,T,c,c,3], "label", "index"} (K = 1 when training)."""
+
+    def __init__(
+        self,
+        records: Sequence[VideoRecord],
+        sampler: ClipSampler,
+        preprocessing: Preprocessing,
+        training: bool,
+        backend: str = "auto",
+    ):
+        self.records = list(records)
+        self.sampler = sampler
+        self.preprocessing = preprocessing
+        self.training = training
+        self.backend = backend
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, index: int) -> Dict[str, Any]:
+        record = self.records[index]
+        try:
+            clips = read_clips(str(record.path), self.sampler, self.preprocessing, self.training, self.backend)
+        except VideoReadError as exc:
+            return {"index": index, "label": record.label, "error": str(exc)}
+        return {"frames": clips["frames"], "label": record.label, "index": index, "error": ""}
+
+
+class FeatureClipDataset(Dataset):
+    """records + per-frame features [N,D] of each video -> {"features": float [K,T,D], "label", "index"}.
+
+    The clip sampler picks rows of the cached features exactly as it would pick frames, so
+    train-time jitter and multi-clip evaluation work unchanged on a frozen backbone.
+    """
+
+    def __init__(
+        self,
+        records: Sequence[VideoRecord],
+        features: Sequence[Optional[np.ndarray]],
+        sampler: ClipSampler,
+        training: bool,
+        errors: Optional[Dict[int, str]] = None,
+    ):
+        self.records = list(records)
+        self.features = list(features)
+        self.sampler = sampler
+        self.training = training
+        self.errors = dict(errors or {})
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, index: int) -> Dict[str, Any]:
+        record, feats = self.records[index], self.features[index]
+        if feats is None:
+            return {"index": index, "label": record.label, "error": self.errors.get(index, "no features")}
+        indices = clip_indices(self.sampler, len(feats), self.training)
+        clip = torch.from_numpy(np.asarray(feats[indices], dtype=np.float32))  # [K,T,D]
+        return {"features": clip, "label": record.label, "index": index, "error": ""}
+
+
+def collate_clips(items: List[Dict[str, Any]]) -> Dict[str, Any]:
+    """Stack the readable items; unreadable ones are left out and listed under "errors"."""
+    good = [item for item in items if not item["error"]]
+    batch: Dict[str, Any] = {}
+    if good:
+        batch = default_collate([{k: v for k, v in item.items() if k != "error"} for item in good])
+    batch["errors"] = [item["error"] for item in items if item["error"]]
+    return batch

@@ -1,0 +1,130 @@
+"""Per-frame features of a frozen backbone, computed once per video and kept on disk.
+
+With a frozen CNN the features of a frame never change, so decoding and the backbone run
+once per video; every epoch after that samples clips from the cached [N,D] arrays and only
+the temporal head trains. Entries are keyed by the backbone's fingerprint (weights and
+preprocessing) and the video's path, size and modification time, and written atomically.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from models.backbones import Backbone
+from models.preprocessing import Preprocessing
+from pipeline.annotations import VideoRecord
+from pipeline.transforms import normalize, resize_crop
+from pipeline.video_reader import VideoReadError, open_video
+
+
+class FeatureCache:
+    def __init__(self, directory: os.PathLike, fingerprint: str):
+        self.directory = Path(directory) / fingerprint
+        self.directory.mkdir(parents=True, exist_ok=True)
+
+    def path_for(self, video: os.PathLike) -> Path:
+        stat = Path(video).stat()
+        key = f"{Path(video).resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+        return self.directory / f"{hashlib.sha1(key.encode()).hexdigest()[:24]}.npy"
+
+    def load(self, video: os.PathLike) -> Optional[np.ndarray]:
+        path = self.path_for(video)
+        if not path.is_file():
+            return None
+        try:
+            return np.load(path, mmap_mode="r")
+        except (ValueError, OSError):  # a damaged entry is recomputed, not trusted
+            return None
+
+    def save(self, video: os.PathLike, features: np.ndarray) -> None:
+        path = self.path_for(video)
+        tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npy")
+        np.save(tmp, features)
+        os.replace(tmp, path)
+
+
+class _AllFrames(Dataset):
+    """Every decodable frame of each video, resized and cropped: uint8 [N,c,c,3]."""
+
+    def __init__(self, paths: Sequence[str], prep: Preprocessing, backend: str):
+        self.paths, self.prep, self.backend = list(paths), prep, backend
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> Tuple[int, Optional[torch.Tensor], str]:
+        try:
+            with open_video(self.paths[i], self.backend) as reader:
+                frames = reader.get_frames(range(reader.meta.num_frames))
+        except VideoReadError as exc:
+            return i, None, str(exc)
+        return i, torch.from_numpy(resize_crop(frames, self.prep)), ""
+
+
+@torch.no_grad()
+def embed_frames(frames: torch.Tensor, backbone: Backbone, device: torch.device, batch_size: int = 64) -> np.ndarray:
+    """uint8 [N,c,c,3] -> float16 [N,D], in chunks of batch_size frames on `device`."""
+    out = []
+    for start in range(0, len(frames), batch_size):
+        chunk = normalize(frames[start:start + batch_size].to(device), backbone.preprocessing)
+        out.append(backbone(chunk).float().cpu().numpy().astype(np.float16))
+    return np.concatenate(out)
+
+
+def precompute_features(
+    records: Sequence[VideoRecord],
+    backbone: Backbone,
+    cache: FeatureCache,
+    backend: str = "auto",
+    device: Optional[torch.device] = None,
+    batch_size: int = 64,
+    num_workers: int = 0,
+    shard: Tuple[int, int] = (0, 1),
+    progress: bool = True,
+) -> Tuple[List[Optional[np.ndarray]], Dict[int, str]]:
+    """Fill the cache for every record of this shard (rank, world size), then load all.
+
+    Returns the features of each record (None for a video that could not be read) and the
+    error message of each unreadable video by record index.
+    """
+    device = device or torch.device("cpu")
+    rank, world = shard
+    todo = [i for i, r in enumerate(records) if i % world == rank and cache.load(r.path) is None]
+    errors: Dict[int, str] = {}
+    if todo:
+        backbone.eval().to(device)
+        loader = DataLoader(
+            _AllFrames([str(records[i].path) for i in todo], backbone.preprocessing, backend),
+            batch_size=None,
+            num_workers=num_workers,
+        )
+        bar = _progress(len(todo), "extracting frame features") if progress else None
+        for local, frames, error in loader:
+            index = todo[local]
+            if frames is None:
+                errors[index] = error
+            else:
+                cache.save(records[index].path, embed_frames(frames, backbone, device, batch_size))
+            if bar is not None:
+                bar.update(1)
+        if bar is not None:
+            bar.close()
+    features: List[Optional[np.ndarray]] = []
+    for i, record in enumerate(records):
+        feats = cache.load(record.path)
+        if feats is None and i not in errors:
+            errors[i] = f"{record.path}: no cached features (unreadable on another process)"
+        features.append(feats)
+    return features, errors
+
+
+def _progress(total: int, desc: str):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="video", dynamic_ncols=True)

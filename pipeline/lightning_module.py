@@ -1,0 +1,198 @@
+"""The LightningModule: backbone + recurrent head, the loss, the optimiser and the metrics.
+
+Batches carry either decoded frames (uint8 [B,K,T,h,w,3], normalised here on the device) or
+cached backbone features ([B,K,T,D]); K clips of a video are scored separately and their
+class probabilities averaged. Everything inference needs (class names, clip sampling,
+preprocessing, backbone choice) is saved in the checkpoint's hyperparameters.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Dict, List, Optional
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+import torchmetrics
+from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
+
+from models import Preprocessing, VideoRecognizer, build_temporal_head, create_backbone
+from pipeline.transforms import normalize
+
+log = logging.getLogger(__name__)
+
+
+class ActionRecognizer(pl.LightningModule):
+    def __init__(
+        self,
+        class_names: Optional[List[str]] = None,
+        sampling: Optional[Dict[str, Any]] = None,
+        backbone: str = "efficientnet_lite0",
+        weights: str = "default",
+        input_size: Optional[int] = None,
+        spatial_grid: int = 1,
+        freeze_backbone: bool = True,
+        cell: str = "gru",
+        hidden_size: int = 256,
+        num_layers: int = 1,
+        bidirectional: bool = False,
+        dropout: float = 0.2,
+        readout: str = "last",
+        lr: float = 1e-3,
+        backbone_lr: float = 1e-4,
+        weight_decay: float = 1e-4,
+        label_smoothing: float = 0.0,
+        scheduler: str = "cosine",
+        allow_download: bool = False,
+    ):
+        """
+        Args:
+            class_names: label names in index order (linked from the data module by the CLI).
+            sampling: the data module's clip sampling (clip_len, sampler...), kept for inference.
+            backbone: a name from models.available_backbones().
+            weights: "default" (pretrained, offline where the registry allows), a weight name,
+                "none", or a path to a state-dict file.
+            input_size: crop size fed to the backbone; None keeps the weights' own size.
+            spatial_grid: pool the backbone's last feature map to grid x grid cells (1 = global
+                average pooling); > 1 keeps where things are in the frame, at grid**2 x the width.
+            freeze_backbone: no gradients and BatchNorm in eval mode; otherwise the backbone is
+                fine-tuned with `backbone_lr`.
+            cell: "rnn" (Elman), "lstm", "gru", or "none" (mean pooling, order-blind baseline).
+            readout: "last", "mean" or "attention" over the recurrent states.
+            scheduler: "cosine" (over max_epochs) or "none".
+        """
+        super().__init__()
+        if not class_names:
+            raise ValueError("class_names is required (the CLI links it from the data module)")
+        if scheduler not in ("cosine", "none"):
+            raise ValueError(f"unknown scheduler {scheduler!r}; choose 'cosine' or 'none'")
+        self.save_hyperparameters()
+        self.class_names = list(class_names)
+        num_classes = len(self.class_names)
+        backbone_net = create_backbone(backbone, weights, freeze_backbone, input_size, allow_download, spatial_grid)
+        head = build_temporal_head(
+            backbone_net.feature_dim, num_classes, cell, hidden_size, num_layers, bidirectional, dropout, readout
+        )
+        self.model = VideoRecognizer(backbone_net, head)
+        self.val_metrics = self._metrics(num_classes, "val/")
+        self.test_metrics = self._metrics(num_classes, "test/")
+        self.test_confusion = MulticlassConfusionMatrix(num_classes)
+        self.test_confusion_result: Optional[torch.Tensor] = None
+        self.skipped_videos: List[str] = []
+
+    @staticmethod
+    def _metrics(num_classes: int, prefix: str) -> torchmetrics.MetricCollection:
+        metrics = {
+            "acc": MulticlassAccuracy(num_classes, average="micro"),
+            "mean_class_acc": MulticlassAccuracy(num_classes, average="macro"),
+            "f1_macro": MulticlassF1Score(num_classes, average="macro"),
+        }
+        if num_classes >= 5:
+            metrics["acc_top5"] = MulticlassAccuracy(num_classes, top_k=5, average="micro")
+        return torchmetrics.MetricCollection(metrics, prefix=prefix)
+
+    @property
+    def preprocessing(self) -> Preprocessing:
+        return self.model.backbone.preprocessing
+
+    # ------------------------------------------------------------------ forward
+
+    def clip_logits(self, batch: Dict[str, Any]) -> torch.Tensor:
+        """Logits of every clip: [B,K,C] from batch["features"] [B,K,T,D] or batch["frames"] [B,K,T,h,w,3]."""
+        if "features" in batch:
+            feats = batch["features"].float()
+        else:
+            frames = normalize(batch["frames"], self.preprocessing)  # [B,K,T,3,h,w]
+            b, k = frames.shape[:2]
+            feats = self.model.embed(frames.flatten(0, 1)).view(b, k, frames.shape[2], -1)
+        b, k, t, d = feats.shape
+        return self.model.classify_features(feats.reshape(b * k, t, d)).view(b, k, -1)
+
+    def video_probabilities(self, batch: Dict[str, Any]) -> torch.Tensor:
+        """Class probabilities of each video [B,C], averaged over its K clips."""
+        return self.clip_logits(batch).float().softmax(dim=-1).mean(dim=1)
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        """uint8 frames [B,T,h,w,3] (already resized and cropped) -> logits [B,C]."""
+        return self.clip_logits({"frames": frames.unsqueeze(1)})[:, 0]
+
+    # ------------------------------------------------------------------ steps
+
+    def _report_errors(self, batch: Dict[str, Any]) -> bool:
+        """Log unreadable videos of the batch; True when nothing readable is left in it."""
+        for error in batch.get("errors", []):
+            if error not in self.skipped_videos:
+                self.skipped_videos.append(error)
+                log.warning("skipped unreadable video: %s", error)
+        return "label" not in batch
+
+    def training_step(self, batch: Dict[str, Any], batch_idx: int) -> Optional[torch.Tensor]:
+        if self._report_errors(batch):
+            return None
+        logits = self.clip_logits(batch)[:, 0]
+        loss = F.cross_entropy(logits, batch["label"], label_smoothing=self.hparams.label_smoothing)
+        acc = (logits.argmax(-1) == batch["label"]).float().mean()
+        size = len(batch["label"])
+        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=size)
+        self.log("train/acc", acc, prog_bar=True, on_step=False, on_epoch=True, batch_size=size)
+        return loss
+
+    def _eval_step(self, batch: Dict[str, Any], stage: str) -> None:
+        if self._report_errors(batch):
+            return
+        probs = self.video_probabilities(batch)
+        loss = F.nll_loss(probs.clamp_min(1e-8).log(), batch["label"])
+        metrics = self.val_metrics if stage == "val" else self.test_metrics
+        metrics.update(probs, batch["label"])
+        if stage == "test":
+            self.test_confusion.update(probs, batch["label"])
+        self.log(f"{stage}/loss", loss, prog_bar=stage == "val", batch_size=len(batch["label"]))
+        self.log_dict(metrics, prog_bar=stage == "val", batch_size=len(batch["label"]))
+
+    def validation_step(self, batch: Dict[str, Any], batch_idx: int) -> None:
+        self._eval_step(batch, "val")
+
+    def test_step(self, batch: Dict[str, Any], batch_idx: int) -> None:
+        self._eval_step(batch, "test")
+
+    def on_test_epoch_end(self) -> None:
+        self.test_confusion_result = self.test_confusion.compute().cpu()
+        self.test_confusion.reset()
+
+    # ------------------------------------------------------------------ optimisation
+
+    def configure_optimizers(self):
+        hp = self.hparams
+        groups = [{"params": [p for p in self.model.head.parameters() if p.requires_grad], "lr": hp.lr}]
+        backbone_params = [p for p in self.model.backbone.parameters() if p.requires_grad]
+        if backbone_params:
+            groups.append({"params": backbone_params, "lr": hp.backbone_lr})
+        optimizer = torch.optim.AdamW(groups, weight_decay=hp.weight_decay)
+        if hp.scheduler == "none":
+            return optimizer
+        epochs = max(1, self.trainer.max_epochs or 1) if self._trainer is not None else 1
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+
+    def on_fit_start(self) -> None:
+        # Recurrent gradients underflow into denormal floats, which x86 CPUs handle up to
+        # 100x slower; flushing them to zero changes no result that matters.
+        torch.set_flush_denormal(True)
+
+    def on_save_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
+        # Stored explicitly so that a checkpoint alone says how frames must be prepared.
+        checkpoint["preprocessing"] = self.preprocessing.to_dict()
+        checkpoint["class_names"] = self.class_names
+
+
+def load_recognizer(checkpoint: str, map_location: Any = "cpu") -> ActionRecognizer:
+    """A trained recognizer from its checkpoint alone, no config and no network needed.
+
+    The backbone is built without its pretrained weights: the checkpoint holds them.
+    """
+    from pathlib import Path
+
+    if not Path(checkpoint).is_file():
+        raise FileNotFoundError(f"{checkpoint}: checkpoint not found")
+    model = ActionRecognizer.load_from_checkpoint(checkpoint, map_location=map_location, weights="none")
+    return model.eval()

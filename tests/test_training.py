@@ -1,0 +1,142 @@
+"""Real training at small scale: generated H.264 videos, Lightning fit/test, checkpoints read back."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import pytorch_lightning as pl
+import torch
+
+from pipeline.callbacks import LastCheckpoint
+from pipeline.cli import train
+from pipeline.datamodule import VideoDataModule
+from pipeline.lightning_module import ActionRecognizer, load_recognizer
+from pipeline.synthetic import generate_direction_dataset
+
+SMALL_MODEL = dict(backbone="efficientnet_lite0", input_size=64, hidden_size=32, lr=3e-3)
+
+
+@pytest.fixture(scope="module")
+def direction_data(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("direction")
+    return generate_direction_dataset(root / "data", n_train=8, n_val=4, n_test=4, size=64, num_frames=8, seed=1)
+
+
+def _fit(root: Path, tmp: Path, cache: bool, epochs: int = 2, **model_kw) -> tuple:
+    pl.seed_everything(0, workers=True)
+    data = VideoDataModule(root=str(root), clip_len=6, batch_size=4, num_workers=0,
+                           cache_features=cache, cache_dir=str(tmp / "cache"))
+    model = ActionRecognizer(class_names=data.class_names, sampling=data.sampling, **{**SMALL_MODEL, **model_kw})
+    trainer = pl.Trainer(
+        max_epochs=epochs,
+        default_root_dir=str(tmp),
+        logger=pl.loggers.TensorBoardLogger(str(tmp / "runs"), name="t"),
+        callbacks=[pl.callbacks.ModelCheckpoint(monitor="val/acc", mode="max"), LastCheckpoint()],
+        enable_progress_bar=False,
+        deterministic=True,
+    )
+    trainer.fit(model, datamodule=data)
+    return trainer, model, data
+
+
+def test_training_on_decoded_frames_writes_a_self_contained_checkpoint(direction_data, tmp_path):
+    trainer, model, data = _fit(direction_data, tmp_path, cache=False, freeze_backbone=True)
+    best = Path(trainer.checkpoint_callback.best_model_path)
+    last = torch.load(best.parent / "last.ckpt", map_location="cpu", weights_only=False)
+    assert last["epoch"] == 1 and last["global_step"] == 4, "last.ckpt holds the final epoch"
+    assert list(Path(trainer.log_dir).glob("events.out.tfevents.*")), "TensorBoard log missing"
+
+    loaded = load_recognizer(str(best))  # no config, no data module
+    assert loaded.class_names == ["left_to_right", "right_to_left"]
+    assert loaded.hparams.sampling["sampler"]["clip_len"] == 6
+    assert loaded.preprocessing == model.preprocessing
+    raw = torch.load(best, map_location="cpu", weights_only=False)
+    assert raw["preprocessing"]["crop_size"] == 64 and raw["class_names"] == loaded.class_names
+
+    data.setup("test")
+    batch = next(iter(data.test_dataloader()))
+    reference = load_recognizer(str(best))
+    with torch.no_grad():
+        assert torch.allclose(loaded.video_probabilities(batch), reference.video_probabilities(batch))
+        probs = loaded.video_probabilities(batch)
+    assert probs.shape == (len(batch["label"]), 2)
+    assert torch.allclose(probs.sum(-1), torch.ones(len(probs)))
+
+
+def test_cached_features_match_the_frame_path(direction_data, tmp_path):
+    pl.seed_everything(0)
+    data_frames = VideoDataModule(root=str(direction_data), clip_len=6, batch_size=4, num_workers=0,
+                                  cache_features=False)
+    data_cache = VideoDataModule(root=str(direction_data), clip_len=6, batch_size=4, num_workers=0,
+                                 cache_features=True, cache_dir=str(tmp_path / "cache"))
+    model = ActionRecognizer(class_names=data_frames.class_names, sampling=data_frames.sampling, **SMALL_MODEL).eval()
+    trainer = pl.Trainer(logger=False, enable_progress_bar=False)
+    for data in (data_frames, data_cache):
+        trainer.test(model, datamodule=data, verbose=False)
+    frames_batch = next(iter(data_frames.test_dataloader()))
+    feature_batch = next(iter(data_cache.test_dataloader()))
+    assert torch.equal(frames_batch["label"], feature_batch["label"])
+    with torch.no_grad():
+        a = model.video_probabilities(frames_batch)
+        b = model.video_probabilities(feature_batch)
+    assert torch.allclose(a, b, atol=2e-3), "features are cached in float16; scores must agree closely"
+    assert list((tmp_path / "cache").rglob("*.npy")), "the cache must be written to disk"
+
+
+def test_fine_tuning_updates_the_backbone(direction_data, tmp_path):
+    pl.seed_everything(0)
+    data = VideoDataModule(root=str(direction_data), clip_len=4, batch_size=4, num_workers=0)
+    model = ActionRecognizer(class_names=data.class_names, sampling=data.sampling, freeze_backbone=False,
+                             **SMALL_MODEL)
+    before = model.model.backbone.trunk.conv_stem.weight.detach().clone()
+    trainer = pl.Trainer(max_steps=2, limit_val_batches=0, logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False)
+    trainer.fit(model, datamodule=data)
+    assert not torch.equal(before, model.model.backbone.trunk.conv_stem.weight)
+    groups = trainer.optimizers[0].param_groups
+    assert [g["initial_lr"] for g in groups] == [3e-3, 1e-4], "head and backbone have their own learning rates"
+
+
+def test_unreadable_training_video_is_reported_and_skipped(direction_data, tmp_path):
+    import shutil
+
+    root = tmp_path / "data"
+    shutil.copytree(direction_data, root)
+    bad = root / "train" / "left_to_right" / "broken.mp4"
+    bad.write_text("this is not a video")
+    trainer, model, _ = _fit(root, tmp_path, cache=False, epochs=1)
+    assert trainer.current_epoch == 1
+    assert any("broken.mp4" in message for message in model.skipped_videos)
+
+
+def test_cli_fits_tests_and_resumes(direction_data, tmp_path):
+    args = [
+        f"--data.root={direction_data}",
+        "--data.clip_len=6",
+        "--data.num_workers=0",
+        "--data.batch_size=4",
+        f"--data.cache_dir={tmp_path / 'cache'}",
+        "--model.input_size=64",
+        "--model.hidden_size=32",
+        "--trainer.max_epochs=2",
+        "--trainer.enable_progress_bar=false",
+        f"--trainer.logger.init_args.save_dir={tmp_path / 'runs'}",
+    ]
+    summary = train(args)
+    log_dir = Path(summary["log_dir"])
+    metrics = json.loads((log_dir / "test_metrics.json").read_text())
+    for key in ("test/acc", "test/f1_macro", "test/mean_class_acc"):
+        assert 0.0 <= metrics["test_metrics"][key] <= 1.0
+    assert sum(map(sum, metrics["confusion_matrix"]["rows_true_cols_predicted"])) == 4
+    last = Path(summary["last_checkpoint"])
+    assert last.is_file() and Path(summary["best_checkpoint"]).is_file()
+    assert (log_dir / "config.yaml").is_file()
+
+    first = torch.load(last, map_location="cpu", weights_only=False)
+    assert (first["epoch"], first["global_step"]) == (1, 4)
+    # One more epoch of one batch: a resumed run ends at step 4 + 1, a run started over at 3.
+    resumed = train([*args, "--trainer.max_epochs=3", "--trainer.limit_train_batches=0.5", f"--ckpt_path={last}",
+                     "--skip_test=true"])
+    state = torch.load(resumed["last_checkpoint"], map_location="cpu", weights_only=False)
+    assert (state["epoch"], state["global_step"]) == (2, 5), "resuming continues where the run stopped"
