@@ -1,0 +1,127 @@
+"""Command-line training: LightningCLI over VideoDataModule and ActionRecognizer.
+
+`train(args)` fits, then tests the best checkpoint, prints the metrics and says where the
+logs and checkpoints are. With no `--config` it trains configs/demo.yaml. Trainer defaults
+(TensorBoard logger under runs/, best and last checkpoints, learning-rate monitor) live here,
+and a config can override any of them.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
+from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
+
+from pipeline.callbacks import LastCheckpoint
+from pipeline.datamodule import VideoDataModule
+from pipeline.lightning_module import ActionRecognizer
+
+DEMO_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
+
+TRAINER_DEFAULTS: Dict[str, Any] = {
+    "max_epochs": 20,
+    "deterministic": True,
+    "log_every_n_steps": 10,
+    "logger": {
+        "class_path": "pytorch_lightning.loggers.TensorBoardLogger",
+        "init_args": {"save_dir": "runs", "name": "default"},
+    },
+}
+
+
+class ActionCLI(LightningCLI):
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        # Best and last checkpoints by default; every option stays settable (--checkpoint.monitor ...).
+        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.set_defaults(
+            {
+                "checkpoint.monitor": "val/acc",
+                "checkpoint.mode": "max",
+                "checkpoint.save_last": False,  # LastCheckpoint writes last.ckpt after every epoch
+                "checkpoint.filename": "best-epoch{epoch:02d}",
+                "checkpoint.auto_insert_metric_name": False,
+            }
+        )
+        parser.link_arguments("data.class_names", "model.class_names", apply_on="instantiate")
+        parser.link_arguments("data.sampling", "model.sampling", apply_on="instantiate")
+        parser.add_argument("--ckpt_path", type=Optional[str], default=None,
+                            help="resume an interrupted run from this checkpoint (e.g. .../checkpoints/last.ckpt)")
+        parser.add_argument("--skip_test", type=bool, default=False, help="fit only; do not test the best checkpoint")
+
+
+def build_cli(args: Optional[List[str]] = None) -> ActionCLI:
+    args = list(sys.argv[1:] if args is None else args)
+    if not any(a == "--config" or a.startswith("--config=") for a in args) and not {"-h", "--help"} & set(args):
+        args = ["--config", str(DEMO_CONFIG), *args]
+    return ActionCLI(
+        ActionRecognizer,
+        VideoDataModule,
+        run=False,
+        args=args,
+        seed_everything_default=0,
+        trainer_defaults={
+            **TRAINER_DEFAULTS,
+            "callbacks": [LearningRateMonitor(logging_interval="epoch"), LastCheckpoint()],
+        },
+        save_config_kwargs={"overwrite": True},
+        parser_kwargs={"description": "Train a CNN + RNN video action classifier, then test its best checkpoint."},
+    )
+
+
+def train(args: Optional[List[str]] = None) -> Dict[str, Any]:
+    """Fit, test the best checkpoint, write test_metrics.json beside the logs; returns a summary."""
+    cli = build_cli(args)
+    trainer, model, data = cli.trainer, cli.model, cli.datamodule
+    trainer.fit(model, datamodule=data, ckpt_path=cli.config.get("ckpt_path"))
+    checkpoint = trainer.checkpoint_callback
+    best = checkpoint.best_model_path if checkpoint is not None else ""
+    last = next((cb.path(trainer) for cb in trainer.callbacks if isinstance(cb, LastCheckpoint)), None)
+    summary: Dict[str, Any] = {
+        "log_dir": trainer.log_dir,
+        "best_checkpoint": best,
+        "last_checkpoint": str(last) if last is not None and last.is_file() else "",
+        "skipped_videos": model.skipped_videos,
+    }
+    if not cli.config.get("skip_test") and data.splits.test:
+        results = trainer.test(model, datamodule=data, ckpt_path=best or None)
+        tested = trainer.lightning_module
+        summary["test_metrics"] = results[0] if results else {}
+        if tested.test_confusion_result is not None:
+            summary["confusion_matrix"] = {
+                "classes": tested.class_names,
+                "rows_true_cols_predicted": tested.test_confusion_result.tolist(),
+            }
+    if trainer.is_global_zero and trainer.log_dir:
+        _write_json(Path(trainer.log_dir) / "test_metrics.json", summary)
+    return summary
+
+
+def _write_json(path: Path, data: Dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    os.replace(tmp, path)
+
+
+def format_summary(summary: Dict[str, Any]) -> str:
+    lines = []
+    for key, value in sorted(summary.get("test_metrics", {}).items()):
+        lines.append(f"  {key:<22} {value:.4f}")
+    confusion = summary.get("confusion_matrix")
+    if confusion:
+        names = confusion["classes"]
+        width = max(len(n) for n in names) + 2
+        lines.append("  confusion matrix (rows: true, columns: predicted)")
+        lines.append(" " * (width + 2) + "".join(f"{n:>{width}}" for n in names))
+        for name, row in zip(names, confusion["rows_true_cols_predicted"]):
+            lines.append(f"  {name:<{width}}" + "".join(f"{int(v):>{width}}" for v in row))
+    if summary.get("skipped_videos"):
+        lines.append(f"  skipped unreadable videos: {len(summary['skipped_videos'])}")
+    lines.append(f"best checkpoint: {summary['best_checkpoint']}")
+    lines.append(f"last checkpoint: {summary['last_checkpoint']} (resume with --ckpt_path)")
+    lines.append(f"logs: {summary['log_dir']}  (view: tensorboard --logdir {Path(summary['log_dir']).parent.parent})")
+    return "test metrics:\n" + "\n".join(lines)
