@@ -112,6 +112,20 @@ class ActionRecognizer(pl.LightningModule):
         """Class probabilities of each video [B,C], averaged over its K clips."""
         return self.clip_logits(batch).float().softmax(dim=-1).mean(dim=1)
 
+    def window_probabilities(
+        self, unique_frames: torch.Tensor, window_index: torch.Tensor, chunk: int = 256
+    ) -> torch.Tensor:
+        """Probabilities of many windows of one video [W,C] from its distinct frames uint8 [U,h,w,3]
+        and each window's clip as indices into them [W,T]: every frame goes through the backbone once."""
+        feats = torch.cat([
+            self.model.backbone(normalize(unique_frames[i:i + chunk], self.preprocessing))
+            for i in range(0, len(unique_frames), chunk)
+        ])
+        clips = feats[window_index]  # [W,T,D]
+        return torch.cat([
+            self.model.classify_features(clips[i:i + chunk]).float().softmax(-1) for i in range(0, len(clips), chunk)
+        ])
+
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
         """uint8 frames [B,T,h,w,3] (already resized and cropped) -> logits [B,C]."""
         return self.clip_logits({"frames": frames.unsqueeze(1)})[:, 0]
@@ -154,6 +168,15 @@ class ActionRecognizer(pl.LightningModule):
 
     def test_step(self, batch: Dict[str, Any], batch_idx: int) -> None:
         self._eval_step(batch, "test")
+
+    def predict_step(self, batch: Dict[str, Any], batch_idx: int) -> Dict[str, Any]:
+        """Per-video probabilities of the readable videos of a batch (timeline batches: per window)."""
+        out: Dict[str, Any] = {"items": batch["items"]}
+        if "frames" in batch:
+            out["probs"] = self.video_probabilities(batch).float().cpu()
+        if "unique_frames" in batch:
+            out["window_probs"] = self.window_probabilities(batch["unique_frames"], batch["window_index"]).cpu()
+        return out
 
     def on_test_epoch_end(self) -> None:
         self.test_confusion_result = self.test_confusion.compute().cpu()

@@ -1,0 +1,91 @@
+"""Label videos with a trained checkpoint.
+
+    python scripts/predict.py --ckpt model.ckpt --input videos/ --output preds.csv
+    python scripts/predict.py --ckpt model.ckpt --input match.mp4 --output goals.csv \\
+        --timeline --window 2 --stride 0.5 --event-classes goal
+
+Re-running with the same --output resumes: videos that already have a row are skipped.
+Exit status: 0 when every video was read, 3 when some could not be (each still has a row).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import List, Optional
+
+from pipeline.predict import PredictOptions, format_summary, predict
+from pipeline.timeline import TimelineOptions
+
+
+def parse_args(argv: Optional[List[str]] = None) -> PredictOptions:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--ckpt", required=True, help="a checkpoint written by scripts/train.py")
+    parser.add_argument("--input", required=True, nargs="+",
+                        help="folders (searched recursively), video files, or list files (.txt/.csv: one path a line)")
+    parser.add_argument("--output", required=True, help="the table to write (.csv, or .jsonl)")
+    parser.add_argument("--format", choices=["csv", "jsonl"], default=None, help="default: from --output's suffix")
+    parser.add_argument("--clips", type=int, default=None, help="clips per video, probabilities averaged")
+    parser.add_argument("--top-k", type=int, default=5)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=2, help="DataLoader workers (decoders)")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "gpu"],
+                        help="auto: the GPU when there is one, with mixed precision")
+    parser.add_argument("--devices", default="1", help="processes/GPUs per node (Lightning's devices): 2, -1 or auto")
+    parser.add_argument("--num-nodes", type=int, default=1)
+    parser.add_argument("--strategy", default="auto", help="e.g. ddp to run on several GPUs or CPU processes")
+    parser.add_argument("--precision", default=None, help="default: 16-mixed on a GPU, 32-true on the CPU")
+    parser.add_argument("--backend", default=None, choices=["auto", "decord", "opencv", "pyav"],
+                        help="video decoder (default: the one the model was trained with)")
+    parser.add_argument("--overwrite", action="store_true", help="start the output again instead of resuming")
+    parser.add_argument("--retry-failed", action="store_true", help="when resuming, try failed videos again")
+    parser.add_argument("--no-progress", action="store_true")
+    timeline = parser.add_argument_group("timeline (long videos)")
+    timeline.add_argument("--timeline", action="store_true", help="score sliding windows over each video")
+    timeline.add_argument("--window", type=float, default=2.0, help="window length, seconds")
+    timeline.add_argument("--stride", type=float, default=1.0, help="seconds between window starts")
+    timeline.add_argument("--threshold", type=float, default=0.5, help="probability that makes a window an event")
+    timeline.add_argument("--min-duration", type=float, default=0.0, help="drop shorter event segments (s)")
+    timeline.add_argument("--merge-gap", type=float, default=0.0, help="join segments closer than this (s)")
+    timeline.add_argument("--event-classes", nargs="+", default=None, help="classes to find (default: all)")
+    timeline.add_argument("--timeline-dir", default=None, help="default: <output stem>_timeline/")
+    args = parser.parse_args(argv)
+    devices = args.devices if args.devices == "auto" else int(args.devices)
+    return PredictOptions(
+        checkpoint=args.ckpt,
+        inputs=args.input,
+        output=args.output,
+        format=args.format,
+        clips=args.clips,
+        top_k=args.top_k,
+        batch_size=args.batch_size,
+        num_workers=args.workers,
+        device=args.device,
+        devices=devices,
+        num_nodes=args.num_nodes,
+        strategy=args.strategy,
+        precision=args.precision,
+        backend=args.backend,
+        overwrite=args.overwrite,
+        retry_failed=args.retry_failed,
+        progress=not args.no_progress,
+        timeline=TimelineOptions(
+            window=args.window,
+            stride=args.stride,
+            threshold=args.threshold,
+            min_duration=args.min_duration,
+            merge_gap=args.merge_gap,
+            event_classes=tuple(args.event_classes) if args.event_classes else None,
+        ) if args.timeline else None,
+        timeline_dir=args.timeline_dir,
+    )
+
+
+if __name__ == "__main__":
+    options = parse_args()
+    try:
+        summary = predict(options)
+    except (ValueError, FileNotFoundError) as exc:  # bad input: say what and where, no traceback
+        sys.exit(f"error: {exc}")
+    if "output" in summary:  # rank 0
+        print(format_summary(summary))
+    sys.exit(summary["exit_code"])

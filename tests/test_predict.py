@@ -1,0 +1,247 @@
+"""Batch inference end to end: a model trained here on generated football clips labels folders of
+real H.264 files (and broken ones), resumes after a kill, runs on two DDP processes, and finds
+goals on a long stitched video."""
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import pytorch_lightning as pl
+import torch
+
+from pipeline.clip_sampling import sampler_from_config
+from pipeline.datamodule import VideoDataModule
+from pipeline.datasets import read_clips
+from pipeline.lightning_module import ActionRecognizer, load_recognizer
+from pipeline.predict import EXIT_SOME_FAILED, PredictOptions, collect_inputs, predict
+from pipeline.synthetic import generate_football_dataset
+from pipeline.timeline import TimelineOptions
+from pipeline.video_reader import ERROR_KINDS
+from pipeline.video_writer import write_video
+
+REPO = Path(__file__).resolve().parents[1]
+FPS = 25.0
+CLIP_FRAMES = 40
+
+
+@pytest.fixture(scope="module")
+def football(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("football") / "data"
+    return generate_football_dataset(root, n_train=240, n_val=20, n_test=40, num_frames=CLIP_FRAMES, seed=5)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(football, tmp_path_factory) -> Path:
+    """A real goal/no_goal model: frozen EfficientNet-Lite0 features, a GRU, a few epochs."""
+    tmp = tmp_path_factory.mktemp("model")
+    pl.seed_everything(0, workers=True)
+    data = VideoDataModule(root=str(football), clip_len=12, batch_size=16, num_workers=1, cache_dir=str(tmp / "cache"))
+    model = ActionRecognizer(class_names=data.class_names, sampling=data.sampling, input_size=112, hidden_size=128,
+                             lr=2e-3)
+    trainer = pl.Trainer(max_epochs=25, logger=False, enable_progress_bar=False, default_root_dir=str(tmp),
+                         callbacks=[pl.callbacks.ModelCheckpoint(dirpath=str(tmp), filename="model")])
+    trainer.fit(model, datamodule=data)
+    return tmp / "model.ckpt"
+
+
+@pytest.fixture
+def video_folder(football, tmp_path) -> Path:
+    """Real clips in nested folders (one with an upper-case extension, one behind a symlink) plus
+    a truncated mp4, a zero-byte file and a text file named .mp4."""
+    folder = tmp_path / "inbox"
+    clips = sorted((football / "test").rglob("*.mp4"))[::5]  # goal and no_goal clips
+    for i, clip in enumerate(clips):
+        target = folder / ("a" if i % 2 else "b") / (clip.stem + (".MP4" if i == 0 else ".mp4"))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(clip, target)
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    shutil.copy(clips[0], outside / "linked.mp4")
+    (folder / "link").symlink_to(outside, target_is_directory=True)
+    data = clips[1].read_bytes()
+    (folder / "broken").mkdir()
+    (folder / "broken" / "truncated.mp4").write_bytes(data[: len(data) // 3])
+    (folder / "broken" / "empty.mp4").write_bytes(b"")
+    (folder / "broken" / "notes.mp4").write_text("not a video, just text\n")
+    (folder / "readme.txt").write_text("ignored: not a video extension\n")
+    return folder
+
+
+def _rows(path: Path):
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _run_script(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(REPO / "scripts" / "predict.py"), *args, "--no-progress"],
+                          capture_output=True, text=True, cwd=REPO, timeout=300, **kwargs)
+
+
+def test_every_file_gets_a_row_and_predictions_match_the_module(checkpoint, video_folder, tmp_path):
+    output = tmp_path / "preds.csv"
+    summary = predict(PredictOptions(str(checkpoint), [str(video_folder)], str(output), num_workers=0, clips=2,
+                                     progress=False))
+    rows = {Path(r["path"]).name: r for r in _rows(output)}
+    expected = {Path(p).name for p in collect_inputs([str(video_folder)])}
+    assert set(rows) == expected and len(_rows(output)) == len(expected), "one row per video, no more"
+    assert "linked.mp4" in rows and any(name.endswith(".MP4") for name in rows)
+    assert rows["empty.mp4"]["status"] == "empty_file"
+    assert rows["notes.mp4"]["status"] == "unreadable"
+    truncated = rows["truncated.mp4"]  # some decoders read the intact part, others refuse the file
+    assert (truncated["status"] == "ok" and truncated["label"]) or (truncated["status"] in ERROR_KINDS
+                                                                    and truncated["error"])
+    for name in ("empty.mp4", "notes.mp4"):
+        assert rows[name]["error"] and rows[name]["label"] == ""
+    assert summary["exit_code"] == EXIT_SOME_FAILED
+    assert summary["failed"] == sum(r["status"] != "ok" for r in rows.values())
+    settings = json.loads((tmp_path / "preds.settings.json").read_text())
+    assert len(settings["checkpoint_sha256"]) == 64 and settings["sampling"]["num_clips"] == 2
+
+    model = load_recognizer(str(checkpoint))
+    sampler = sampler_from_config({**model.hparams.sampling["sampler"], "num_clips": 2})
+    ok = [r for r in rows.values() if r["status"] == "ok"]
+    assert len(ok) >= 8
+    for row in ok:
+        clips = read_clips(row["path"], sampler, model.preprocessing, training=False)
+        with torch.no_grad():
+            probs = model.video_probabilities({"frames": clips["frames"][None]})[0]
+        expected_probs = [float(row[f"prob_{c}"]) for c in model.class_names]
+        assert np.allclose(probs.numpy(), expected_probs, atol=1e-5)
+        assert row["label"] == model.class_names[int(probs.argmax())]
+        assert row["frame_indices"] == "|".join(" ".join(map(str, c)) for c in clips["frame_indices"].tolist())
+        assert int(row["num_frames"]) == CLIP_FRAMES and float(row["fps"]) == FPS and row["clips"] == "2"
+        assert row["topk_labels"].split()[0] == row["label"]
+
+
+def test_jsonl_output_and_list_file_input(checkpoint, football, tmp_path):
+    videos = sorted((football / "val").rglob("*.mp4"))[:3]
+    listing = tmp_path / "videos.txt"
+    listing.write_text("# to label\n" + "".join(f"{v} {i % 2}\n" for i, v in enumerate(videos)))
+    output = tmp_path / "preds.jsonl"
+    summary = predict(PredictOptions(str(checkpoint), [str(listing)], str(output), num_workers=0, progress=False))
+    rows = [json.loads(line) for line in output.read_text().splitlines()]
+    assert [r["path"] for r in rows] == [str(v) for v in videos]
+    assert all(r["status"] == "ok" and len(r["topk_labels"]) == 2 for r in rows)
+    assert all(abs(sum(r["topk_probs"]) - 1) < 1e-4 for r in rows)
+    assert summary["exit_code"] == 0
+
+
+def test_killed_run_resumes_to_the_same_file(checkpoint, video_folder, tmp_path):
+    args = ["--ckpt", str(checkpoint), "--input", str(video_folder), "--batch-size", "1", "--workers", "0"]
+    reference = tmp_path / "reference.csv"
+    assert _run_script(*args, "--output", str(reference)).returncode == EXIT_SOME_FAILED
+
+    output = tmp_path / "resumed.csv"
+    process = subprocess.Popen([sys.executable, str(REPO / "scripts" / "predict.py"), *args, "--output", str(output),
+                                "--no-progress"], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and (not output.exists() or output.read_text().count("\n") < 4):
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    partial = output.read_text()
+    done_before = partial.count("\n") - 1
+    assert 0 < done_before < len(_rows(reference)), "the kill should land in the middle of the run"
+    with open(output, "a") as handle:  # as if the kill had torn a row in half
+        handle.write("/half/written/row.mp4,ok,,go")
+
+    resumed = _run_script(*args, "--output", str(output))
+    assert resumed.returncode == EXIT_SOME_FAILED, resumed.stderr[-2000:]
+    assert output.read_text() == reference.read_text()
+
+
+def test_resume_refuses_another_checkpoint(checkpoint, football, tmp_path):
+    videos = [str(sorted((football / "val").rglob("*.mp4"))[0])]
+    output = tmp_path / "preds.csv"
+    predict(PredictOptions(str(checkpoint), videos, str(output), num_workers=0, progress=False))
+    other = tmp_path / "other.ckpt"
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    state["state_dict"] = {k: v + 0.01 if v.is_floating_point() else v for k, v in state["state_dict"].items()}
+    torch.save(state, other)
+    with pytest.raises(ValueError, match="checkpoint_sha256"):
+        predict(PredictOptions(str(other), videos, str(output), num_workers=0, progress=False))
+    predict(PredictOptions(str(other), videos, str(output), num_workers=0, progress=False, overwrite=True))
+    assert len(_rows(output)) == 1
+
+
+def test_two_ddp_processes_predict_each_video_once(checkpoint, video_folder, tmp_path):
+    single, double = tmp_path / "one.csv", tmp_path / "two.csv"
+    args = ["--ckpt", str(checkpoint), "--input", str(video_folder), "--workers", "0", "--batch-size", "2"]
+    assert _run_script(*args, "--output", str(single)).returncode == EXIT_SOME_FAILED
+    run = _run_script(*args, "--output", str(double), "--devices", "2", "--strategy", "ddp", "--device", "cpu")
+    assert run.returncode == EXIT_SOME_FAILED, run.stderr[-3000:]
+    one = {r["path"]: r for r in _rows(single)}
+    two_rows = _rows(double)
+    assert len(two_rows) == len(one) and {r["path"] for r in two_rows} == set(one), "each video exactly once"
+    assert not list(tmp_path.glob(".two.csv.rank*.part")), "the shards are merged into the output"
+    for row in two_rows:
+        assert row["status"] == one[row["path"]]["status"]
+        if row["status"] == "ok":
+            assert row["label"] == one[row["path"]]["label"]
+            assert abs(float(row["probability"]) - float(one[row["path"]]["probability"])) < 1e-5
+
+
+def test_timeline_finds_goals_in_a_long_video(checkpoint, football, tmp_path):
+    model = load_recognizer(str(checkpoint))
+    sampler = sampler_from_config(model.hparams.sampling["sampler"])
+
+    def confident(label: str):  # clips the model itself gets right: this tests the timeline, not the model
+        for clip in sorted((football / "test" / label).glob("*.mp4")):
+            frames = read_clips(str(clip), sampler, model.preprocessing, training=False)["frames"]
+            with torch.no_grad():
+                p = model.video_probabilities({"frames": frames[None]})[0]
+            if model.class_names[int(p.argmax())] == label and float(p.max()) > 0.8:
+                yield clip
+
+    goals, others = confident("goal"), confident("no_goal")
+    sequence = ["no_goal", "no_goal", "goal", "no_goal", "no_goal", "no_goal", "goal", "no_goal", "no_goal"]
+    frames, truth = [], []
+    for i, label in enumerate(sequence):
+        clip = next(goals if label == "goal" else others)
+        with av.open(str(clip)) as container:
+            frames += [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+        if label == "goal":
+            truth.append((i * CLIP_FRAMES / FPS, (i + 1) * CLIP_FRAMES / FPS))
+    long_video = write_video(tmp_path / "match.mp4", frames, fps=FPS)
+
+    window, stride = CLIP_FRAMES / FPS, 0.16
+    # Windows that straddle two stitched clips see the ball jump; asking for two agreeing windows
+    # (min_duration) at a high threshold is how a user keeps such one-window blips out.
+    options = TimelineOptions(window=window, stride=stride, threshold=0.9, min_duration=window + stride,
+                              merge_gap=stride, event_classes=("goal",))
+    output = tmp_path / "match.csv"
+    summary = predict(PredictOptions(str(checkpoint), [str(long_video)], str(output), num_workers=0,
+                                     progress=False, timeline=options))
+    timeline = Path(summary["timeline_dir"])
+    with open(timeline / "events.csv", newline="") as handle:
+        events = list(csv.DictReader(handle))
+    assert len(events) == len(truth), f"expected goals at {truth}, found {events}"
+    for event, (start, end) in zip(events, truth):
+        assert abs(float(event["start"]) - start) <= window and abs(float(event["end"]) - end) <= window
+        assert start - window <= float(event["peak_time"]) <= end + window
+    windows = _rows(timeline / "match.windows.csv")
+    assert len(windows) == int(np.ceil((len(frames) - CLIP_FRAMES) / 4)) + 1  # stride 0.16 s = 4 frames
+    assert (timeline / "match.png").stat().st_size > 10_000
+    (row,) = _rows(output)
+    mean = np.mean([[float(w[f"prob_{c}"]) for c in model.class_names] for w in windows], axis=0)
+    assert row["clips"] == str(len(windows)) and np.isclose(float(row["probability"]), mean.max(), atol=1e-5)
+
+
+def test_missing_inputs(checkpoint, tmp_path):
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        collect_inputs([str(tmp_path / "nowhere")])
+    output = tmp_path / "preds.csv"
+    summary = predict(PredictOptions(str(checkpoint), [str(tmp_path / "gone.mp4")], str(output), num_workers=0,
+                                     progress=False))
+    (row,) = _rows(output)
+    assert row["status"] == "not_found" and "gone.mp4" in row["path"]
+    assert summary["exit_code"] == EXIT_SOME_FAILED
