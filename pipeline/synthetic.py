@@ -736,3 +736,38 @@ def generate_direction_dataset(
     params = {"seed": seed, "size": size, "num_frames": num_frames, "n_train": n_train, "n_val": n_val,
               "n_test": n_test}
     return _generate("direction", DIRECTION_CLASSES, render, out_dir, counts, params, fps, 10, force)
+
+
+def generate_match_video(
+    out_dir: PathLike,
+    n_clips: int = 20,
+    goals: int = 3,
+    size: int = 128,
+    num_frames: int = 40,
+    seed: int = 0,
+    fps: float = 25.0,
+) -> Path:
+    """A long "match" for timeline mode: `n_clips` football clips played one after another, `goals`
+    of them goals at random places. Writes out_dir/match.mp4 and out_dir/goals.csv (the true
+    start and end, in seconds, of every goal clip); returns the video's path."""
+    if not 0 <= goals <= n_clips:
+        raise ValueError(f"goals must be between 0 and n_clips ({n_clips}), got {goals}")
+    _check_size(size)
+    out_dir = Path(out_dir)
+    rng = np.random.default_rng([seed, 7919])  # apart from the data sets' clip seeds
+    is_goal = np.zeros(n_clips, dtype=bool)
+    is_goal[rng.choice(n_clips, size=goals, replace=False)] = True
+    frames: List[np.ndarray] = []
+    truth = []
+    for i, goal in enumerate(is_goal):
+        clip, _plan = _football_clip("goal" if goal else "no_goal", np.random.default_rng([seed, 7919, i]), size,
+                                     num_frames)
+        if goal:
+            truth.append((len(frames) / fps, (len(frames) + len(clip)) / fps))
+        frames.extend(clip)
+    video = write_video(out_dir / "match.mp4", frames, fps=fps)
+    lines = ["start,end"] + [f"{start:.3f},{end:.3f}" for start, end in truth]
+    tmp = out_dir / ".goals.csv.tmp"
+    tmp.write_text("\n".join(lines) + "\n")
+    os.replace(tmp, out_dir / "goals.csv")
+    return video

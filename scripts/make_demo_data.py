@@ -3,6 +3,7 @@
     python scripts/make_demo_data.py                          # football set in data/demo/football
     python scripts/make_demo_data.py --set direction          # direction set in data/demo/direction
     python scripts/make_demo_data.py --out /tmp/goals --seed 1
+    python scripts/make_demo_data.py --set match              # one long video + goals.csv in data/demo/match
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import json
 from pathlib import Path
 from typing import List, Optional
 
-from pipeline.synthetic import generate_direction_dataset, generate_football_dataset
+from pipeline.synthetic import generate_direction_dataset, generate_football_dataset, generate_match_video
 
 GENERATORS = {"football": generate_football_dataset, "direction": generate_direction_dataset}
 
@@ -19,7 +20,10 @@ GENERATORS = {"football": generate_football_dataset, "direction": generate_direc
 def main(argv: Optional[List[str]] = None) -> Path:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default=None, help="the data set's folder (default: data/demo/<set>)")
-    parser.add_argument("--set", choices=sorted(GENERATORS), default="football", dest="which")
+    parser.add_argument("--set", choices=[*sorted(GENERATORS), "match"], default="football", dest="which",
+                        help="match: one long video of --clips football clips, --goals of them goals")
+    parser.add_argument("--clips", type=int, default=None, help="match: clips in the video")
+    parser.add_argument("--goals", type=int, default=None, help="match: how many of them are goals")
     parser.add_argument("--seed", type=int, default=None, help="default: the library's")
     parser.add_argument("--n-train", type=int, default=None, help="clips in train, both classes together")
     parser.add_argument("--n-val", type=int, default=None)
@@ -34,6 +38,12 @@ def main(argv: Optional[List[str]] = None) -> Path:
     options = {"seed": args.seed, "n_train": args.n_train, "n_val": args.n_val, "n_test": args.n_test,
                "size": args.size, "num_frames": args.frames}
     options = {key: value for key, value in options.items() if value is not None}
+    if args.which == "match":
+        match = {"n_clips": args.clips, "goals": args.goals, "seed": args.seed, "size": args.size,
+                 "num_frames": args.frames}
+        video = generate_match_video(out_dir, **{k: v for k, v in match.items() if v is not None})
+        print(f"match video: {video}\ngoal times: {video.parent / 'goals.csv'}")
+        return video
     out = GENERATORS[args.which](out_dir, force=args.force, **options)
 
     manifest = json.loads((out / "manifest.json").read_text())

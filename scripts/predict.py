@@ -85,7 +85,8 @@ if __name__ == "__main__":
     try:
         summary = predict(options)
     except (ValueError, FileNotFoundError) as exc:  # bad input: say what and where, no traceback
-        sys.exit(f"error: {exc}")
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
     if "output" in summary:  # rank 0
         print(format_summary(summary))
     sys.exit(summary["exit_code"])

@@ -130,3 +130,17 @@ def test_unbalanced_or_odd_sizes_are_refused(tmp_path):
         render_football_clip("goal", np.random.default_rng(0), size=33)
     with pytest.raises(ValueError, match="label"):
         render_football_clip("penalty", np.random.default_rng(0))
+
+
+def test_match_video_marks_its_goals(tmp_path):
+    from pipeline.synthetic import generate_match_video
+
+    video = generate_match_video(tmp_path / "match", n_clips=5, goals=2, size=64, num_frames=10, seed=2)
+    with av.open(str(video)) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 50
+    lines = (tmp_path / "match" / "goals.csv").read_text().splitlines()
+    assert lines[0] == "start,end" and len(lines) == 3
+    for line in lines[1:]:
+        start, end = map(float, line.split(","))
+        assert end - start == pytest.approx(0.4)
+        assert round(start / 0.4, 6).is_integer(), "a goal starts where a clip starts"
