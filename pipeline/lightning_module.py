@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Dict, List, Optional
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
@@ -181,6 +182,29 @@ class ActionRecognizer(pl.LightningModule):
     def on_test_epoch_end(self) -> None:
         self.test_confusion_result = self.test_confusion.compute().cpu()
         self.test_confusion.reset()
+        experiment = getattr(self.logger, "experiment", None)
+        if self.trainer.is_global_zero and hasattr(experiment, "add_figure"):  # TensorBoard
+            experiment.add_figure("test/confusion_matrix", self._confusion_figure(), self.global_step)
+
+    def _confusion_figure(self):
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        matrix = self.test_confusion_result.numpy()
+        size = max(4.0, 0.5 * len(self.class_names) + 2)
+        fig, ax = plt.subplots(figsize=(size, size))
+        ax.imshow(matrix, cmap="Blues")
+        ticks = range(len(self.class_names))
+        ax.set_xticks(ticks, self.class_names, rotation=90)
+        ax.set_yticks(ticks, self.class_names)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        for (i, j), count in np.ndenumerate(matrix):
+            ax.text(j, i, int(count), ha="center", va="center", fontsize=8)
+        fig.tight_layout()
+        return fig
 
     # ------------------------------------------------------------------ optimisation
 

@@ -132,6 +132,11 @@ def test_cli_fits_tests_and_resumes(direction_data, tmp_path):
     last = Path(summary["last_checkpoint"])
     assert last.is_file() and Path(summary["best_checkpoint"]).is_file()
     assert (log_dir / "config.yaml").is_file()
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(log_dir)).Reload()
+    assert {"train/loss_epoch", "val/acc", "lr-AdamW"} <= set(events.Tags()["scalars"])
+    assert "test/confusion_matrix" in events.Tags()["images"]
 
     first = torch.load(last, map_location="cpu", weights_only=False)
     assert (first["epoch"], first["global_step"]) == (1, 4)
@@ -140,3 +145,20 @@ def test_cli_fits_tests_and_resumes(direction_data, tmp_path):
                      "--skip_test=true"])
     state = torch.load(resumed["last_checkpoint"], map_location="cpu", weights_only=False)
     assert (state["epoch"], state["global_step"]) == (2, 5), "resuming continues where the run stopped"
+
+
+def test_training_is_deterministic_on_cpu(direction_data, tmp_path):
+    weights = []
+    for run in ("a", "b"):
+        _, model, _ = _fit(direction_data, tmp_path / run, cache=True)
+        weights.append({k: v.clone() for k, v in model.model.head.state_dict().items()})
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0]), "same seed, same weights"
+
+
+def test_top5_accuracy_is_reported_from_five_classes():
+    names = [f"class{i}" for i in range(5)]
+    model = ActionRecognizer(class_names=names, backbone="resnet18", weights="none", input_size=64)
+    assert "test/acc_top5" in list(model.test_metrics.keys())
+    assert "val/acc_top5" not in ActionRecognizer(class_names=names[:2], backbone="resnet18", weights="none",
+                                                  input_size=64).val_metrics.keys()
+
