@@ -55,7 +55,8 @@ class ActionCLI(LightningCLI):
 
 def build_cli(args: Optional[List[str]] = None) -> ActionCLI:
     args = list(sys.argv[1:] if args is None else args)
-    if not any(a == "--config" or a.startswith("--config=") for a in args) and not {"-h", "--help"} & set(args):
+    given = any(a in ("--config", "-c") or a.startswith(("--config=", "-c=")) for a in args)
+    if not given and not {"-h", "--help"} & set(args):
         args = ["--config", str(DEMO_CONFIG), *args]
     return ActionCLI(
         ActionRecognizer,

@@ -121,7 +121,7 @@ class VideoDataModule(pl.LightningDataModule):
             training = name == "train"
             sampler = self.train_sampler if training else self.eval_sampler
             if use_cache:
-                cache = FeatureCache(self.cache_dir, backbone.fingerprint())
+                cache = FeatureCache(self.cache_dir, backbone.fingerprint(), self.backend)
                 trainer = self.trainer
                 features, errors = precompute_features(
                     records,
@@ -135,7 +135,7 @@ class VideoDataModule(pl.LightningDataModule):
                 )
                 trainer.strategy.barrier("feature-cache")
                 if trainer.world_size > 1:  # other ranks' entries are complete now
-                    features, errors = precompute_features(records, backbone, cache, progress=False)
+                    features, errors = precompute_features(records, backbone, cache, progress=False, compute=False)
                 for error in errors.values():
                     log.warning("unreadable video left out of %s: %s", name, error)
                 self.datasets[name] = FeatureClipDataset(records, features, sampler, training, errors)

@@ -24,8 +24,9 @@ from pipeline.video_reader import VideoReadError, open_video
 
 
 class FeatureCache:
-    def __init__(self, directory: os.PathLike, fingerprint: str):
-        self.directory = Path(directory) / fingerprint
+    def __init__(self, directory: os.PathLike, fingerprint: str, backend: str = "auto"):
+        # Decoders can disagree by a frame, so features are kept per decoder too.
+        self.directory = Path(directory) / f"{fingerprint}-{backend}"
         self.directory.mkdir(parents=True, exist_ok=True)
 
     def path_for(self, video: os.PathLike) -> Path:
@@ -87,15 +88,17 @@ def precompute_features(
     num_workers: int = 0,
     shard: Tuple[int, int] = (0, 1),
     progress: bool = True,
+    compute: bool = True,
 ) -> Tuple[List[Optional[np.ndarray]], Dict[int, str]]:
     """Fill the cache for every record of this shard (rank, world size), then load all.
+    With compute=False nothing is decoded: entries are only read (other ranks have written them).
 
     Returns the features of each record (None for a video that could not be read) and the
     error message of each unreadable video by record index.
     """
     device = device or torch.device("cpu")
     rank, world = shard
-    todo = [i for i, r in enumerate(records) if i % world == rank and cache.load(r.path) is None]
+    todo = [i for i, r in enumerate(records) if compute and i % world == rank and cache.load(r.path) is None]
     errors: Dict[int, str] = {}
     if todo:
         backbone.eval().to(device)

@@ -226,6 +226,12 @@ class ActionRecognizer(pl.LightningModule):
         # 100x slower; flushing them to zero changes no result that matters.
         torch.set_flush_denormal(True)
 
+    def on_load_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
+        # The backbone was rebuilt without its pretrained weights, which for some torchvision
+        # weights means another recipe: the checkpoint's own preprocessing is the truth.
+        if "preprocessing" in checkpoint:
+            self.model.backbone.preprocessing = Preprocessing.from_dict(checkpoint["preprocessing"])
+
     def on_save_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
         # Stored explicitly so that a checkpoint alone says how frames must be prepared.
         checkpoint["preprocessing"] = self.preprocessing.to_dict()

@@ -89,11 +89,13 @@ def collect_inputs(inputs: Sequence[str]) -> List[str]:
 
 def _read_list(path: Path) -> List[str]:
     out = []
-    for line in path.read_text(encoding="utf-8-sig").splitlines():
+    for number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines()):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
         entry = line.split(",")[0] if "," in line else line
+        if number == 0 and entry.lower() in ("path", "video", "filename"):  # a CSV header, e.g. a previous preds.csv
+            continue
         if not Path(entry).suffix and " " in entry:  # "path label"
             entry = entry.rsplit(None, 1)[0]
         elif " " in entry and not Path(entry).exists():
@@ -221,6 +223,7 @@ def run_settings(options: PredictOptions, model: ActionRecognizer, sampler: Clip
         "sampling": sampler.to_config(),
         "backend": backend,
         "top_k": options.top_k,
+        "format": PredictionTable(options.output, model.class_names, options.format).format,
         "timeline": asdict(options.timeline) if options.timeline else None,
     }
     return settings
@@ -232,11 +235,11 @@ def _settings_path(output: Path) -> Path:
 
 def _check_resume(output: Path, settings: Dict, overwrite: bool) -> None:
     path = _settings_path(output)
-    if overwrite or not output.exists() or not path.exists():
+    if overwrite or not path.exists() or not (output.exists() or PredictionTable(output, []).part_files()):
         return
     previous = json.loads(path.read_text())
     settings = json.loads(json.dumps(settings))  # compare as stored: tuples are lists there
-    keys = ("checkpoint_sha256", "sampling", "preprocessing", "class_names", "timeline", "top_k")
+    keys = ("checkpoint_sha256", "sampling", "preprocessing", "class_names", "timeline", "top_k", "backend", "format")
     changed = [k for k in keys if previous.get(k) != settings.get(k)]
     if changed:
         raise ValueError(
@@ -299,6 +302,7 @@ class PredictDataModule(pl.LightningDataModule):
         self.batch_size, self.num_workers, self.retry_failed = batch_size, num_workers, retry_failed
         self.on_primary_setup = on_primary_setup
         self.todo: List[str] = []
+        self.skipped = 0
 
     def setup(self, stage: str) -> None:
         if self.trainer.is_global_zero:
@@ -308,6 +312,7 @@ class PredictDataModule(pl.LightningDataModule):
         self.trainer.strategy.barrier("predict-resume")
         done = self.table.done_paths()
         self.todo = [v for v in self.videos if v not in done]
+        self.skipped = len(self.videos) - len(self.todo)
         if self.trainer.is_global_zero:
             log.info("%d videos, %d already in %s, %d to predict", len(self.videos), len(self.videos) - len(self.todo),
                      self.table.path, len(self.todo))
@@ -337,8 +342,7 @@ def predict(options: PredictOptions) -> Dict[str, Any]:
     table = PredictionTable(output, class_names, options.format)
     settings = run_settings(options, model, sampler, backend)
     videos = collect_inputs(options.inputs)
-    if not options.overwrite:
-        _check_resume(output, settings, options.overwrite)
+    _check_resume(output, settings, options.overwrite)
 
     def prepare_output() -> None:  # rank 0, before anything is predicted
         if options.overwrite:
@@ -386,7 +390,9 @@ def predict(options: PredictOptions) -> Dict[str, Any]:
         return {"rank": trainer.global_rank, "exit_code": EXIT_OK}
     if timeline_dir is not None:
         _collect_events(timeline_dir, table, videos)
-    return summarize(table, videos, timeline_dir)
+    summary = summarize(table, videos, timeline_dir)
+    summary["already_done"] = data.skipped
+    return summary
 
 
 def summarize(table: PredictionTable, videos: Sequence[str], timeline_dir: Optional[Path] = None) -> Dict[str, Any]:
@@ -411,6 +417,8 @@ def summarize(table: PredictionTable, videos: Sequence[str], timeline_dir: Optio
 
 def format_summary(summary: Dict[str, Any]) -> str:
     lines = [f"{summary['ok']} ok, {summary['failed']} failed, of {summary['videos']} videos -> {summary['output']}"]
+    if summary.get("already_done"):
+        lines.append(f"  ({summary['already_done']} of them were already in the output and were not predicted again)")
     for label, count in sorted(summary["per_class"].items()):
         lines.append(f"  {label:<24} {count}")
     for kind, count in sorted(summary["failures"].items()):

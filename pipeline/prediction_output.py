@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence
@@ -18,6 +19,8 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence
 import numpy as np
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import BasePredictionWriter
+
+log = logging.getLogger(__name__)
 
 FORMATS = ("csv", "jsonl")
 BASE_COLUMNS = (
@@ -130,7 +133,11 @@ class PredictionTable:
             return
         rows: Dict[str, Dict[str, Any]] = {}
         for source in [self.path, *parts]:
+            seen_here = set()
             for row in self.read_rows(source):
+                if row["path"] in rows and source != self.path and row["path"] not in seen_here:
+                    log.warning("%s was predicted twice (again in %s); keeping the newer row", row["path"], source)
+                seen_here.add(row["path"])
                 rows[row["path"]] = row
         if drop_failed:
             rows = {p: r for p, r in rows.items() if r["status"] == "ok"}
@@ -212,7 +219,6 @@ class PredictionWriter(BasePredictionWriter):
         self.top_k = top_k
         self.on_rows = on_rows  # callback(rows) for extra outputs, e.g. timelines
         self.appender: Optional[RowAppender] = None
-        self.counts = {"ok": 0, "failed": 0}
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         target = self.table.path if trainer.world_size == 1 else self.table.part_path(trainer.global_rank)
@@ -232,8 +238,6 @@ class PredictionWriter(BasePredictionWriter):
         if self.on_rows is not None:
             self.on_rows(rows, prediction)
         self.appender.write(rows)
-        for row in rows:
-            self.counts["ok" if row["status"] == "ok" else "failed"] += 1
 
     def on_predict_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.appender is not None:

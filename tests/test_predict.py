@@ -126,6 +126,9 @@ def test_jsonl_output_and_list_file_input(checkpoint, football, tmp_path):
     videos = sorted((football / "val").rglob("*.mp4"))[:3]
     listing = tmp_path / "videos.txt"
     listing.write_text("# to label\n" + "".join(f"{v} {i % 2}\n" for i, v in enumerate(videos)))
+    previous = tmp_path / "previous.csv"  # a CSV with a header, like an earlier predictions table
+    previous.write_text("path,status\n" + "".join(f"{v},ok\n" for v in videos))
+    assert collect_inputs([str(previous)]) == [str(v) for v in videos]
     output = tmp_path / "preds.jsonl"
     summary = predict(PredictOptions(str(checkpoint), [str(listing)], str(output), num_workers=0, progress=False))
     rows = [json.loads(line) for line in output.read_text().splitlines()]
@@ -156,6 +159,7 @@ def test_killed_run_resumes_to_the_same_file(checkpoint, video_folder, tmp_path)
 
     resumed = _run_script(*args, "--output", str(output))
     assert resumed.returncode == EXIT_SOME_FAILED, resumed.stderr[-2000:]
+    assert f"{done_before} of them were already in the output" in resumed.stdout, "done videos are not redone"
     assert output.read_text() == reference.read_text()
 
 

@@ -162,3 +162,40 @@ def test_top5_accuracy_is_reported_from_five_classes():
     assert "val/acc_top5" not in ActionRecognizer(class_names=names[:2], backbone="resnet18", weights="none",
                                                   input_size=64).val_metrics.keys()
 
+
+
+def test_checkpoint_preprocessing_wins_over_the_rebuilt_backbone(direction_data, tmp_path):
+    """Some torchvision weights have their own resize; a model rebuilt without its weights must
+    still prepare frames the way it was trained."""
+    from dataclasses import replace
+
+    pl.seed_everything(0)
+    data = VideoDataModule(root=str(direction_data), clip_len=4, batch_size=4, num_workers=0,
+                           cache_dir=str(tmp_path / "cache"))
+    model = ActionRecognizer(class_names=data.class_names, sampling=data.sampling, backbone="resnet18",
+                             weights="none", input_size=64)
+    trained_with = replace(model.preprocessing, resize_size=80, interpolation="bicubic")
+    model.model.backbone.preprocessing = trained_with
+    trainer = pl.Trainer(max_epochs=1, logger=False, enable_progress_bar=False, default_root_dir=str(tmp_path),
+                         callbacks=[pl.callbacks.ModelCheckpoint(dirpath=str(tmp_path), filename="m")])
+    trainer.fit(model, datamodule=data)
+    assert load_recognizer(str(tmp_path / "m.ckpt")).preprocessing == trained_with
+
+
+def test_feature_cache_entries_follow_the_video_file(direction_data, tmp_path):
+    import os
+    import shutil
+
+    from pipeline.feature_cache import FeatureCache
+
+    video = tmp_path / "clip.mp4"
+    shutil.copy(next(Path(direction_data).rglob("*.mp4")), video)
+    cache = FeatureCache(tmp_path / "cache", "fingerprint", "decord")
+    features = torch.randn(8, 4).numpy()
+    cache.save(video, features)
+    assert torch.equal(torch.from_numpy(cache.load(video)), torch.from_numpy(features))
+    assert FeatureCache(tmp_path / "cache", "fingerprint", "pyav").load(video) is None, "per decoder"
+    assert FeatureCache(tmp_path / "cache", "other-weights", "decord").load(video) is None, "per backbone"
+    stat = video.stat()
+    os.utime(video, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    assert cache.load(video) is None, "a rewritten video is embedded again"
