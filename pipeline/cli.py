@@ -8,7 +8,6 @@ and a config can override any of them.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -16,6 +15,7 @@ from typing import Any, Dict, List, Optional
 from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
+from pipeline.atomic_io import write_text_atomic
 from pipeline.callbacks import LastCheckpoint
 from pipeline.datamodule import VideoDataModule
 from pipeline.lightning_module import ActionRecognizer
@@ -102,10 +102,7 @@ def train(args: Optional[List[str]] = None) -> Dict[str, Any]:
 
 
 def _write_json(path: Path, data: Dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(data, indent=2))
 
 
 def format_summary(summary: Dict[str, Any]) -> str:

@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader, Dataset
 from models.backbones import Backbone
 from models.preprocessing import Preprocessing
 from pipeline.annotations import VideoRecord
+from pipeline.atomic_io import atomic_path
 from pipeline.transforms import normalize, resize_crop
 from pipeline.video_reader import VideoReadError, open_video
 
@@ -44,10 +45,8 @@ class FeatureCache:
             return None
 
     def save(self, video: os.PathLike, features: np.ndarray) -> None:
-        path = self.path_for(video)
-        tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npy")
-        np.save(tmp, features)
-        os.replace(tmp, path)
+        with atomic_path(self.path_for(video)) as tmp:
+            np.save(tmp, features)
 
 
 class _AllFrames(Dataset):

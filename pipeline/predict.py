@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import platform
 from collections import Counter
 from dataclasses import asdict, dataclass
@@ -24,6 +23,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from pipeline.annotations import find_videos, is_video_file
+from pipeline.atomic_io import write_csv_atomic, write_text_atomic
 from pipeline.clip_sampling import ClipSampler, sampler_from_config
 from pipeline.datasets import read_clips
 from pipeline.lightning_module import ActionRecognizer, load_recognizer
@@ -250,11 +250,9 @@ def _check_resume(output: Path, settings: Dict, overwrite: bool) -> None:
 
 def _write_settings(output: Path, settings: Dict) -> None:
     path = _settings_path(output)
-    tmp = path.with_name(f".{path.name}.tmp")
     versions = {"torch": torch.__version__, "pytorch_lightning": pl.__version__, "python": platform.python_version()}
     full = {**settings, **versions}
-    tmp.write_text(json.dumps(full, indent=2))
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(full, indent=2))
 
 
 def _accelerator(device: str) -> str:
@@ -468,13 +466,7 @@ def _collect_events(out_dir: Path, table: PredictionTable, videos: Sequence[str]
             with open(per_video, newline="", encoding="utf-8") as handle:
                 rows += [[video, *r] for r in list(csv.reader(handle))[1:]]
     path = out_dir / "events.csv"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(".events.csv.tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["path", "label", "start", "end", "peak_probability", "peak_time"])
-        writer.writerows(rows)
-    os.replace(tmp, path)
+    write_csv_atomic(path, ["path", "label", "start", "end", "peak_probability", "peak_time"], rows)
     return path
 
 

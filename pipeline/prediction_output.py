@@ -20,6 +20,8 @@ import numpy as np
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import BasePredictionWriter
 
+from pipeline.atomic_io import atomic_path
+
 log = logging.getLogger(__name__)
 
 FORMATS = ("csv", "jsonl")
@@ -116,15 +118,10 @@ class PredictionTable:
 
     def rewrite(self, rows: Iterable[Dict[str, Any]]) -> None:
         """Replace the output with these rows, atomically."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        with open(tmp, "w", encoding="utf-8", newline="") as handle:
+        with atomic_path(self.path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as handle:
             handle.write(self.header())
             for row in rows:
                 handle.write(self.encode(row))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, self.path)
 
     def merge_parts(self, drop_failed: bool = False) -> None:
         """Fold part files into the output: one row per video (the newest wins), parts removed."""

@@ -52,6 +52,7 @@ from typing import Callable, Dict, List, Tuple, Union
 import cv2
 import numpy as np
 
+from pipeline.atomic_io import write_text_atomic
 from pipeline.video_writer import write_video
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -629,9 +630,7 @@ def _clip_rng(seed: int, split: str, class_index: int, index: int) -> np.random.
 
 
 def _write_json_atomic(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(data, indent=1))
 
 
 def _generate(
@@ -767,7 +766,5 @@ def generate_match_video(
         frames.extend(clip)
     video = write_video(out_dir / "match.mp4", frames, fps=fps)
     lines = ["start,end"] + [f"{start:.3f},{end:.3f}" for start, end in truth]
-    tmp = out_dir / ".goals.csv.tmp"
-    tmp.write_text("\n".join(lines) + "\n")
-    os.replace(tmp, out_dir / "goals.csv")
+    write_text_atomic(out_dir / "goals.csv", "\n".join(lines) + "\n")
     return video

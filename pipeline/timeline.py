@@ -7,14 +7,13 @@ bridged, segments shorter than `min_duration` dropped), and the probabilities ar
 """
 from __future__ import annotations
 
-import csv
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from pipeline.atomic_io import atomic_path, write_csv_atomic
 from pipeline.clip_sampling import ClipSampler
 
 
@@ -99,12 +98,12 @@ def write_timeline(
     windows_csv = out_dir / f"{stem}.windows.csv"
     events_csv = out_dir / f"{stem}.events.csv"
     png = out_dir / f"{stem}.png"
-    _atomic_csv(
+    write_csv_atomic(
         windows_csv,
         ["start", "end", *(f"prob_{c}" for c in class_names)],
         [[f"{s:.3f}", f"{e:.3f}", *(f"{v:.6f}" for v in row)] for (s, e), row in zip(times, probs)],
     )
-    _atomic_csv(
+    write_csv_atomic(
         events_csv,
         ["label", "start", "end", "peak_probability", "peak_time"],
         [[ev.label, f"{ev.start:.3f}", f"{ev.end:.3f}", f"{ev.peak_probability:.4f}", f"{ev.peak_time:.3f}"]
@@ -146,21 +145,11 @@ def plot_timeline(
     if title:
         ax.set_title(title, fontsize=9, pad=14)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp)
     plt.close(fig)
-    os.replace(tmp, path)
 
 
 def _clock(seconds: float) -> str:
     minutes, secs = divmod(seconds, 60)
     return f"{int(minutes)}:{secs:04.1f}"
-
-
-def _atomic_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(rows)
-    os.replace(tmp, path)
