@@ -8,6 +8,7 @@ shows what the recurrence adds.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Dict, Type
 
 import torch
@@ -17,17 +18,32 @@ CELLS: Dict[str, Type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.
 READOUTS = ("last", "mean", "attention")
 
 
+@dataclass(frozen=True)
+class HeadDefaults:
+    """The one place the temporal head's defaults live (the LightningModule's signature reads them)."""
+
+    cell: str = "gru"
+    hidden_size: int = 256
+    num_layers: int = 1
+    bidirectional: bool = False
+    dropout: float = 0.2
+    readout: str = "last"
+
+
+HEAD_DEFAULTS = HeadDefaults()
+
+
 class RecurrentHead(nn.Module):
     def __init__(
         self,
         input_dim: int,
         num_classes: int,
-        cell: str = "gru",
-        hidden_size: int = 256,
-        num_layers: int = 1,
-        bidirectional: bool = False,
-        dropout: float = 0.2,
-        readout: str = "last",
+        cell: str = HEAD_DEFAULTS.cell,
+        hidden_size: int = HEAD_DEFAULTS.hidden_size,
+        num_layers: int = HEAD_DEFAULTS.num_layers,
+        bidirectional: bool = HEAD_DEFAULTS.bidirectional,
+        dropout: float = HEAD_DEFAULTS.dropout,
+        readout: str = HEAD_DEFAULTS.readout,
     ):
         super().__init__()
         if cell not in CELLS:
@@ -79,7 +95,7 @@ class RecurrentHead(nn.Module):
 class MeanPoolHead(nn.Module):
     """Average the frame features over time, then a linear layer: blind to frame order."""
 
-    def __init__(self, input_dim: int, num_classes: int, dropout: float = 0.2):
+    def __init__(self, input_dim: int, num_classes: int, dropout: float = HEAD_DEFAULTS.dropout):
         super().__init__()
         self.norm = nn.LayerNorm(input_dim)
         self.dropout = nn.Dropout(dropout)
@@ -92,12 +108,12 @@ class MeanPoolHead(nn.Module):
 def build_temporal_head(
     input_dim: int,
     num_classes: int,
-    cell: str = "gru",
-    hidden_size: int = 256,
-    num_layers: int = 1,
-    bidirectional: bool = False,
-    dropout: float = 0.2,
-    readout: str = "last",
+    cell: str = HEAD_DEFAULTS.cell,
+    hidden_size: int = HEAD_DEFAULTS.hidden_size,
+    num_layers: int = HEAD_DEFAULTS.num_layers,
+    bidirectional: bool = HEAD_DEFAULTS.bidirectional,
+    dropout: float = HEAD_DEFAULTS.dropout,
+    readout: str = HEAD_DEFAULTS.readout,
 ) -> nn.Module:
     """cell: "rnn" (Elman, tanh), "lstm", "gru", or "none" for the order-blind mean-pool baseline."""
     if cell == "none":

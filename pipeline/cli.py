@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -58,6 +59,13 @@ def build_cli(args: Optional[List[str]] = None) -> ActionCLI:
     given = any(a in ("--config", "-c") or a.startswith(("--config=", "-c=")) for a in args)
     if not given and not {"-h", "--help"} & set(args):
         args = ["--config", str(DEMO_CONFIG), *args]
+    with warnings.catch_warnings():
+        # We pass sys.argv on ourselves (to prepend the demo config); Lightning warns about that.
+        warnings.filterwarnings("ignore", message=".*args parameter is intended to run from within Python.*")
+        return _make_cli(args)
+
+
+def _make_cli(args: List[str]) -> ActionCLI:
     return ActionCLI(
         ActionRecognizer,
         VideoDataModule,

@@ -18,6 +18,7 @@ import torchmetrics
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
 
 from models import Preprocessing, VideoRecognizer, build_temporal_head, create_backbone
+from models.temporal_heads import HEAD_DEFAULTS
 from pipeline.transforms import normalize
 
 log = logging.getLogger(__name__)
@@ -33,12 +34,12 @@ class ActionRecognizer(pl.LightningModule):
         input_size: Optional[int] = None,
         spatial_grid: int = 1,
         freeze_backbone: bool = True,
-        cell: str = "gru",
-        hidden_size: int = 256,
-        num_layers: int = 1,
-        bidirectional: bool = False,
-        dropout: float = 0.2,
-        readout: str = "last",
+        cell: str = HEAD_DEFAULTS.cell,
+        hidden_size: int = HEAD_DEFAULTS.hidden_size,
+        num_layers: int = HEAD_DEFAULTS.num_layers,
+        bidirectional: bool = HEAD_DEFAULTS.bidirectional,
+        dropout: float = HEAD_DEFAULTS.dropout,
+        readout: str = HEAD_DEFAULTS.readout,
         lr: float = 1e-3,
         backbone_lr: float = 1e-4,
         weight_decay: float = 1e-4,

@@ -11,10 +11,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import fields
 from typing import List, Optional
 
 from pipeline.predict import PredictOptions, format_summary, predict
 from pipeline.timeline import TimelineOptions
+
+# Defaults live in the library's option classes; the parser only shows them.
+DEFAULTS = {f.name: f.default for f in fields(PredictOptions)}
+TIMELINE = TimelineOptions()
 
 
 def parse_args(argv: Optional[List[str]] = None) -> PredictOptions:
@@ -25,14 +30,16 @@ def parse_args(argv: Optional[List[str]] = None) -> PredictOptions:
     parser.add_argument("--output", required=True, help="the table to write (.csv, or .jsonl)")
     parser.add_argument("--format", choices=["csv", "jsonl"], default=None, help="default: from --output's suffix")
     parser.add_argument("--clips", type=int, default=None, help="clips per video, probabilities averaged")
-    parser.add_argument("--top-k", type=int, default=5)
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--workers", type=int, default=2, help="DataLoader workers (decoders)")
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "gpu"],
+    parser.add_argument("--top-k", type=int, default=DEFAULTS["top_k"])
+    parser.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"])
+    parser.add_argument("--workers", type=int, default=DEFAULTS["num_workers"], help="DataLoader workers (decoders)")
+    parser.add_argument("--device", default=DEFAULTS["device"], choices=["auto", "cpu", "cuda", "gpu"],
                         help="auto: the GPU when there is one, with mixed precision")
-    parser.add_argument("--devices", default="1", help="processes/GPUs per node (Lightning's devices): 2, -1 or auto")
-    parser.add_argument("--num-nodes", type=int, default=1)
-    parser.add_argument("--strategy", default="auto", help="e.g. ddp to run on several GPUs or CPU processes")
+    parser.add_argument("--devices", default=str(DEFAULTS["devices"]),
+                        help="processes/GPUs per node (Lightning's devices): 2, -1 or auto")
+    parser.add_argument("--num-nodes", type=int, default=DEFAULTS["num_nodes"])
+    parser.add_argument("--strategy", default=DEFAULTS["strategy"],
+                        help="e.g. ddp to run on several GPUs or CPU processes")
     parser.add_argument("--precision", default=None, help="default: 16-mixed on a GPU, 32-true on the CPU")
     parser.add_argument("--backend", default=None, choices=["auto", "decord", "opencv", "pyav"],
                         help="video decoder (default: the one the model was trained with)")
@@ -41,11 +48,14 @@ def parse_args(argv: Optional[List[str]] = None) -> PredictOptions:
     parser.add_argument("--no-progress", action="store_true")
     timeline = parser.add_argument_group("timeline (long videos)")
     timeline.add_argument("--timeline", action="store_true", help="score sliding windows over each video")
-    timeline.add_argument("--window", type=float, default=2.0, help="window length, seconds")
-    timeline.add_argument("--stride", type=float, default=1.0, help="seconds between window starts")
-    timeline.add_argument("--threshold", type=float, default=0.5, help="probability that makes a window an event")
-    timeline.add_argument("--min-duration", type=float, default=0.0, help="drop shorter event segments (s)")
-    timeline.add_argument("--merge-gap", type=float, default=0.0, help="join segments closer than this (s)")
+    timeline.add_argument("--window", type=float, default=TIMELINE.window, help="window length, seconds")
+    timeline.add_argument("--stride", type=float, default=TIMELINE.stride, help="seconds between window starts")
+    timeline.add_argument("--threshold", type=float, default=TIMELINE.threshold,
+                          help="probability that makes a window an event")
+    timeline.add_argument("--min-duration", type=float, default=TIMELINE.min_duration,
+                          help="drop shorter event segments (s)")
+    timeline.add_argument("--merge-gap", type=float, default=TIMELINE.merge_gap,
+                          help="join segments closer than this (s)")
     timeline.add_argument("--event-classes", nargs="+", default=None, help="classes to find (default: all)")
     timeline.add_argument("--timeline-dir", default=None, help="default: <output stem>_timeline/")
     args = parser.parse_args(argv)
