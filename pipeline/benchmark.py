@@ -23,9 +23,9 @@ import torch
 
 from models import create_backbone
 from models.temporal_heads import build_temporal_head
-from pipeline.transforms import normalize, resize_crop
-from pipeline.video_reader import available_backends, open_video
-from pipeline.video_writer import write_video
+from pipeline.data.readers import available_backends, open_video
+from pipeline.data.transforms import normalize, resize_crop
+from pipeline.demo.video_writer import write_video
 
 
 def best_time(fn: Callable[[], object], repeats: int) -> float:

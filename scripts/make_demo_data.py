@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import List, Optional
 
-from pipeline.synthetic import generate_direction_dataset, generate_football_dataset, generate_match_video
+from pipeline.demo.synthetic import generate_direction_dataset, generate_football_dataset, generate_match_video
 
 GENERATORS = {"football": generate_football_dataset, "direction": generate_direction_dataset}
 

@@ -14,8 +14,8 @@ import sys
 from dataclasses import fields
 from typing import List, Optional
 
-from pipeline.predict import PredictOptions, format_summary, predict
-from pipeline.timeline import TimelineOptions
+from pipeline.inference.predict import PredictOptions, format_summary, predict
+from pipeline.inference.timeline import TimelineOptions
 
 # Defaults live in the library's option classes; the parser only shows them.
 DEFAULTS = {f.name: f.default for f in fields(PredictOptions)}

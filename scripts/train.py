@@ -2,7 +2,7 @@
 
 With no arguments it trains configs/demo.yaml. See `--help` for every option.
 """
-from pipeline.cli import format_summary, train
+from pipeline.training.cli import format_summary, train
 
 if __name__ == "__main__":
     print(format_summary(train()))

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.video_writer import write_video
+from pipeline.demo.video_writer import write_video
 
 REAL_VIDEOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "real-videos"
 

@@ -1,4 +1,4 @@
-"""Tests for pipeline.annotations on real temporary folders of small fake (never decoded) video files."""
+"""Tests for pipeline.data.annotations on real temporary folders of small fake (never decoded) video files."""
 from __future__ import annotations
 
 import os
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.annotations import (
+from pipeline.data.annotations import (
     VIDEO_EXTENSIONS,
     AnnotationError,
     AnnotationWarning,

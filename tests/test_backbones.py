@@ -8,7 +8,7 @@ from torch import nn
 
 from models import BackboneWeightsError, available_backbones, create_backbone, create_imagenet_model
 from models.backbones import imagenet_preprocessing
-from pipeline.transforms import normalize, resize_crop
+from pipeline.data.transforms import normalize, resize_crop
 
 
 def _classify(model: nn.Module, image: np.ndarray, name: str) -> torch.Tensor:

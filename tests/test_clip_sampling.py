@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from pipeline.clip_sampling import (
+from pipeline.data.sampling import (
     PAD_POLICIES,
     ClipInfo,
     RandomWindowSampler,

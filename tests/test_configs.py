@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 from pytorch_lightning.cli import LightningArgumentParser
 
-from pipeline.datamodule import VideoDataModule
-from pipeline.lightning_module import ActionRecognizer
+from pipeline.training.datamodule import VideoDataModule
+from pipeline.training.module import ActionRecognizer
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
 

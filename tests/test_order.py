@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import pytorch_lightning as pl
 
-from pipeline.datamodule import VideoDataModule
-from pipeline.lightning_module import ActionRecognizer
-from pipeline.synthetic import generate_direction_dataset
+from pipeline.demo.synthetic import generate_direction_dataset
+from pipeline.training.datamodule import VideoDataModule
+from pipeline.training.module import ActionRecognizer
 
 CLIP_LEN = 16  # every frame of the 16-frame clips: both classes show exactly the same frames
 

@@ -18,15 +18,15 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
-from pipeline.clip_sampling import sampler_from_config
-from pipeline.datamodule import VideoDataModule
-from pipeline.datasets import read_clips
-from pipeline.lightning_module import ActionRecognizer, load_recognizer
-from pipeline.predict import EXIT_SOME_FAILED, PredictOptions, collect_inputs, predict
-from pipeline.synthetic import generate_football_dataset
-from pipeline.timeline import TimelineOptions
-from pipeline.video_reader import ERROR_KINDS
-from pipeline.video_writer import write_video
+from pipeline.data.datasets import read_clips
+from pipeline.data.readers import ERROR_KINDS
+from pipeline.data.sampling import sampler_from_config
+from pipeline.demo.synthetic import generate_football_dataset
+from pipeline.demo.video_writer import write_video
+from pipeline.inference.predict import EXIT_SOME_FAILED, PredictOptions, collect_inputs, predict
+from pipeline.inference.timeline import TimelineOptions
+from pipeline.training.datamodule import VideoDataModule
+from pipeline.training.module import ActionRecognizer, load_recognizer
 
 REPO = Path(__file__).resolve().parents[1]
 FPS = 25.0

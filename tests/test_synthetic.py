@@ -7,7 +7,7 @@ import av
 import numpy as np
 import pytest
 
-from pipeline.synthetic import (
+from pipeline.demo.synthetic import (
     DIRECTION_CLASSES,
     FOOTBALL_CLASSES,
     NO_GOAL_VARIANTS,
@@ -115,7 +115,7 @@ def test_direction_classes_are_the_same_frames_reversed(tmp_path):
     assert manifest["classes"] == list(DIRECTION_CLASSES)
     assert all(n == 1 for per_class in manifest["counts"].values() for n in per_class.values())
     # The decoded right_to_left clip is (up to compression) the reversed rendering of its generator.
-    from pipeline.synthetic import _clip_rng
+    from pipeline.demo.synthetic import _clip_rng
 
     decoded = decode(out / "test" / "right_to_left" / "test_right_to_left_0000.mp4")
     rendered = render_direction_clip("left_to_right", _clip_rng(4, "test", 1, 0), size=64, num_frames=10)
@@ -133,7 +133,7 @@ def test_unbalanced_or_odd_sizes_are_refused(tmp_path):
 
 
 def test_match_video_marks_its_goals(tmp_path):
-    from pipeline.synthetic import generate_match_video
+    from pipeline.demo.synthetic import generate_match_video
 
     video = generate_match_video(tmp_path / "match", n_clips=5, goals=2, size=64, num_frames=10, seed=2)
     with av.open(str(video)) as container:

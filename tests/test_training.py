@@ -8,11 +8,11 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
-from pipeline.callbacks import LastCheckpoint
-from pipeline.cli import train
-from pipeline.datamodule import VideoDataModule
-from pipeline.lightning_module import ActionRecognizer, load_recognizer
-from pipeline.synthetic import generate_direction_dataset
+from pipeline.demo.synthetic import generate_direction_dataset
+from pipeline.training.callbacks import LastCheckpoint
+from pipeline.training.cli import train
+from pipeline.training.datamodule import VideoDataModule
+from pipeline.training.module import ActionRecognizer, load_recognizer
 
 SMALL_MODEL = dict(backbone="efficientnet_lite0", input_size=64, hidden_size=32, lr=3e-3)
 
@@ -186,7 +186,7 @@ def test_feature_cache_entries_follow_the_video_file(direction_data, tmp_path):
     import os
     import shutil
 
-    from pipeline.feature_cache import FeatureCache
+    from pipeline.data.feature_cache import FeatureCache
 
     video = tmp_path / "clip.mp4"
     shutil.copy(next(Path(direction_data).rglob("*.mp4")), video)

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from conftest import decode_index, index_frame, make_index_video
 
-from pipeline import video_reader
-from pipeline.video_reader import (
+from pipeline.data import readers as video_reader
+from pipeline.data.readers import (
     BACKENDS,
     DEFAULT_BACKEND,
     PyAVReader,
@@ -22,7 +22,7 @@ from pipeline.video_reader import (
     open_video,
     read_meta,
 )
-from pipeline.video_writer import write_video
+from pipeline.demo.video_writer import write_video
 
 ALL = available_backends()
 

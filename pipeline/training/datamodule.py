@@ -3,7 +3,7 @@
 Annotations are read and checked when the module is built (unknown labels, missing files
 and empty classes are reported before any training starts), so class names are known at once
 and the CLI can hand them to the model. With a frozen backbone and `cache_features`, frames
-are decoded and embedded once per video (see pipeline.feature_cache) and the loaders serve
+are decoded and embedded once per video (see pipeline.data.feature_cache) and the loaders serve
 features; otherwise they serve uint8 frames that the model normalises on its device.
 """
 from __future__ import annotations
@@ -16,10 +16,10 @@ import pytorch_lightning as pl
 from torch.utils.data import DataLoader, Dataset
 
 from models.preprocessing import Preprocessing
-from pipeline.annotations import DatasetSplits, VideoRecord, build_splits
-from pipeline.clip_sampling import ClipSampler, build_sampler
-from pipeline.datasets import FeatureClipDataset, VideoClipDataset, collate_clips
-from pipeline.feature_cache import FeatureCache, precompute_features
+from pipeline.data.annotations import DatasetSplits, VideoRecord, build_splits
+from pipeline.data.datasets import FeatureClipDataset, VideoClipDataset, collate_clips
+from pipeline.data.feature_cache import FeatureCache, precompute_features
+from pipeline.data.sampling import ClipSampler, build_sampler
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 
 from pipeline.atomic_io import atomic_path, write_csv_atomic
-from pipeline.clip_sampling import ClipSampler
+from pipeline.data.sampling import ClipSampler
 
 
 @dataclass(frozen=True)

@@ -53,7 +53,7 @@ import cv2
 import numpy as np
 
 from pipeline.atomic_io import write_text_atomic
-from pipeline.video_writer import write_video
+from pipeline.demo.video_writer import write_video
 
 PathLike = Union[str, "os.PathLike[str]"]
 

@@ -17,9 +17,9 @@ from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
 from pipeline.atomic_io import write_text_atomic
-from pipeline.callbacks import LastCheckpoint
-from pipeline.datamodule import VideoDataModule
-from pipeline.lightning_module import ActionRecognizer
+from pipeline.training.callbacks import LastCheckpoint
+from pipeline.training.datamodule import VideoDataModule
+from pipeline.training.module import ActionRecognizer
 
 DEMO_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
 

@@ -19,7 +19,7 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionM
 
 from models import Preprocessing, VideoRecognizer, build_temporal_head, create_backbone
 from models.temporal_heads import HEAD_DEFAULTS
-from pipeline.transforms import normalize
+from pipeline.data.transforms import normalize
 
 log = logging.getLogger(__name__)
 

@@ -14,10 +14,10 @@ import torch
 from torch.utils.data import Dataset, default_collate
 
 from models.preprocessing import Preprocessing
-from pipeline.annotations import VideoRecord
-from pipeline.clip_sampling import ClipSampler
-from pipeline.transforms import resize_crop
-from pipeline.video_reader import VideoReadError, open_video
+from pipeline.data.annotations import VideoRecord
+from pipeline.data.readers import VideoReadError, open_video
+from pipeline.data.sampling import ClipSampler
+from pipeline.data.transforms import resize_crop
 
 
 def _worker_rng() -> np.random.Generator:

@@ -1,10 +1,10 @@
 """Batch inference: label every video of a folder, file or list with a trained checkpoint.
 
 Runs Lightning's predict loop over a dataset of videos; each batch's rows are written as soon as
-they are predicted (see pipeline.prediction_output), so an interrupted run resumes where it
+they are predicted (see pipeline.inference.output), so an interrupted run resumes where it
 stopped. Everything about the model (classes, clip length, sampling, preprocessing) comes from
 the checkpoint. With `timeline`, each video is also cut into overlapping windows and scored
-over time (see pipeline.timeline).
+over time (see pipeline.inference.timeline).
 """
 from __future__ import annotations
 
@@ -22,15 +22,15 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from pipeline.annotations import find_videos, is_video_file
 from pipeline.atomic_io import write_csv_atomic, write_text_atomic
-from pipeline.clip_sampling import ClipSampler, sampler_from_config
-from pipeline.datasets import read_clips
-from pipeline.lightning_module import ActionRecognizer, load_recognizer
-from pipeline.prediction_output import PredictionTable, PredictionWriter, probability_fields
-from pipeline.timeline import TimelineOptions, find_events, window_frames, window_indices, write_timeline
-from pipeline.transforms import resize_crop
-from pipeline.video_reader import VideoReadError, open_video
+from pipeline.data.annotations import find_videos, is_video_file
+from pipeline.data.datasets import read_clips
+from pipeline.data.readers import VideoReadError, open_video
+from pipeline.data.sampling import ClipSampler, sampler_from_config
+from pipeline.data.transforms import resize_crop
+from pipeline.inference.output import PredictionTable, PredictionWriter, probability_fields
+from pipeline.inference.timeline import TimelineOptions, find_events, window_frames, window_indices, write_timeline
+from pipeline.training.module import ActionRecognizer, load_recognizer
 
 log = logging.getLogger(__name__)
 

@@ -18,10 +18,10 @@ from torch.utils.data import DataLoader, Dataset
 
 from models.backbones import Backbone
 from models.preprocessing import Preprocessing
-from pipeline.annotations import VideoRecord
 from pipeline.atomic_io import atomic_path
-from pipeline.transforms import normalize, resize_crop
-from pipeline.video_reader import VideoReadError, open_video
+from pipeline.data.annotations import VideoRecord
+from pipeline.data.readers import VideoReadError, open_video
+from pipeline.data.transforms import normalize, resize_crop
 
 
 class FeatureCache:
