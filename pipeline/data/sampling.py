@@ -20,6 +20,20 @@ PAD_POLICIES = ("loop", "repeat_last")
 
 
 @dataclass(frozen=True)
+class SamplingDefaults:
+    """The one place clip sampling's defaults live (the data module's signature reads them)."""
+
+    sampler: str = "segment"
+    clip_len: int = 16
+    frame_stride: int = 1
+    num_clips: int = 1
+    pad: str = "loop"
+
+
+SAMPLING_DEFAULTS = SamplingDefaults()
+
+
+@dataclass(frozen=True)
 class ClipInfo:
     """One clip: `indices` (clip_len of them, in [0, num_frames)), and its place among its video's clips."""
 
@@ -46,7 +60,8 @@ class ClipSampler(abc.ABC):
 
     name: str = ""
 
-    def __init__(self, clip_len: int, num_clips: int = 1, pad: str = "loop") -> None:
+    def __init__(self, clip_len: int, num_clips: int = SAMPLING_DEFAULTS.num_clips,
+                 pad: str = SAMPLING_DEFAULTS.pad) -> None:
         if int(clip_len) != clip_len or clip_len < 1:
             raise ValueError(f"clip_len must be a positive integer, got {clip_len!r}")
         if int(num_clips) != num_clips or num_clips < 1:
@@ -173,7 +188,11 @@ SAMPLERS: dict[str, type[ClipSampler]] = {
 
 
 def build_sampler(
-    name: str, clip_len: int, num_clips: int = 1, stride: int = 1, pad: str = "loop"
+    name: str,
+    clip_len: int,
+    num_clips: int = SAMPLING_DEFAULTS.num_clips,
+    stride: int = SAMPLING_DEFAULTS.frame_stride,
+    pad: str = SAMPLING_DEFAULTS.pad,
 ) -> ClipSampler:
     """A sampler by name: "segment" or "window" (`stride` applies to "window" only)."""
     if name not in SAMPLERS:

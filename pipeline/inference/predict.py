@@ -26,7 +26,7 @@ from pipeline.atomic_io import write_csv_atomic, write_text_atomic
 from pipeline.data.annotations import find_videos, is_video_file
 from pipeline.data.datasets import read_clips
 from pipeline.data.readers import VideoReadError, open_video
-from pipeline.data.sampling import ClipSampler, sampler_from_config
+from pipeline.data.sampling import SAMPLING_DEFAULTS, ClipSampler, sampler_from_config
 from pipeline.data.transforms import resize_crop
 from pipeline.inference.output import PredictionTable, PredictionWriter, probability_fields
 from pipeline.inference.timeline import TimelineOptions, find_events, window_frames, window_indices, write_timeline
@@ -330,7 +330,7 @@ def predict(options: PredictOptions) -> Dict[str, Any]:
     model = load_recognizer(options.checkpoint)
     class_names = model.class_names
     sampling = dict(model.hparams.get("sampling") or {})
-    sampler_cfg = dict(sampling.get("sampler") or {"name": "segment", "clip_len": 16})
+    sampler_cfg = dict(sampling.get("sampler") or {"name": SAMPLING_DEFAULTS.sampler, "clip_len": SAMPLING_DEFAULTS.clip_len})
     if options.clips is not None:
         sampler_cfg["num_clips"] = options.clips
     if options.timeline is not None:

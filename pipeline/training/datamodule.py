@@ -16,10 +16,10 @@ import pytorch_lightning as pl
 from torch.utils.data import DataLoader, Dataset
 
 from models.preprocessing import Preprocessing
-from pipeline.data.annotations import DatasetSplits, VideoRecord, build_splits
+from pipeline.data.annotations import SPLIT_DEFAULTS, DatasetSplits, VideoRecord, build_splits
 from pipeline.data.datasets import FeatureClipDataset, VideoClipDataset, collate_clips
 from pipeline.data.feature_cache import FeatureCache, precompute_features
-from pipeline.data.sampling import ClipSampler, build_sampler
+from pipeline.data.sampling import SAMPLING_DEFAULTS, ClipSampler, build_sampler
 
 log = logging.getLogger(__name__)
 
@@ -34,15 +34,15 @@ class VideoDataModule(pl.LightningDataModule):
         test_list: Optional[str] = None,
         class_list: Optional[str] = None,
         annotation_dir: Optional[str] = None,
-        ucf_split: int = 1,
-        val_fraction: float = 0.15,
-        test_fraction: float = 0.15,
-        split_seed: int = 0,
-        clip_len: int = 16,
-        sampler: str = "segment",
-        frame_stride: int = 1,
-        test_clips: int = 1,
-        pad: str = "loop",
+        ucf_split: int = SPLIT_DEFAULTS.ucf_split,
+        val_fraction: float = SPLIT_DEFAULTS.val_fraction,
+        test_fraction: float = SPLIT_DEFAULTS.test_fraction,
+        split_seed: int = SPLIT_DEFAULTS.seed,
+        clip_len: int = SAMPLING_DEFAULTS.clip_len,
+        sampler: str = SAMPLING_DEFAULTS.sampler,
+        frame_stride: int = SAMPLING_DEFAULTS.frame_stride,
+        test_clips: int = SAMPLING_DEFAULTS.num_clips,
+        pad: str = SAMPLING_DEFAULTS.pad,
         backend: str = "auto",
         batch_size: int = 8,
         num_workers: int = 2,

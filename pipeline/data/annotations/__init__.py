@@ -38,6 +38,19 @@ VIDEO_EXTENSIONS = frozenset(
 )
 
 FORMATS = ("folders", "list", "ucf101")
+
+
+@dataclass(frozen=True)
+class SplitDefaults:
+    """The one place the split options' defaults live (the data module's signature reads them)."""
+
+    val_fraction: float = 0.15
+    test_fraction: float = 0.15
+    seed: int = 0
+    ucf_split: int = 1
+
+
+SPLIT_DEFAULTS = SplitDefaults()
 VAL_DIR_NAMES = ("val", "valid", "validation")
 
 _INT_RE = re.compile(r"[+-]?\d+")
@@ -760,11 +773,11 @@ def build_splits(
     val_list: Optional[PathLike] = None,
     test_list: Optional[PathLike] = None,
     class_list: Optional[PathLike] = None,
-    ucf_split: int = 1,
+    ucf_split: int = SPLIT_DEFAULTS.ucf_split,
     annotation_dir: Optional[PathLike] = None,
-    val_fraction: float = 0.15,
-    test_fraction: float = 0.15,
-    seed: int = 0,
+    val_fraction: float = SPLIT_DEFAULTS.val_fraction,
+    test_fraction: float = SPLIT_DEFAULTS.test_fraction,
+    seed: int = SPLIT_DEFAULTS.seed,
     check_files: bool = True,
 ) -> DatasetSplits:
     """Read a dataset in one of `FORMATS` into class names and train / val / test records.
