@@ -330,7 +330,8 @@ def predict(options: PredictOptions) -> Dict[str, Any]:
     model = load_recognizer(options.checkpoint)
     class_names = model.class_names
     sampling = dict(model.hparams.get("sampling") or {})
-    sampler_cfg = dict(sampling.get("sampler") or {"name": SAMPLING_DEFAULTS.sampler, "clip_len": SAMPLING_DEFAULTS.clip_len})
+    defaults = {"name": SAMPLING_DEFAULTS.sampler, "clip_len": SAMPLING_DEFAULTS.clip_len}
+    sampler_cfg = dict(sampling.get("sampler") or defaults)
     if options.clips is not None:
         sampler_cfg["num_clips"] = options.clips
     if options.timeline is not None:
