@@ -1,36 +1,56 @@
 """Files people keep are written atomically: to a temporary file beside the destination, synced,
-then renamed over it, so a run killed at any moment leaves the old file or the new one, never half."""
+then renamed over it, so a run killed at any moment leaves the old file or the new one, never half.
+
+The temporary file gets an unpredictable name and is created exclusively (``O_EXCL | O_NOFOLLOW``, by
+`tempfile.mkstemp`) in the destination's folder, so in a shared folder nobody can plant a symlink
+that redirects the write elsewhere."""
 from __future__ import annotations
 
 import csv
 import os
+import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
 
+def _file_mode() -> int:
+    """The mode a plain `open(path, "w")` would give a new file (0o666 less the umask)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+_FILE_MODE = _file_mode()  # read once: os.umask can only be read by setting it, which is not thread-safe
+
+
 @contextmanager
 def atomic_path(path: os.PathLike) -> Iterator[Path]:
-    """Yields a temporary path (same suffix, same folder) to write; it replaces `path` on success."""
+    """Yields a fresh temporary path (same folder, ending in the same suffix) to write; it replaces
+    `path` when the block ends without an exception and is removed otherwise."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
+    tmp = Path(name)
     try:
+        os.fchmod(fd, _FILE_MODE)
+        os.close(fd)
         yield tmp
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        tmp.unlink(missing_ok=True)
 
 
 def write_text_atomic(path: os.PathLike, text: str) -> None:
+    """Write `text` (UTF-8) to `path` atomically."""
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
 
 
 def write_csv_atomic(path: os.PathLike, header: Sequence[str], rows: Iterable[Sequence]) -> None:
+    """Write a CSV file (a header row, then `rows`) atomically."""
     with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(header)
