@@ -1,0 +1,195 @@
+"""What every reader backend shares: the error type and its kinds, the metadata record, the
+`VideoReader` interface, and the PyAV packet scan that tells whether a file's timestamps can be
+trusted for seeking (used by the decord and PyAV backends).
+
+A frame index always means "the i-th frame the decoder outputs, in presentation order", and
+`meta.num_frames` counts the frames a backend can actually decode, not what the header claims.
+"""
+
+from __future__ import annotations
+
+import abc
+import importlib.util
+import os
+from dataclasses import dataclass
+from typing import Any, Sequence, Union
+
+import numpy as np
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+ERROR_KINDS = (
+    "not_found",
+    "empty_file",
+    "no_video_stream",
+    "unreadable",
+    "decode_error",
+    "index_out_of_range",
+)
+
+
+class VideoReadError(RuntimeError):
+    """A video could not be opened or read; names the file, the reason and a machine-readable kind."""
+
+    def __init__(self, path: PathLike, reason: str, kind: str = "unreadable") -> None:
+        if kind not in ERROR_KINDS:
+            raise ValueError(f"unknown VideoReadError kind {kind!r}; valid: {ERROR_KINDS}")
+        self.path = str(path)
+        self.reason = reason
+        self.kind = kind
+        super().__init__(f"{self.path}: {reason}")
+
+    def __reduce__(self):  # keep it picklable across DataLoader worker processes
+        return (type(self), (self.path, self.reason, self.kind))
+
+
+@dataclass(frozen=True)
+class VideoMeta:
+    """What a backend found in a file. `num_frames` is what it can decode, not what the header says."""
+
+    path: str
+    num_frames: int
+    fps: float
+    duration: float
+    width: int
+    height: int
+    backend: str
+    header_frames: int | None = None
+
+
+def _check_file(path: PathLike) -> str:
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise VideoReadError(path, "file does not exist", "not_found")
+    if not os.path.isfile(path):
+        raise VideoReadError(path, "not a regular file", "unreadable")
+    if os.path.getsize(path) == 0:
+        raise VideoReadError(path, "file is empty (0 bytes)", "empty_file")
+    return path
+
+
+def _sort_request(indices: Sequence[int], num_frames: int, path: str) -> tuple[np.ndarray, np.ndarray]:
+    """Validate indices; return (sorted unique indices, inverse map back to the request order)."""
+    request = np.asarray(indices, dtype=np.int64).reshape(-1)
+    if request.size and (request.min() < 0 or request.max() >= num_frames):
+        bad = request[(request < 0) | (request >= num_frames)]
+        raise VideoReadError(
+            path, f"frame index {int(bad[0])} outside [0, {num_frames})", "index_out_of_range"
+        )
+    unique, inverse = np.unique(request, return_inverse=True)
+    return unique, inverse.reshape(-1)
+
+
+class VideoReader(abc.ABC):
+    """Random access to a video's decoded frames. Use as a context manager or call `close()`."""
+
+    name: str = ""
+
+    def __init__(self, path: PathLike) -> None:
+        self.path = _check_file(path)
+        self._meta: VideoMeta | None = None
+
+    @property
+    def meta(self) -> VideoMeta:
+        assert self._meta is not None
+        return self._meta
+
+    def get_frames(self, indices: Sequence[int]) -> np.ndarray:
+        """Frames at `indices` (any order, repeats allowed) as RGB uint8 [T,H,W,3], in the order asked."""
+        unique, inverse = _sort_request(indices, self.meta.num_frames, self.path)
+        if unique.size == 0:
+            return np.empty((0, self.meta.height, self.meta.width, 3), dtype=np.uint8)
+        try:
+            frames = self._read_sorted([int(i) for i in unique])
+        except VideoReadError:
+            raise
+        except Exception as exc:  # native libraries raise all sorts of things
+            raise VideoReadError(
+                self.path, f"{self.name} failed to decode frames: {exc}", "decode_error"
+            ) from exc
+        return frames[inverse]
+
+    @abc.abstractmethod
+    def _read_sorted(self, indices: list[int]) -> np.ndarray:
+        """Frames for strictly increasing, in-range indices, uint8 [T,H,W,3]."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release the decoder. Safe to call twice."""
+
+    def __enter__(self) -> VideoReader:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def __len__(self) -> int:
+        return self.meta.num_frames
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.path!r})"
+
+    def _make_meta(
+        self, num_frames: int, fps: float, width: int, height: int, header: int | None
+    ) -> VideoMeta:
+        if num_frames < 1:
+            raise VideoReadError(self.path, f"{self.name} decoded no frames", "decode_error")
+        if not fps or not np.isfinite(fps) or fps <= 0:
+            fps = 25.0  # unknown rate; an explicit guess beats a division by zero downstream
+        return VideoMeta(
+            path=self.path,
+            num_frames=int(num_frames),
+            fps=float(fps),
+            duration=num_frames / float(fps),
+            width=int(width),
+            height=int(height),
+            backend=self.name,
+            header_frames=int(header) if header else None,
+        )
+
+
+def scan_packets(container: Any, stream: Any) -> tuple[list[int] | None, list[int]]:
+    """Demux (no decoding) a PyAV stream: sorted packet pts and keyframe pts, or (None, []) when the
+    pts are not presentation times, so that "the i-th smallest pts" would not be the i-th frame shown.
+
+    AVI has no presentation timestamps (its demuxer counts packets, and packed B-frames reorder them);
+    an MP4 whose codec reorders frames but whose packets carry pts == dts holds decode times.
+    """
+    pts, keys, reordered = [], [], False
+    for packet in container.demux(stream):
+        if packet.size == 0:
+            continue
+        if packet.pts is None:
+            return None, []
+        pts.append(packet.pts)
+        reordered |= packet.dts is not None and packet.pts != packet.dts
+        if packet.is_keyframe:
+            keys.append(packet.pts)
+    if not pts or len(set(pts)) != len(pts) or "avi" in container.format.name.split(","):
+        return None, []
+    if not reordered and stream.codec_context.has_b_frames:
+        return None, []
+    if not keys or min(keys) != min(pts):  # frames before the first keyframe cannot be reached by seeking
+        return None, []
+    return sorted(pts), sorted(keys)
+
+
+def timestamps_trustworthy(path: str) -> bool:
+    """Whether seeking by timestamp lands on the right frame (decided from PyAV's packet list)."""
+    if importlib.util.find_spec("av") is None:
+        return False
+    import av
+
+    try:
+        with av.open(path, metadata_errors="ignore") as container:
+            if not container.streams.video:
+                return False
+            return scan_packets(container, container.streams.video[0])[0] is not None
+    except Exception:
+        return False
