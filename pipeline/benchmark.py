@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
@@ -22,13 +23,32 @@ import numpy as np
 import torch
 
 from models import create_backbone
+from models.backbones import Backbone
 from models.temporal_heads import build_temporal_head
 from pipeline.data.readers import available_backends, open_video
 from pipeline.data.transforms import normalize, resize_crop
 from pipeline.demo.video_writer import write_video
 
+CLIP_FRAMES = 16  # frames per clip in the "open + read one clip" rows
+
+
+@dataclass(frozen=True)
+class BenchmarkDefaults:
+    """The one place the benchmark's defaults live (scripts/benchmark.py's flags read them)."""
+
+    repeats: int = 3
+    input_size: int = 112
+    device: str = "cpu"
+    video_frames: int = 300
+    video_width: int = 640
+    video_height: int = 360
+
+
+BENCHMARK_DEFAULTS = BenchmarkDefaults()
+
 
 def best_time(fn: Callable[[], object], repeats: int) -> float:
+    """The fastest of `repeats` timed calls of `fn`, after one untimed warm-up call."""
     fn()  # warm-up: imports, caches, allocator
     times = []
     for _ in range(repeats):
@@ -38,14 +58,20 @@ def best_time(fn: Callable[[], object], repeats: int) -> float:
     return min(times)
 
 
-def make_test_video(path: Path, frames: int = 300, width: int = 640, height: int = 360) -> Path:
+def make_test_video(path: Path, frames: int = BENCHMARK_DEFAULTS.video_frames,
+                    width: int = BENCHMARK_DEFAULTS.video_width, height: int = BENCHMARK_DEFAULTS.video_height) -> Path:
     """A moving-pattern H.264 video of the size of common web clips."""
     rng = np.random.default_rng(0)
     base = rng.integers(0, 255, (height, width, 3), dtype=np.uint8)
     return write_video(path, (np.roll(base, 4 * i, axis=1) for i in range(frames)), fps=30)
 
 
-def decode_rows(video: Path, repeats: int) -> List[Dict]:
+def _clip_indices(num_frames: int) -> List[int]:
+    return np.linspace(0, num_frames - 1, CLIP_FRAMES).astype(int).tolist()
+
+
+def _pyav_plain_decode(video: Path, repeats: int) -> tuple[int, float]:
+    """The decode baseline: (frame count, best seconds) for PyAV's own loop with RGB conversion."""
     import av
 
     def pyav_plain() -> int:
@@ -53,55 +79,77 @@ def decode_rows(video: Path, repeats: int) -> List[Dict]:
             container.streams.video[0].thread_type = "AUTO"
             return sum(1 for f in container.decode(video=0) if f.to_ndarray(format="rgb24") is not None)
 
-    frames = pyav_plain()
-    rows = []
-    baseline = best_time(pyav_plain, repeats)
-    rows.append(_row("decode", "PyAV decode + RGB conversion, own loop (baseline)", frames / baseline, "frames/s",
-                     1.0, None))
-    limit = None
-    if shutil.which("ffmpeg"):
-        cmd = ["ffmpeg", "-v", "error", "-threads", "0", "-i", str(video), "-f", "null", "-"]
-        limit = best_time(lambda: subprocess.run(cmd, check=True), repeats)
-        rows.append(_row("decode", "ffmpeg CLI decode to null (limit)", frames / limit, "frames/s",
-                         baseline / limit, 1.0))
-    clip_baseline = None
-    if "decord" in available_backends():
-        import decord
+    return pyav_plain(), best_time(pyav_plain, repeats)
 
-        def decord_clip() -> np.ndarray:
-            reader = decord.VideoReader(str(video), num_threads=1)
-            return reader.get_batch(np.linspace(0, len(reader) - 1, 16).astype(int).tolist()).asnumpy()
 
-        clip_baseline = best_time(decord_clip, repeats)
-        rows.append(_row("clip", "decord open + get_batch of 16 frames, own code (baseline)", 1 / clip_baseline,
-                         "clips/s", 1.0, None))
-    for backend in available_backends():
-        def read_all(b=backend):
-            with open_video(video, b) as reader:
-                return reader.get_frames(range(reader.meta.num_frames))
+def _ffmpeg_decode_time(video: Path, repeats: int) -> Optional[float]:
+    """The decode limit: best seconds for the ffmpeg CLI decoding to null; None without ffmpeg."""
+    if not shutil.which("ffmpeg"):
+        return None
+    cmd = ["ffmpeg", "-v", "error", "-threads", "0", "-i", str(video), "-f", "null", "-"]
+    return best_time(lambda: subprocess.run(cmd, check=True), repeats)
 
-        t = best_time(read_all, repeats)
-        rows.append(_row("decode", f"VideoReader `{backend}`: all frames (one decoder thread)", frames / t,
-                         "frames/s", baseline / t, (limit / t) if limit else None))
 
-        def read_clip(b=backend):
-            with open_video(video, b) as reader:
-                n = reader.meta.num_frames
-                return reader.get_frames(np.linspace(0, n - 1, 16).astype(int).tolist())
+def _decord_clip_time(video: Path, repeats: int) -> Optional[float]:
+    """The clip baseline: best seconds for decord's own open + get_batch; None without decord."""
+    if "decord" not in available_backends():
+        return None
+    import decord
 
-        t = best_time(read_clip, repeats)
-        rows.append(_row("clip", f"VideoReader `{backend}`: open + 16-frame clip", 1 / t, "clips/s",
-                         clip_baseline / t if clip_baseline else None, None))
+    def decord_clip() -> np.ndarray:
+        reader = decord.VideoReader(str(video), num_threads=1)
+        return reader.get_batch(_clip_indices(len(reader))).asnumpy()
+
+    return best_time(decord_clip, repeats)
+
+
+def _backend_rows(video: Path, backend: str, repeats: int, frames: int, baseline: float,
+                  limit: Optional[float], clip_baseline: Optional[float]) -> List[Dict]:
+    """One `VideoReader` backend: all frames (vs the decode baseline and limit), then one clip."""
+
+    def read_all():
+        with open_video(video, backend) as reader:
+            return reader.get_frames(range(reader.meta.num_frames))
+
+    t = best_time(read_all, repeats)
+    rows = [_row("decode", f"VideoReader `{backend}`: all frames (one decoder thread)", frames / t,
+                 "frames/s", baseline / t, (limit / t) if limit else None)]
+
+    def read_clip():
+        with open_video(video, backend) as reader:
+            return reader.get_frames(_clip_indices(reader.meta.num_frames))
+
+    t = best_time(read_clip, repeats)
+    rows.append(_row("clip", f"VideoReader `{backend}`: open + {CLIP_FRAMES}-frame clip", 1 / t, "clips/s",
+                     clip_baseline / t if clip_baseline else None, None))
     return rows
 
 
-def model_rows(video: Path, repeats: int, input_size: int, device: torch.device) -> List[Dict]:
-    backbone = create_backbone("efficientnet_lite0", input_size=input_size).to(device).eval()
-    prep = backbone.preprocessing
+def decode_rows(video: Path, repeats: int) -> List[Dict]:
+    """Decoding rows: the baselines and limit first, then every installed reader backend."""
+    frames, baseline = _pyav_plain_decode(video, repeats)
+    rows = [_row("decode", "PyAV decode + RGB conversion, own loop (baseline)", frames / baseline, "frames/s",
+                 1.0, None)]
+    limit = _ffmpeg_decode_time(video, repeats)
+    if limit is not None:
+        rows.append(_row("decode", "ffmpeg CLI decode to null (limit)", frames / limit, "frames/s",
+                         baseline / limit, 1.0))
+    clip_baseline = _decord_clip_time(video, repeats)
+    if clip_baseline is not None:
+        rows.append(_row("clip", f"decord open + get_batch of {CLIP_FRAMES} frames, own code (baseline)",
+                         1 / clip_baseline, "clips/s", 1.0, None))
+    for backend in available_backends():
+        rows += _backend_rows(video, backend, repeats, frames, baseline, limit, clip_baseline)
+    return rows
+
+
+def backbone_rows(video: Path, repeats: int, backbone: Backbone, device: torch.device) -> List[Dict]:
+    """Feature extraction from the video's first 64 frames, against the CNN alone on ready tensors."""
+    preprocessing = backbone.preprocessing
     with open_video(video) as reader:
         raw = reader.get_frames(range(min(64, reader.meta.num_frames)))
     n = len(raw)
-    ready = normalize(torch.from_numpy(resize_crop(raw, prep)).to(device), prep)
+    ready = normalize(torch.from_numpy(resize_crop(raw, preprocessing)).to(device), preprocessing)
 
     def cnn_only():
         with torch.no_grad():
@@ -114,23 +162,26 @@ def model_rows(video: Path, repeats: int, input_size: int, device: torch.device)
     def pipeline_path():
         with open_video(video) as reader:
             frames = reader.get_frames(range(n))
-        x = normalize(torch.from_numpy(resize_crop(frames, prep)).to(device), prep)
+        x = normalize(torch.from_numpy(resize_crop(frames, preprocessing)).to(device), preprocessing)
         with torch.no_grad():
             out = backbone(x)
         _sync(device)
         return out
 
     t = best_time(pipeline_path, repeats)
-    size = f"{prep.crop_size}px"
-    rows = [
+    size = f"{preprocessing.crop_size}px"
+    return [
         _row("backbone", f"EfficientNet-Lite0 {size} on ready tensors (limit)", n / limit, "frames/s", None, 1.0),
         _row("backbone", f"feature extraction: decode + resize + normalise + CNN, {size}", n / t, "frames/s",
              None, limit / t),
     ]
 
-    head = build_temporal_head(backbone.feature_dim, 2, "gru", 128).to(device)
+
+def head_rows(repeats: int, feature_dim: int, device: torch.device) -> List[Dict]:
+    """GRU head training steps on random features shaped like cached ones (batch 16 x 12 frames)."""
+    head = build_temporal_head(feature_dim, 2, "gru", 128).to(device)
     optimizer = torch.optim.AdamW(head.parameters(), 1e-3)
-    feats = torch.randn(16, 12, backbone.feature_dim, device=device)
+    feats = torch.randn(16, 12, feature_dim, device=device)
     labels = torch.randint(0, 2, (16,), device=device)
 
     def head_steps():
@@ -142,9 +193,14 @@ def model_rows(video: Path, repeats: int, input_size: int, device: torch.device)
         _sync(device)
 
     t = best_time(head_steps, repeats)
-    rows.append(_row("training", "GRU head training steps on cached features (batch 16 x 12 frames)", 160 / t,
-                     "clips/s", None, None))
-    return rows
+    return [_row("training", "GRU head training steps on cached features (batch 16 x 12 frames)", 160 / t,
+                 "clips/s", None, None)]
+
+
+def model_rows(video: Path, repeats: int, input_size: int, device: torch.device) -> List[Dict]:
+    """Backbone rows, then head rows, for EfficientNet-Lite0 at `input_size`."""
+    backbone = create_backbone("efficientnet_lite0", input_size=input_size).to(device).eval()
+    return backbone_rows(video, repeats, backbone, device) + head_rows(repeats, backbone.feature_dim, device)
 
 
 def _sync(device: torch.device) -> None:
@@ -152,13 +208,15 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def _row(group: str, what: str, rate: float, unit: str, vs_baseline: Optional[float], vs_limit: Optional[float]):
+def _row(group: str, what: str, rate: float, unit: str, vs_baseline: Optional[float],
+         vs_limit: Optional[float]) -> Dict:
     return {"group": group, "what": what, "rate": rate, "unit": unit, "vs_baseline": vs_baseline,
             "vs_limit": vs_limit}
 
 
-def run_benchmark(video: Optional[Path] = None, repeats: int = 3, input_size: int = 112,
-                  device: str = "cpu") -> Dict:
+def run_benchmark(video: Optional[Path] = None, repeats: int = BENCHMARK_DEFAULTS.repeats,
+                  input_size: int = BENCHMARK_DEFAULTS.input_size, device: str = BENCHMARK_DEFAULTS.device) -> Dict:
+    """Every row, on `video` (default: a generated 640x360 clip), plus a description of the machine."""
     torch_device = torch.device(device)
     with tempfile.TemporaryDirectory() as tmp:
         source = video or make_test_video(Path(tmp) / "bench.mp4")
@@ -176,6 +234,7 @@ def run_benchmark(video: Optional[Path] = None, repeats: int = 3, input_size: in
 
 
 def format_markdown(result: Dict) -> str:
+    """The machine line and one Markdown table row per measurement."""
     m = result["machine"]
     lines = [
         f"Machine: {m['cpu']}, {m['cores']} threads, device {m['device']}, torch {m['torch']}. Video: {m['video']}.",

@@ -8,13 +8,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pipeline.benchmark import format_markdown, run_benchmark
+from pipeline.benchmark import BENCHMARK_DEFAULTS, format_markdown, run_benchmark
 
 if __name__ == "__main__":
+    d = BENCHMARK_DEFAULTS
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--video", type=Path, default=None, help="default: a generated 640x360, 300-frame clip")
-    parser.add_argument("--repeats", type=int, default=3, help="each figure is the best of this many runs")
-    parser.add_argument("--input-size", type=int, default=112, help="backbone crop size")
-    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--video", type=Path, default=None,
+                        help=f"default: a generated {d.video_width}x{d.video_height}, {d.video_frames}-frame clip")
+    parser.add_argument("--repeats", type=int, default=d.repeats, help="each figure is the best of this many runs")
+    parser.add_argument("--input-size", type=int, default=d.input_size, help="backbone crop size")
+    parser.add_argument("--device", default=d.device, help="cpu or cuda")
     args = parser.parse_args()
     print(format_markdown(run_benchmark(args.video, args.repeats, args.input_size, args.device)))
