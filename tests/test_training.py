@@ -4,15 +4,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import pytorch_lightning as pl
 import torch
 
+from pipeline.data.datasets import FeatureClipDataset, VideoClipDataset
 from pipeline.demo.synthetic import generate_direction_dataset
 from pipeline.training.callbacks import LastCheckpoint
 from pipeline.training.cli import train
 from pipeline.training.datamodule import VideoDataModule
-from pipeline.training.module import ActionRecognizer, load_recognizer
+from pipeline.training.module import RecognizerModule, load_recognizer
 
 SMALL_MODEL = dict(backbone="efficientnet_lite0", input_size=64, hidden_size=32, lr=3e-3)
 
@@ -27,7 +29,8 @@ def _fit(root: Path, tmp: Path, cache: bool, epochs: int = 2, **model_kw) -> tup
     pl.seed_everything(0, workers=True)
     data = VideoDataModule(root=str(root), clip_len=6, batch_size=4, num_workers=0,
                            cache_features=cache, cache_dir=str(tmp / "cache"))
-    model = ActionRecognizer(class_names=data.class_names, sampling=data.sampling, **{**SMALL_MODEL, **model_kw})
+    model = RecognizerModule(class_names=data.class_names, sampling=data.sampling, **{**SMALL_MODEL, **model_kw})
+    data.attach_model(model.preprocessing, model.frozen_backbone)
     trainer = pl.Trainer(
         max_epochs=epochs,
         default_root_dir=str(tmp),
@@ -47,21 +50,24 @@ def test_training_on_decoded_frames_writes_a_self_contained_checkpoint(direction
     assert last["epoch"] == 1 and last["global_step"] == 4, "last.ckpt holds the final epoch"
     assert list(Path(trainer.log_dir).glob("events.out.tfevents.*")), "TensorBoard log missing"
 
-    loaded = load_recognizer(str(best))  # no config, no data module
+    loaded = load_recognizer(str(best.parent / "last.ckpt"))  # no config, no data module
     assert loaded.class_names == ["left_to_right", "right_to_left"]
     assert loaded.hparams.sampling["sampler"]["clip_len"] == 6
     assert loaded.preprocessing == model.preprocessing
     raw = torch.load(best, map_location="cpu", weights_only=False)
     assert raw["preprocessing"]["crop_size"] == 64 and raw["class_names"] == loaded.class_names
 
+    # The checkpoint alone (backbone rebuilt without pretrained weights) scores decoded frames
+    # exactly as the trained model in memory does, and differently from an untrained one.
     data.setup("test")
     batch = next(iter(data.test_dataloader()))
-    reference = load_recognizer(str(best))
+    untrained = RecognizerModule(class_names=data.class_names, **SMALL_MODEL).eval()
     with torch.no_grad():
-        assert torch.allclose(loaded.video_probabilities(batch), reference.video_probabilities(batch))
+        expected = model.eval().video_probabilities(batch)
         probs = loaded.video_probabilities(batch)
+        assert not torch.allclose(untrained.video_probabilities(batch), expected, atol=1e-3)
     assert probs.shape == (len(batch["label"]), 2)
-    assert torch.allclose(probs.sum(-1), torch.ones(len(probs)))
+    assert torch.allclose(probs, expected, atol=1e-6)
 
 
 def test_cached_features_match_the_frame_path(direction_data, tmp_path):
@@ -70,10 +76,13 @@ def test_cached_features_match_the_frame_path(direction_data, tmp_path):
                                   cache_features=False)
     data_cache = VideoDataModule(root=str(direction_data), clip_len=6, batch_size=4, num_workers=0,
                                  cache_features=True, cache_dir=str(tmp_path / "cache"))
-    model = ActionRecognizer(class_names=data_frames.class_names, sampling=data_frames.sampling, **SMALL_MODEL).eval()
+    model = RecognizerModule(class_names=data_frames.class_names, sampling=data_frames.sampling, **SMALL_MODEL).eval()
     trainer = pl.Trainer(logger=False, enable_progress_bar=False)
     for data in (data_frames, data_cache):
+        data.attach_model(model.preprocessing, model.frozen_backbone)
         trainer.test(model, datamodule=data, verbose=False)
+    assert isinstance(data_frames.datasets["test"], VideoClipDataset)
+    assert isinstance(data_cache.datasets["test"], FeatureClipDataset)
     frames_batch = next(iter(data_frames.test_dataloader()))
     feature_batch = next(iter(data_cache.test_dataloader()))
     assert torch.equal(frames_batch["label"], feature_batch["label"])
@@ -87,8 +96,10 @@ def test_cached_features_match_the_frame_path(direction_data, tmp_path):
 def test_fine_tuning_updates_the_backbone(direction_data, tmp_path):
     pl.seed_everything(0)
     data = VideoDataModule(root=str(direction_data), clip_len=4, batch_size=4, num_workers=0)
-    model = ActionRecognizer(class_names=data.class_names, sampling=data.sampling, freeze_backbone=False,
+    model = RecognizerModule(class_names=data.class_names, sampling=data.sampling, freeze_backbone=False,
                              **SMALL_MODEL)
+    assert model.frozen_backbone is None, "a trainable backbone's features must not be cached"
+    data.attach_model(model.preprocessing, model.frozen_backbone)
     before = model.model.backbone.trunk.conv_stem.weight.detach().clone()
     trainer = pl.Trainer(max_steps=2, limit_val_batches=0, logger=False, enable_checkpointing=False,
                          enable_progress_bar=False)
@@ -126,9 +137,10 @@ def test_cli_fits_tests_and_resumes(direction_data, tmp_path):
     summary = train(args)
     log_dir = Path(summary["log_dir"])
     metrics = json.loads((log_dir / "test_metrics.json").read_text())
+    expected = _evaluate(summary["best_checkpoint"], direction_data, tmp_path / "cache")
+    assert metrics["confusion_matrix"]["rows_true_cols_predicted"] == expected["confusion"]
     for key in ("test/acc", "test/f1_macro", "test/mean_class_acc"):
-        assert 0.0 <= metrics["test_metrics"][key] <= 1.0
-    assert sum(map(sum, metrics["confusion_matrix"]["rows_true_cols_predicted"])) == 4
+        assert metrics["test_metrics"][key] == pytest.approx(expected[key], abs=1e-6), key
     last = Path(summary["last_checkpoint"])
     assert last.is_file() and Path(summary["best_checkpoint"]).is_file()
     assert (log_dir / "config.yaml").is_file()
@@ -147,6 +159,34 @@ def test_cli_fits_tests_and_resumes(direction_data, tmp_path):
     assert (state["epoch"], state["global_step"]) == (2, 5), "resuming continues where the run stopped"
 
 
+def _evaluate(checkpoint: str, root: Path, cache_dir: Path) -> dict:
+    """Test-split metrics of a checkpoint, computed here without Lightning's loop or torchmetrics."""
+    model = load_recognizer(checkpoint)
+    data = VideoDataModule(root=str(root), clip_len=6, batch_size=4, num_workers=0, cache_dir=str(cache_dir))
+    data.attach_model(model.preprocessing, model.frozen_backbone)
+    data.setup("test")
+    confusion = np.zeros((2, 2), dtype=int)
+    with torch.no_grad():
+        for batch in data.test_dataloader():
+            for true, predicted in zip(batch["label"], model.video_probabilities(batch).argmax(-1)):
+                confusion[true, predicted] += 1
+    recall = confusion.diagonal() / confusion.sum(1)
+    precision = confusion.diagonal() / np.maximum(confusion.sum(0), 1)
+    f1 = np.where(precision + recall > 0, 2 * precision * recall / np.maximum(precision + recall, 1e-12), 0.0)
+    return {
+        "confusion": confusion.tolist(),
+        "test/acc": confusion.trace() / confusion.sum(),
+        "test/mean_class_acc": recall.mean(),
+        "test/f1_macro": f1.mean(),
+    }
+
+
+def test_setup_without_attach_model_names_the_hand_off(direction_data):
+    data = VideoDataModule(root=str(direction_data), clip_len=6, num_workers=0)
+    with pytest.raises(RuntimeError, match="attach_model"):
+        data.setup("fit")
+
+
 def test_training_is_deterministic_on_cpu(direction_data, tmp_path):
     weights = []
     for run in ("a", "b"):
@@ -157,11 +197,10 @@ def test_training_is_deterministic_on_cpu(direction_data, tmp_path):
 
 def test_top5_accuracy_is_reported_from_five_classes():
     names = [f"class{i}" for i in range(5)]
-    model = ActionRecognizer(class_names=names, backbone="resnet18", weights="none", input_size=64)
+    model = RecognizerModule(class_names=names, backbone="resnet18", weights="none", input_size=64)
     assert "test/acc_top5" in list(model.test_metrics.keys())
-    assert "val/acc_top5" not in ActionRecognizer(class_names=names[:2], backbone="resnet18", weights="none",
+    assert "val/acc_top5" not in RecognizerModule(class_names=names[:2], backbone="resnet18", weights="none",
                                                   input_size=64).val_metrics.keys()
-
 
 
 def test_checkpoint_preprocessing_wins_over_the_rebuilt_backbone(direction_data, tmp_path):
@@ -172,10 +211,11 @@ def test_checkpoint_preprocessing_wins_over_the_rebuilt_backbone(direction_data,
     pl.seed_everything(0)
     data = VideoDataModule(root=str(direction_data), clip_len=4, batch_size=4, num_workers=0,
                            cache_dir=str(tmp_path / "cache"))
-    model = ActionRecognizer(class_names=data.class_names, sampling=data.sampling, backbone="resnet18",
+    model = RecognizerModule(class_names=data.class_names, sampling=data.sampling, backbone="resnet18",
                              weights="none", input_size=64)
     trained_with = replace(model.preprocessing, resize_size=80, interpolation="bicubic")
     model.model.backbone.preprocessing = trained_with
+    data.attach_model(model.preprocessing, model.frozen_backbone)
     trainer = pl.Trainer(max_epochs=1, logger=False, enable_progress_bar=False, default_root_dir=str(tmp_path),
                          callbacks=[pl.callbacks.ModelCheckpoint(dirpath=str(tmp_path), filename="m")])
     trainer.fit(model, datamodule=data)

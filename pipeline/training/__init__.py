@@ -1,0 +1,10 @@
+"""Training with Lightning: the model's loop, the data's loaders, and the command line.
+
+- module.py: `RecognizerModule`, the LightningModule (backbone + temporal head, loss, optimiser,
+  metrics, what a checkpoint stores) and `load_recognizer(checkpoint)` for inference.
+- datamodule.py: `VideoDataModule`, annotations -> splits -> clip datasets and loaders; the model
+  hands it its preprocessing (and frozen backbone, for the feature cache) via `attach_model`.
+- callbacks.py: `LastCheckpoint`, last.ckpt written atomically after every epoch (for resuming).
+- cli.py: `ActionCLI` (LightningCLI over configs/*.yaml), `train(args)` = fit + test the best
+  checkpoint, and `format_summary` for the script's printout.
+"""

@@ -17,11 +17,14 @@ from pytorch_lightning.callbacks import Callback
 
 
 class LastCheckpoint(Callback):
+    """Writes `last.ckpt` atomically after every training epoch, so a resumed run loses at most one."""
+
     def __init__(self, filename: str = "last.ckpt", dirpath: Optional[str] = None):
         self.filename = filename
         self.dirpath = dirpath
 
     def path(self, trainer: pl.Trainer) -> Path:
+        """Where last.ckpt goes: `dirpath`, else beside the best checkpoints, else under the log dir."""
         if self.dirpath:
             return Path(self.dirpath) / self.filename
         best = trainer.checkpoint_callback

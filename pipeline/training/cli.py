@@ -1,4 +1,4 @@
-"""Command-line training: LightningCLI over VideoDataModule and ActionRecognizer.
+"""Command-line training: LightningCLI over VideoDataModule and RecognizerModule.
 
 `train(args)` fits, then tests the best checkpoint, prints the metrics and says where the
 logs and checkpoints are. With no `--config` it trains configs/demo.yaml. Trainer defaults
@@ -19,9 +19,9 @@ from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 from pipeline.atomic_io import write_text_atomic
 from pipeline.training.callbacks import LastCheckpoint
 from pipeline.training.datamodule import VideoDataModule
-from pipeline.training.module import ActionRecognizer
+from pipeline.training.module import RecognizerModule
 
-DEMO_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
+DEMO_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "demo.yaml"
 
 TRAINER_DEFAULTS: Dict[str, Any] = {
     "max_epochs": 20,
@@ -35,6 +35,8 @@ TRAINER_DEFAULTS: Dict[str, Any] = {
 
 
 class ActionCLI(LightningCLI):
+    """LightningCLI with best/last checkpoints, class names and sampling linked from data to model."""
+
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         # Best and last checkpoints by default; every option stays settable (--checkpoint.monitor ...).
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
@@ -53,8 +55,24 @@ class ActionCLI(LightningCLI):
                             help="resume an interrupted run from this checkpoint (e.g. .../checkpoints/last.ckpt)")
         parser.add_argument("--skip_test", type=bool, default=False, help="fit only; do not test the best checkpoint")
 
+    # With subcommands (run=True), each one first hands the model's preprocessing to the data.
+    def before_fit(self) -> None:
+        _attach_model(self.datamodule, self.model)
+
+    def before_validate(self) -> None:
+        _attach_model(self.datamodule, self.model)
+
+    def before_test(self) -> None:
+        _attach_model(self.datamodule, self.model)
+
+
+def _attach_model(data: VideoDataModule, model: RecognizerModule) -> None:
+    """Give the data module the model's preprocessing and, when it is frozen, its backbone for the cache."""
+    data.attach_model(model.preprocessing, model.frozen_backbone)
+
 
 def build_cli(args: Optional[List[str]] = None) -> ActionCLI:
+    """The CLI with model, data and trainer built from `args` (configs/demo.yaml when no --config)."""
     args = list(sys.argv[1:] if args is None else args)
     given = any(a in ("--config", "-c") or a.startswith(("--config=", "-c=")) for a in args)
     if not given and not {"-h", "--help"} & set(args):
@@ -67,7 +85,7 @@ def build_cli(args: Optional[List[str]] = None) -> ActionCLI:
 
 def _make_cli(args: List[str]) -> ActionCLI:
     return ActionCLI(
-        ActionRecognizer,
+        RecognizerModule,
         VideoDataModule,
         run=False,
         args=args,
@@ -85,6 +103,7 @@ def train(args: Optional[List[str]] = None) -> Dict[str, Any]:
     """Fit, test the best checkpoint, write test_metrics.json beside the logs; returns a summary."""
     cli = build_cli(args)
     trainer, model, data = cli.trainer, cli.model, cli.datamodule
+    _attach_model(data, model)
     trainer.fit(model, datamodule=data, ckpt_path=cli.config.get("ckpt_path"))
     checkpoint = trainer.checkpoint_callback
     best = checkpoint.best_model_path if checkpoint is not None else ""
@@ -114,6 +133,7 @@ def _write_json(path: Path, data: Dict[str, Any]) -> None:
 
 
 def format_summary(summary: Dict[str, Any]) -> str:
+    """`train`'s summary as the text the script prints: metrics, confusion matrix, where things are."""
     lines = []
     for key, value in sorted(summary.get("test_metrics", {}).items()):
         lines.append(f"  {key:<22} {value:.4f}")

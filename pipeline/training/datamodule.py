@@ -2,19 +2,23 @@
 
 Annotations are read and checked when the module is built (unknown labels, missing files
 and empty classes are reported before any training starts), so class names are known at once
-and the CLI can hand them to the model. With a frozen backbone and `cache_features`, frames
-are decoded and embedded once per video (see pipeline.data.feature_cache) and the loaders serve
-features; otherwise they serve uint8 frames that the model normalises on its device.
+and the CLI can hand them to the model. The model hands back what the loaders need through
+`attach_model(preprocessing, feature_extractor)`, called before fit, validate or test. With a
+frozen backbone as feature extractor and `cache_features`, frames are decoded and embedded once
+per video (see pipeline.data.feature_cache) and the loaders serve features; otherwise they
+serve uint8 frames that the model normalises on its device.
 """
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
+import numpy as np
 import pytorch_lightning as pl
 from torch.utils.data import DataLoader, Dataset
 
+from models.backbones import Backbone
 from models.preprocessing import Preprocessing
 from pipeline.data.annotations import SPLIT_DEFAULTS, DatasetSplits, VideoRecord, build_splits
 from pipeline.data.datasets import FeatureClipDataset, VideoClipDataset, collate_clips
@@ -25,6 +29,8 @@ log = logging.getLogger(__name__)
 
 
 class VideoDataModule(pl.LightningDataModule):
+    """Labelled videos -> train/val/test splits -> clip datasets (frames or cached features) and loaders."""
+
     def __init__(
         self,
         root: str = "data/demo/football",
@@ -89,7 +95,8 @@ class VideoDataModule(pl.LightningDataModule):
         )
         self.train_sampler: ClipSampler = build_sampler(sampler, clip_len, 1, frame_stride, pad)
         self.eval_sampler: ClipSampler = build_sampler(sampler, clip_len, test_clips, frame_stride, pad)
-        self.preprocessing: Optional[Preprocessing] = None
+        self.preprocessing: Optional[Preprocessing] = None  # set by attach_model
+        self.feature_extractor: Optional[Backbone] = None  # set by attach_model
         self.datasets: Dict[str, Dataset] = {}
         log.info("dataset %s:\n%s", root, self.splits.summary())
 
@@ -105,42 +112,65 @@ class VideoDataModule(pl.LightningDataModule):
     def _records(self, stage: str) -> List[VideoRecord]:
         return {"train": self.splits.train, "val": self.splits.val, "test": self.splits.test}[stage]
 
+    def attach_model(self, preprocessing: Preprocessing, feature_extractor: Optional[Backbone] = None) -> None:
+        """Hand the data module what it needs from the model; call it before fit, validate or test.
+
+        Args:
+            preprocessing: the backbone's resize and crop, applied to decoded frames in the loaders.
+            feature_extractor: the frozen backbone when its features may be cached (with
+                `cache_features`, each video is then embedded once in `setup`), else None.
+
+        Datasets already built for another model are dropped and rebuilt at the next `setup`.
+        """
+        if feature_extractor is not None and not feature_extractor.frozen:
+            raise ValueError("feature_extractor must be a frozen backbone (a trainable one's features change)")
+        if preprocessing != self.preprocessing or feature_extractor is not self.feature_extractor:
+            self.datasets = {}
+        self.preprocessing = preprocessing
+        self.feature_extractor = feature_extractor
+
     def setup(self, stage: str) -> None:
-        module = self.trainer.lightning_module if self.trainer is not None else None
-        if module is not None:
-            self.preprocessing = module.preprocessing
         if self.preprocessing is None:
-            raise RuntimeError("VideoDataModule needs the model's preprocessing: attach it to a Trainer with the model")
+            raise RuntimeError(
+                "VideoDataModule.setup needs the model's preprocessing: call "
+                "data.attach_model(model.preprocessing, model.frozen_backbone) before fit, validate or test"
+            )
         stages = {"fit": ["train", "val"], "validate": ["val"], "test": ["test"]}.get(stage, [])
-        backbone = module.model.backbone if module is not None else None
-        use_cache = self.cache_features and backbone is not None and backbone.frozen
         for name in stages:
             if name in self.datasets:
                 continue
             records = self._records(name)
             training = name == "train"
             sampler = self.train_sampler if training else self.eval_sampler
-            if use_cache:
-                cache = FeatureCache(self.cache_dir, backbone.fingerprint(), self.backend)
-                trainer = self.trainer
-                features, errors = precompute_features(
-                    records,
-                    backbone,
-                    cache,
-                    backend=self.backend,
-                    device=trainer.strategy.root_device,
-                    num_workers=self.num_workers,
-                    shard=(trainer.global_rank, trainer.world_size),
-                    progress=trainer.is_global_zero,
-                )
-                trainer.strategy.barrier("feature-cache")
-                if trainer.world_size > 1:  # other ranks' entries are complete now
-                    features, errors = precompute_features(records, backbone, cache, progress=False, compute=False)
+            if self.cache_features and self.feature_extractor is not None:
+                features, errors = self._cached_features(records)
                 for error in errors.values():
                     log.warning("unreadable video left out of %s: %s", name, error)
                 self.datasets[name] = FeatureClipDataset(records, features, sampler, training, errors)
             else:
                 self.datasets[name] = VideoClipDataset(records, sampler, self.preprocessing, training, self.backend)
+
+    def _cached_features(self, records: List[VideoRecord]) -> Tuple[List[Optional[np.ndarray]], Dict[int, str]]:
+        """Per-frame features of every record; under DDP each rank embeds its shard, then all read all."""
+        backbone = self.feature_extractor
+        cache = FeatureCache(self.cache_dir, backbone.fingerprint(), self.backend)
+        trainer = self.trainer
+        if trainer is None:  # used on its own, outside a Trainer
+            return precompute_features(records, backbone, cache, backend=self.backend, num_workers=self.num_workers)
+        features, errors = precompute_features(
+            records,
+            backbone,
+            cache,
+            backend=self.backend,
+            device=trainer.strategy.root_device,
+            num_workers=self.num_workers,
+            shard=(trainer.global_rank, trainer.world_size),
+            progress=trainer.is_global_zero,
+        )
+        trainer.strategy.barrier("feature-cache")
+        if trainer.world_size > 1:  # other ranks' entries are complete now
+            features, errors = precompute_features(records, backbone, cache, progress=False, compute=False)
+        return features, errors
 
     def _loader(self, name: str) -> DataLoader:
         dataset = self.datasets[name]

@@ -17,14 +17,16 @@ import torch.nn.functional as F
 import torchmetrics
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
 
-from models import Preprocessing, VideoRecognizer, build_temporal_head, create_backbone
+from models import Backbone, Preprocessing, VideoRecognizer, build_temporal_head, create_backbone
 from models.temporal_heads import HEAD_DEFAULTS
 from pipeline.data.transforms import normalize
 
 log = logging.getLogger(__name__)
 
 
-class ActionRecognizer(pl.LightningModule):
+class RecognizerModule(pl.LightningModule):
+    """The trainable recognizer: a VideoRecognizer (backbone + head) with its loss, optimiser and metrics."""
+
     def __init__(
         self,
         class_names: Optional[List[str]] = None,
@@ -95,7 +97,14 @@ class ActionRecognizer(pl.LightningModule):
 
     @property
     def preprocessing(self) -> Preprocessing:
+        """How frames must be resized, cropped and normalised for this model's backbone."""
         return self.model.backbone.preprocessing
+
+    @property
+    def frozen_backbone(self) -> Optional[Backbone]:
+        """The backbone when it is frozen (its features may be cached), else None."""
+        backbone = self.model.backbone
+        return backbone if backbone.frozen else None
 
     # ------------------------------------------------------------------ forward
 
@@ -239,7 +248,7 @@ class ActionRecognizer(pl.LightningModule):
         checkpoint["class_names"] = self.class_names
 
 
-def load_recognizer(checkpoint: str, map_location: Any = "cpu") -> ActionRecognizer:
+def load_recognizer(checkpoint: str, map_location: Any = "cpu") -> RecognizerModule:
     """A trained recognizer from its checkpoint alone, no config and no network needed.
 
     The backbone is built without its pretrained weights: the checkpoint holds them.
@@ -248,5 +257,9 @@ def load_recognizer(checkpoint: str, map_location: Any = "cpu") -> ActionRecogni
 
     if not Path(checkpoint).is_file():
         raise FileNotFoundError(f"{checkpoint}: checkpoint not found")
-    model = ActionRecognizer.load_from_checkpoint(checkpoint, map_location=map_location, weights="none")
+    model = RecognizerModule.load_from_checkpoint(checkpoint, map_location=map_location, weights="none")
     return model.eval()
+
+
+# The name before the redesign; kept so code written against it keeps running.
+ActionRecognizer = RecognizerModule
