@@ -1,5 +1,12 @@
 """Plain PyTorch models: pretrained backbones, recurrent temporal heads, the composed recognizer.
 
+- preprocessing.py: `Preprocessing`, the resize, crop, mean and std a backbone's weights expect.
+- backbones.py: the registry of pretrained image CNNs and `create_backbone(name, ...)`, which
+  returns a `Backbone` (frames [N,3,h,w] -> features [N,D], frozen or trainable).
+- temporal_heads.py: `RecurrentHead` (RNN / LSTM / GRU, many-to-one), the `MeanPoolHead`
+  baseline, `build_temporal_head` and `HEAD_DEFAULTS`, the one place the head's defaults live.
+- recognizer.py: `VideoRecognizer`, backbone then head: frames [B,T,3,h,w] -> logits [B,C].
+
 Nothing here imports the data pipeline or Lightning.
 """
 from models.backbones import (

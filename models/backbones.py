@@ -27,6 +27,8 @@ class BackboneWeightsError(RuntimeError):
 
 @dataclass(frozen=True)
 class BackboneSpec:
+    """One registry entry: how to build a backbone, load its weights and prepare its input."""
+
     name: str
     build: Callable[[], nn.Module]  # the full ImageNet classifier, randomly initialised
     load_default: Callable[[nn.Module, str, bool], None]  # (model, weights name, allow_download)
@@ -40,11 +42,13 @@ BACKBONES: Dict[str, BackboneSpec] = {}
 
 
 def register_backbone(spec: BackboneSpec) -> BackboneSpec:
+    """Add `spec` to the registry under its name (a later entry of the same name replaces it)."""
     BACKBONES[spec.name] = spec
     return spec
 
 
 def available_backbones() -> List[str]:
+    """The names `create_backbone` accepts."""
     return sorted(BACKBONES)
 
 
@@ -219,9 +223,11 @@ class Backbone(nn.Module):
 
     @property
     def feature_dim(self) -> int:
+        """D, the length of one frame's feature vector."""
         return self._feature_dim
 
     def freeze(self) -> None:
+        """No gradients from now on, and BatchNorm and dropout kept in eval mode."""
         self.frozen = True
         for p in self.trunk.parameters():
             p.requires_grad_(False)

@@ -30,10 +30,12 @@ class Preprocessing:
         return replace(self, resize_size=resize, crop_size=crop_size)
 
     def to_dict(self) -> Dict[str, Any]:
+        """Plain values, as a checkpoint stores them."""
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: Dict[str, Any]) -> Preprocessing:
+        """The inverse of `to_dict` (lists become tuples; interpolation defaults to bilinear)."""
         return cls(
             resize_size=int(data["resize_size"]),
             crop_size=int(data["crop_size"]),

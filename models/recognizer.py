@@ -8,6 +8,8 @@ from models.backbones import Backbone
 
 
 class VideoRecognizer(nn.Module):
+    """Backbone per frame, then a temporal head over the sequence: frames [B,T,3,h,w] -> logits [B,C]."""
+
     def __init__(self, backbone: Backbone, head: nn.Module):
         super().__init__()
         self.backbone = backbone

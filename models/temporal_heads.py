@@ -34,6 +34,8 @@ HEAD_DEFAULTS = HeadDefaults()
 
 
 class RecurrentHead(nn.Module):
+    """Many-to-one RNN, LSTM or GRU over frame features [B,T,D], read out to class logits [B,C]."""
+
     def __init__(
         self,
         input_dim: int,

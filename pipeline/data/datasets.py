@@ -32,7 +32,7 @@ def clip_indices(sampler: ClipSampler, num_frames: int, training: bool) -> np.nd
 
 
 def read_clips(
-    path: str, sampler: ClipSampler, prep: Preprocessing, training: bool, backend: str = "auto"
+    path: str, sampler: ClipSampler, preprocessing: Preprocessing, training: bool, backend: str = "auto"
 ) -> Dict[str, Any]:
     """Decode the sampled clips of one video: frames uint8 [K,T,c,c,3] plus what was read."""
     with open_video(path, backend) as reader:
@@ -40,7 +40,7 @@ def read_clips(
         indices = clip_indices(sampler, meta.num_frames, training)
         # Decode each distinct frame once, even when clips overlap or padding repeats frames.
         unique, inverse = np.unique(indices, return_inverse=True)
-        frames = resize_crop(reader.get_frames(unique.tolist()), prep)[inverse.reshape(-1)]
+        frames = resize_crop(reader.get_frames(unique.tolist()), preprocessing)[inverse.reshape(-1)]
     k, t = indices.shape
     return {
         "frames": torch.from_numpy(frames.reshape(k, t, *frames.shape[1:])),

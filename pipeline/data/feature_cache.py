@@ -25,17 +25,21 @@ from pipeline.data.transforms import normalize, resize_crop
 
 
 class FeatureCache:
+    """Per-frame features [N,D] of videos on disk, one .npy per video, keyed by backbone, decoder and file."""
+
     def __init__(self, directory: os.PathLike, fingerprint: str, backend: str = "auto"):
         # Decoders can disagree by a frame, so features are kept per decoder too.
         self.directory = Path(directory) / f"{fingerprint}-{backend}"
         self.directory.mkdir(parents=True, exist_ok=True)
 
     def path_for(self, video: os.PathLike) -> Path:
+        """The entry of `video`: a new one whenever the file's size or modification time changes."""
         stat = Path(video).stat()
         key = f"{Path(video).resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
         return self.directory / f"{hashlib.sha1(key.encode()).hexdigest()[:24]}.npy"
 
     def load(self, video: os.PathLike) -> Optional[np.ndarray]:
+        """The cached features of `video` (memory-mapped), or None when absent or unreadable."""
         path = self.path_for(video)
         if not path.is_file():
             return None
@@ -45,6 +49,7 @@ class FeatureCache:
             return None
 
     def save(self, video: os.PathLike, features: np.ndarray) -> None:
+        """Store the features of `video`, atomically."""
         with atomic_path(self.path_for(video)) as tmp:
             np.save(tmp, features)
 
@@ -52,8 +57,8 @@ class FeatureCache:
 class _AllFrames(Dataset):
     """Every decodable frame of each video, resized and cropped: uint8 [N,c,c,3]."""
 
-    def __init__(self, paths: Sequence[str], prep: Preprocessing, backend: str):
-        self.paths, self.prep, self.backend = list(paths), prep, backend
+    def __init__(self, paths: Sequence[str], preprocessing: Preprocessing, backend: str):
+        self.paths, self.preprocessing, self.backend = list(paths), preprocessing, backend
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -64,7 +69,7 @@ class _AllFrames(Dataset):
                 frames = reader.get_frames(range(reader.meta.num_frames))
         except VideoReadError as exc:
             return i, None, str(exc)
-        return i, torch.from_numpy(resize_crop(frames, self.prep)), ""
+        return i, torch.from_numpy(resize_crop(frames, self.preprocessing)), ""
 
 
 @torch.no_grad()

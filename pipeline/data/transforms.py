@@ -23,24 +23,25 @@ _CV2_INTERPOLATION = {
 }
 
 
-def resize_crop(frames: np.ndarray, prep: Preprocessing) -> np.ndarray:
+def resize_crop(frames: np.ndarray, preprocessing: Preprocessing) -> np.ndarray:
     """frames: uint8 [T,H,W,3] -> uint8 [T,crop,crop,3]."""
     t, h, w = frames.shape[:3]
-    scale = prep.resize_size / min(h, w)
-    new_h, new_w = max(prep.crop_size, round(h * scale)), max(prep.crop_size, round(w * scale))
+    crop = preprocessing.crop_size
+    scale = preprocessing.resize_size / min(h, w)
+    new_h, new_w = max(crop, round(h * scale)), max(crop, round(w * scale))
     # Area averaging when shrinking plays the part of torchvision's antialiasing.
-    interp = cv2.INTER_AREA if scale < 1 else _CV2_INTERPOLATION.get(prep.interpolation, cv2.INTER_LINEAR)
-    top, left = (new_h - prep.crop_size) // 2, (new_w - prep.crop_size) // 2
-    out = np.empty((t, prep.crop_size, prep.crop_size, 3), dtype=np.uint8)
+    interp = cv2.INTER_AREA if scale < 1 else _CV2_INTERPOLATION.get(preprocessing.interpolation, cv2.INTER_LINEAR)
+    top, left = (new_h - crop) // 2, (new_w - crop) // 2
+    out = np.empty((t, crop, crop, 3), dtype=np.uint8)
     for i in range(t):
         resized = frames[i] if (new_h, new_w) == (h, w) else cv2.resize(frames[i], (new_w, new_h), interpolation=interp)
-        out[i] = resized[top:top + prep.crop_size, left:left + prep.crop_size]
+        out[i] = resized[top:top + crop, left:left + crop]
     return out
 
 
-def normalize(frames: torch.Tensor, prep: Preprocessing) -> torch.Tensor:
+def normalize(frames: torch.Tensor, preprocessing: Preprocessing) -> torch.Tensor:
     """frames: uint8 [...,h,w,3] on any device -> float [...,3,h,w] normalised, same device."""
-    mean = torch.tensor(prep.mean, device=frames.device, dtype=torch.float32).view(3, 1, 1)
-    std = torch.tensor(prep.std, device=frames.device, dtype=torch.float32).view(3, 1, 1)
+    mean = torch.tensor(preprocessing.mean, device=frames.device, dtype=torch.float32).view(3, 1, 1)
+    std = torch.tensor(preprocessing.std, device=frames.device, dtype=torch.float32).view(3, 1, 1)
     x = frames.movedim(-1, -3).float().div_(255.0)
     return (x - mean) / std
