@@ -9,6 +9,7 @@ import pytest
 
 from pipeline.data.sampling import (
     PAD_POLICIES,
+    SAMPLING_DEFAULTS,
     ClipInfo,
     RandomWindowSampler,
     SegmentSampler,
@@ -145,6 +146,14 @@ def test_config_round_trip(sampler):
     again = sampler_from_config(json.loads(json.dumps(cfg)))
     assert type(again) is type(sampler) and again.to_config() == cfg and again == sampler
     assert again(50, training=False) == sampler(50, training=False)
+
+
+def test_defaults_come_from_sampling_defaults():
+    d = SAMPLING_DEFAULTS
+    assert type(build_sampler(d.sampler, 8)) is SegmentSampler
+    for sampler in (SegmentSampler(8), RandomWindowSampler(8), build_sampler("window", 8)):
+        assert (sampler.num_clips, sampler.pad) == (d.num_clips, d.pad), sampler
+    assert RandomWindowSampler(8).stride == d.frame_stride
 
 
 def test_bad_arguments():

@@ -151,7 +151,8 @@ class RandomWindowSampler(ClipSampler):
 
     name = "window"
 
-    def __init__(self, clip_len: int, num_clips: int = 1, stride: int = 1, pad: str = "loop") -> None:
+    def __init__(self, clip_len: int, num_clips: int = SAMPLING_DEFAULTS.num_clips,
+                 stride: int = SAMPLING_DEFAULTS.frame_stride, pad: str = SAMPLING_DEFAULTS.pad) -> None:
         super().__init__(clip_len, num_clips, pad)
         if int(stride) != stride or stride < 1:
             raise ValueError(f"stride must be a positive integer, got {stride!r}")
@@ -159,6 +160,7 @@ class RandomWindowSampler(ClipSampler):
 
     @property
     def span(self) -> int:
+        """Frames from the window's first index to its last, inclusive."""
         return (self.clip_len - 1) * self.stride + 1
 
     def _window(self, start: int, num_frames: int) -> list[int]:
