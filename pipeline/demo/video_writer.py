@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import os
+from fractions import Fraction
 from pathlib import Path
 from typing import Iterable, Union
 
 import av
 import numpy as np
+
+from pipeline.atomic_io import atomic_path
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -24,32 +27,23 @@ def write_video(
     run never leaves a half-written video behind.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
-    try:
-        with av.open(str(tmp), mode="w") as container:
-            stream = None
-            for frame in frames:
-                frame = np.ascontiguousarray(frame, dtype=np.uint8)
-                if stream is None:
-                    height, width = frame.shape[:2]
-                    if height % 2 or width % 2:
-                        raise ValueError(f"{path}: H.264 needs even frame sizes, got {width}x{height}")
-                    from fractions import Fraction
-
-                    stream = container.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
-                    stream.width, stream.height = width, height
-                    stream.pix_fmt = "yuv420p"
-                    # One encoder thread: x264 with several threads does not always give the same bytes twice.
-                    stream.options = {"crf": str(crf), "preset": "veryfast", "threads": "1"}
-                for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                    container.mux(packet)
+    with atomic_path(path) as tmp, av.open(str(tmp), mode="w") as container:
+        stream = None
+        for frame in frames:
+            frame = np.ascontiguousarray(frame, dtype=np.uint8)
             if stream is None:
-                raise ValueError(f"{path}: no frames to write")
-            for packet in stream.encode():
+                height, width = frame.shape[:2]
+                if height % 2 or width % 2:
+                    raise ValueError(f"{path}: H.264 needs even frame sizes, got {width}x{height}")
+                stream = container.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
+                stream.width, stream.height = width, height
+                stream.pix_fmt = "yuv420p"
+                # One encoder thread: x264 with several threads does not always give the same bytes twice.
+                stream.options = {"crf": str(crf), "preset": "veryfast", "threads": "1"}
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
                 container.mux(packet)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+        if stream is None:
+            raise ValueError(f"{path}: no frames to write")
+        for packet in stream.encode():
+            container.mux(packet)
     return path
