@@ -4,6 +4,8 @@
     python scripts/make_demo_data.py --set direction          # direction set in data/demo/direction
     python scripts/make_demo_data.py --out /tmp/goals --seed 1
     python scripts/make_demo_data.py --set match              # one long video + goals.csv in data/demo/match
+
+What the clips show, and why: docs/demo_data.md.
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import json
 from pathlib import Path
 from typing import List, Optional
 
-from pipeline.demo.synthetic import generate_direction_dataset, generate_football_dataset, generate_match_video
+from pipeline.demo import generate_direction_dataset, generate_football_dataset, generate_match_video
 
 GENERATORS = {"football": generate_football_dataset, "direction": generate_direction_dataset}
 

@@ -7,16 +7,19 @@ import av
 import numpy as np
 import pytest
 
-from pipeline.demo.synthetic import (
+from pipeline.demo import (
     DIRECTION_CLASSES,
     FOOTBALL_CLASSES,
     NO_GOAL_VARIANTS,
     football_trajectory,
     generate_direction_dataset,
     generate_football_dataset,
+    generate_match_video,
     render_direction_clip,
     render_football_clip,
+    write_video,
 )
+from pipeline.demo.datasets import clip_rng
 
 
 def decode(path) -> np.ndarray:
@@ -52,7 +55,7 @@ def test_football_rerun_skips_and_force_regenerates(football):
     generate_football_dataset(football, n_train=4, n_val=2, n_test=2, size=64, num_frames=16, seed=5)
     assert (manifest.stat().st_mtime_ns, clip.stat().st_mtime_ns) == before
     # An incomplete set (missing clip) is regenerated with the same content. Rendered frames are exactly
-    # equal (test_football_rendering_is_seeded); multi-threaded x264 may round a few pixels differently.
+    # equal (test_football_rendering_is_seeded); at 64 pixels x264 does not always give the same bytes twice.
     reference = decode(clip).astype(int)
     clip.unlink()
     generate_football_dataset(football, n_train=4, n_val=2, n_test=2, size=64, num_frames=16, seed=5)
@@ -115,10 +118,8 @@ def test_direction_classes_are_the_same_frames_reversed(tmp_path):
     assert manifest["classes"] == list(DIRECTION_CLASSES)
     assert all(n == 1 for per_class in manifest["counts"].values() for n in per_class.values())
     # The decoded right_to_left clip is (up to compression) the reversed rendering of its generator.
-    from pipeline.demo.synthetic import _clip_rng
-
     decoded = decode(out / "test" / "right_to_left" / "test_right_to_left_0000.mp4")
-    rendered = render_direction_clip("left_to_right", _clip_rng(4, "test", 1, 0), size=64, num_frames=10)
+    rendered = render_direction_clip("left_to_right", clip_rng(4, "test", 1, 0), size=64, num_frames=10)
     assert decoded.shape == (10, 64, 64, 3)
     assert np.abs(decoded.astype(int) - rendered[::-1].astype(int)).mean() < 3.0
 
@@ -133,8 +134,6 @@ def test_unbalanced_or_odd_sizes_are_refused(tmp_path):
 
 
 def test_match_video_marks_its_goals(tmp_path):
-    from pipeline.demo.synthetic import generate_match_video
-
     video = generate_match_video(tmp_path / "match", n_clips=5, goals=2, size=64, num_frames=10, seed=2)
     with av.open(str(video)) as container:
         assert sum(1 for _ in container.decode(video=0)) == 50
@@ -144,3 +143,15 @@ def test_match_video_marks_its_goals(tmp_path):
         start, end = map(float, line.split(","))
         assert end - start == pytest.approx(0.4)
         assert round(start / 0.4, 6).is_integer(), "a goal starts where a clip starts"
+
+
+def test_a_failed_video_write_keeps_the_old_file_and_leaves_no_temp(tmp_path):
+    target = tmp_path / "clip.mp4"
+    write_video(target, render_direction_clip("left_to_right", np.random.default_rng(0), size=32, num_frames=4))
+    before = target.read_bytes()
+    with pytest.raises(ValueError, match="even"):
+        write_video(target, np.zeros((3, 33, 32, 3), dtype=np.uint8))
+    with pytest.raises(ValueError, match="no frames"):
+        write_video(target, [])
+    assert [p.name for p in tmp_path.iterdir()] == ["clip.mp4"]
+    assert target.read_bytes() == before and decode(target).shape == (4, 32, 32, 3)
