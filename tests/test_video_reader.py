@@ -289,3 +289,20 @@ def test_cartwheel_avi_opens_with_pyav(real_videos):
     with open_video(path, "pyav") as reader:
         assert reader.meta.num_frames in (83, 84) and reader.meta.fps == 30.0
         assert reader.get_frames([0, 80]).shape == (2, 240, 320, 3)
+
+
+def test_pyav_without_metadata_errors_argument(index_video, monkeypatch):
+    """PyAV 19 removed av.open's `metadata_errors`; the PyAV backend must open files on both APIs."""
+    import av
+
+    real_open = av.open
+
+    def open_like_pyav19(*args, **kwargs):
+        if "metadata_errors" in kwargs:
+            raise TypeError("open() got an unexpected keyword argument 'metadata_errors'")
+        return real_open(*args, **kwargs)
+
+    monkeypatch.setattr(av, "open", open_like_pyav19)
+    with open_video(index_video, "pyav") as reader:
+        assert reader.meta.num_frames == 50
+        assert [decode_index(f) for f in reader.get_frames([4, 40])] == [4, 40]

@@ -18,25 +18,35 @@ The files:
     decord_backend.py  DecordReader: batched seeking where timestamps are trusted, else forward.
     opencv_backend.py  OpenCVReader: always forward (grab/retrieve), reopening to rewind.
     pyav_backend.py    PyAVReader: keyframe seeking on trusted timestamps, else forward decoding.
+    isolated.py        IsolatedReader: any backend, decoding in a child process, so a decoder that
+                       crashes or hangs on one file costs that file only (decoder_crashed / _timeout).
     __init__.py        the factory (here): BACKENDS, available_backends, open_video, read_meta;
-                       a backend asked for but not installed falls back to the next, with a warning.
+                       a backend asked for but not installed falls back to the next, with a warning;
+                       read_with_fallback tries the other installed decoders on a file the first
+                       cannot read. A custom reader is named "package.module:ClassName".
 """
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
+import logging
 import warnings
+from typing import Callable, Optional, TypeVar
 
 from pipeline.data.readers.base import ERROR_KINDS, PathLike, VideoMeta, VideoReader, VideoReadError
 from pipeline.data.readers.decord_backend import DecordReader
+from pipeline.data.readers.isolated import DEFAULT_DECODE_TIMEOUT, IsolatedReader
 from pipeline.data.readers.opencv_backend import OpenCVReader
 from pipeline.data.readers.pyav_backend import PyAVReader
 
 __all__ = [
     "BACKENDS",
     "DEFAULT_BACKEND",
+    "DEFAULT_DECODE_TIMEOUT",
     "ERROR_KINDS",
     "DecordReader",
+    "IsolatedReader",
     "OpenCVReader",
     "PathLike",
     "PyAVReader",
@@ -46,11 +56,16 @@ __all__ = [
     "available_backends",
     "open_video",
     "read_meta",
+    "read_with_fallback",
 ]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DEFAULT_BACKEND = "decord"
 _AUTO_ORDER = ("decord", "opencv", "pyav")
 _MODULES = {"decord": "decord", "opencv": "cv2", "pyav": "av"}
+_NOT_RETRIED = ("not_found", "empty_file", "index_out_of_range")  # no other decoder changes these
 
 BACKENDS: dict[str, type[VideoReader]] = {
     "decord": DecordReader,
@@ -69,8 +84,11 @@ def available_backends() -> list[str]:
 
 
 def _resolve_backend(backend: str) -> str:
+    if ":" in backend:  # a custom reader, "package.module:ClassName"
+        _custom_reader(backend)
+        return backend
     if backend != "auto" and backend not in BACKENDS:
-        raise ValueError(f"unknown video backend {backend!r}; valid: {['auto', *BACKENDS]}")
+        raise ValueError(f"unknown video backend {backend!r}; valid: {['auto', *BACKENDS]} or 'module:Class'")
     available = available_backends()
     if not available:
         raise RuntimeError(f"no video backend is installed; install one of {list(_MODULES.values())}")
@@ -87,12 +105,70 @@ def _resolve_backend(backend: str) -> str:
     return used
 
 
-def open_video(path: PathLike, backend: str = "auto") -> VideoReader:
-    """Open `path` with `backend` ("auto" = decord if installed, else opencv, else pyav)."""
-    return BACKENDS[_resolve_backend(backend)](path)
+def _custom_reader(backend: str) -> type[VideoReader]:
+    module, _, name = backend.partition(":")
+    try:
+        reader = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"video backend {backend!r} cannot be imported: {exc}") from exc
+    if not (isinstance(reader, type) and issubclass(reader, VideoReader)):
+        raise ValueError(f"video backend {backend!r} is not a VideoReader subclass")
+    return reader
+
+
+def open_video(
+    path: PathLike, backend: str = "auto", *, isolated: bool = False, timeout: float = DEFAULT_DECODE_TIMEOUT
+) -> VideoReader:
+    """Open `path` with `backend`: "auto" (decord if installed, else opencv, else pyav), a name from
+    `BACKENDS`, or a custom `VideoReader` subclass as "package.module:ClassName".
+
+    `isolated` decodes in a child process (see `isolated.py`), so that a decoder that crashes or
+    hangs on this file raises a `VideoReadError` (`decoder_crashed`, `decoder_timeout`) here instead
+    of ending this process; `timeout` is how long one call may take there.
+    """
+    name = _resolve_backend(backend)
+    if isolated:
+        return IsolatedReader(path, name, timeout)
+    return _custom_reader(name)(path) if ":" in name else BACKENDS[name](path)
 
 
 def read_meta(path: PathLike, backend: str = "auto") -> VideoMeta:
     """The honest metadata of one file, closing the reader afterwards."""
     with open_video(path, backend) as reader:
         return reader.meta
+
+
+def _fallback_order(backend: str) -> list[str]:
+    first = _resolve_backend(backend)
+    return [first] + [name for name in available_backends() if name != first]
+
+
+def read_with_fallback(
+    path: PathLike,
+    backend: str,
+    job: Callable[[VideoReader], T],
+    *,
+    isolated: bool = True,
+    timeout: float = DEFAULT_DECODE_TIMEOUT,
+) -> T:
+    """`job(reader)` on the file opened with `backend`; when that decoder cannot read the file (it
+    fails, crashes or hangs), again with each other installed decoder, saying so in a warning.
+
+    The reader's `meta.backend` names the decoder that did the work. A missing or empty file, or a
+    request outside the video, is not retried. The first decoder's error is raised when none succeeds.
+    """
+    first_error: Optional[VideoReadError] = None
+    for name in _fallback_order(backend):
+        try:
+            with open_video(path, name, isolated=isolated, timeout=timeout) as reader:
+                result = job(reader)
+        except VideoReadError as exc:
+            if exc.kind in _NOT_RETRIED:
+                raise
+            first_error = first_error or exc
+            continue
+        if first_error is not None:
+            log.warning("%s; read with %s instead", first_error, name)
+        return result
+    assert first_error is not None
+    raise first_error

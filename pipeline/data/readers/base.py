@@ -12,11 +12,12 @@ import abc
 import importlib.util
 import os
 from dataclasses import dataclass
-from typing import Any, Sequence, Union
+from typing import Any, Callable, Iterator, Sequence, Union
 
 import numpy as np
 
 PathLike = Union[str, "os.PathLike[str]"]
+FrameTransform = Callable[[np.ndarray], np.ndarray]  # uint8 [T,H,W,3] -> uint8 [T,h,w,3]
 
 ERROR_KINDS = (
     "not_found",
@@ -25,6 +26,8 @@ ERROR_KINDS = (
     "unreadable",
     "decode_error",
     "index_out_of_range",
+    "decoder_crashed",  # the decoding process died (abort, segfault) on this file
+    "decoder_timeout",  # the decoder did not answer in time and was stopped
 )
 
 
@@ -94,11 +97,13 @@ class VideoReader(abc.ABC):
         assert self._meta is not None
         return self._meta
 
-    def get_frames(self, indices: Sequence[int]) -> np.ndarray:
-        """Frames at `indices` (any order, repeats allowed) as RGB uint8 [T,H,W,3], in the order asked."""
+    def get_frames(self, indices: Sequence[int], transform: FrameTransform | None = None) -> np.ndarray:
+        """Frames at `indices` (any order, repeats allowed) as RGB uint8 [T,H,W,3], in the order asked,
+        passed through `transform` (e.g. a resize to the CNN's input) when one is given."""
         unique, inverse = _sort_request(indices, self.meta.num_frames, self.path)
         if unique.size == 0:
-            return np.empty((0, self.meta.height, self.meta.width, 3), dtype=np.uint8)
+            frames = np.empty((0, self.meta.height, self.meta.width, 3), dtype=np.uint8)
+            return transform(frames) if transform is not None else frames
         try:
             frames = self._read_sorted([int(i) for i in unique])
         except VideoReadError:
@@ -107,7 +112,18 @@ class VideoReader(abc.ABC):
             raise VideoReadError(
                 self.path, f"{self.name} failed to decode frames: {exc}", "decode_error"
             ) from exc
+        if transform is not None:  # before the repeats are expanded: each distinct frame once
+            frames = transform(frames)
         return frames[inverse]
+
+    def iter_frames(
+        self, indices: Sequence[int], chunk_size: int, transform: FrameTransform | None = None
+    ) -> Iterator[np.ndarray]:
+        """The frames at increasing `indices`, `chunk_size` at a time (each chunk `transform`ed), so
+        that memory holds one chunk however long the video is."""
+        indices = [int(i) for i in indices]
+        for start in range(0, len(indices), chunk_size):
+            yield self.get_frames(indices[start : start + chunk_size], transform)
 
     @abc.abstractmethod
     def _read_sorted(self, indices: list[int]) -> np.ndarray:
@@ -180,14 +196,29 @@ def scan_packets(container: Any, stream: Any) -> tuple[list[int] | None, list[in
     return sorted(pts), sorted(keys)
 
 
+def open_container(path: str) -> Any:
+    """`av.open(path)` for reading, tolerant of undecodable metadata text on every PyAV release.
+
+    PyAV < 19 raises on metadata that is not UTF-8 unless told `metadata_errors="ignore"`; PyAV 19
+    removed that argument, so it is passed only where it is accepted.
+    """
+    import av
+
+    try:
+        return av.open(path, metadata_errors="ignore")
+    except TypeError as exc:
+        if "metadata_errors" not in str(exc):
+            raise
+    return av.open(path)
+
+
 def timestamps_trustworthy(path: str) -> bool:
     """Whether seeking by timestamp lands on the right frame (decided from PyAV's packet list)."""
     if importlib.util.find_spec("av") is None:
         return False
-    import av
 
     try:
-        with av.open(path, metadata_errors="ignore") as container:
+        with open_container(path) as container:
             if not container.streams.video:
                 return False
             return scan_packets(container, container.streams.video[0])[0] is not None

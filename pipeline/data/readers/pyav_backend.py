@@ -7,7 +7,7 @@ import bisect
 
 import numpy as np
 
-from pipeline.data.readers.base import PathLike, VideoReader, VideoReadError, scan_packets
+from pipeline.data.readers.base import PathLike, VideoReader, VideoReadError, open_container, scan_packets
 
 _SEEK_GAP = 32  # decode forward through gaps up to this many frames rather than seek
 
@@ -51,11 +51,10 @@ class PyAVReader(VideoReader):
         self._open()
 
     def _open(self) -> None:
-        av = self._av
         if self._container is not None:
             self._container.close()
         try:
-            container = av.open(self.path, metadata_errors="ignore")
+            container = open_container(self.path)
         except Exception as exc:
             raise VideoReadError(self.path, f"pyav cannot open it: {exc}", "unreadable") from exc
         if not container.streams.video:

@@ -1,0 +1,35 @@
+"""Readers that fail the way native decoders do, for the isolation tests: named as custom backends
+("faulty_readers:AbortingReader"), they are imported in the decoding child process too."""
+from __future__ import annotations
+
+import os
+import time
+
+from pipeline.data.readers import PyAVReader
+
+
+class AbortingReader(PyAVReader):
+    """Aborts the process (as OpenCV does on some raw-video AVIs) on files whose name holds 'abort'."""
+
+    def __init__(self, path) -> None:
+        if "abort" in os.path.basename(os.fspath(path)):
+            os.abort()
+        super().__init__(path)
+
+
+class HangingReader(PyAVReader):
+    """Never answers on files whose name holds 'hang', like a decoder stuck in a loop."""
+
+    def __init__(self, path) -> None:
+        if "hang" in os.path.basename(os.fspath(path)):
+            time.sleep(3600)
+        super().__init__(path)
+
+
+class CrashOnReadReader(PyAVReader):
+    """Opens every file but segfaults-by-abort when frames of a file named 'midway' are read."""
+
+    def _read_sorted(self, indices):
+        if "midway" in os.path.basename(self.path):
+            os.abort()
+        return super()._read_sorted(indices)
