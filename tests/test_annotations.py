@@ -1,6 +1,7 @@
 """Tests for pipeline.data.annotations on real temporary folders of small fake (never decoded) video files."""
 from __future__ import annotations
 
+import csv
 import os
 import pickle
 import warnings
@@ -10,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from pipeline.data.annotations import (
+    FORMAT_READERS,
+    FORMATS,
     VIDEO_EXTENSIONS,
     AnnotationError,
     AnnotationWarning,
@@ -21,6 +24,7 @@ from pipeline.data.annotations import (
     read_class_list,
     read_list_file,
     read_ucf101_split,
+    read_video_list,
     scan_class_folders,
     stratified_split,
 )
@@ -196,6 +200,46 @@ def test_list_with_name_labels_and_class_list(tmp_path):
     assert names == ["walk", "run", "playing guitar"]
     lst2 = write(tmp_path / "l2.txt", "clips/x1.mp4 Walk\nclips/z1.mp4 playing guitar\nclips/y1.mp4 1\n")
     assert [r.label for r in read_list_file(lst2, root, names)] == [0, 2, 1]
+
+
+def test_read_video_list_bare_labelled_csv_and_spaces(tmp_path):
+    lists = tmp_path / "lists"
+    text = ("\ufeff# videos to label\n\n"
+            "a.mp4\n"                       # bare path
+            "dir x/my clip.MP4\n"           # bare path with spaces
+            "b.avi 1\n"                     # path label
+            "my other clip.mkv   walk\r\n"  # path with spaces, label
+            "c.webm,run\n"                  # path,label
+            "noext 2\n"                     # a path without extension, label
+            f"{tmp_path / 'abs.mp4'} 0\n")  # absolute: kept as is
+    videos = read_video_list(write(lists / "videos.txt", text))
+    assert videos == [lists / "a.mp4", lists / "dir x" / "my clip.MP4", lists / "b.avi",
+                      lists / "my other clip.mkv", lists / "c.webm", lists / "noext", tmp_path / "abs.mp4"]
+    assert read_video_list(write(lists / "h.txt", "video label\nx.mp4 1\n")) == [lists / "x.mp4"]
+    assert read_video_list(write(lists / "empty.txt", "# nothing yet\n")) == []
+    with pytest.raises(AnnotationError, match="list file not found"):
+        read_video_list(lists / "missing.txt")
+
+
+def test_read_video_list_reads_a_predictions_csv(tmp_path):
+    rows = [["path", "status", "error", "label", "probability"],
+            [str(tmp_path / "v" / "a.mp4"), "ok", "", "walk", "0.9"],
+            ["rel/with, comma.mp4", "ok", "", "run", "0.8"],  # quoted by the csv writer
+            ["rel/b c.mp4", "unreadable", "moov atom not found", "", ""],
+            ["rel/no extension", "error", "not a video", "", ""]]
+    with open(tmp_path / "preds.csv", "w", newline="") as handle:
+        csv.writer(handle, lineterminator="\n").writerows(rows)
+    assert read_video_list(tmp_path / "preds.csv") == [
+        tmp_path / "v" / "a.mp4", tmp_path / "rel" / "with, comma.mp4", tmp_path / "rel" / "b c.mp4",
+        tmp_path / "rel" / "no extension"]
+
+
+def test_video_list_and_training_list_read_the_same_paths(tmp_path):
+    for rel in ["a/one.mp4", "a/two with spaces.AVI", "b/three.mkv", "b/four,comma.mp4"]:
+        touch(tmp_path / rel)
+    lst = write(tmp_path / "train.csv", "path,label\na/one.mp4,0\na/two with spaces.AVI 0\n"
+                "b/three.mkv,1\n# gone\nb/four,comma.mp4 1\n")
+    assert read_video_list(lst) == [r.path for r in read_list_file(lst, None)]
 
 
 def test_read_class_list_indexed_zero_and_one_based(tmp_path):
@@ -392,6 +436,32 @@ def test_stratified_split_validates_and_zero_fraction():
         stratified_split(records, [1.2, -0.2], seed=0)
     parts = stratified_split(records, [0.8, 0.0, 0.2], seed=0)
     assert [len(p) for p in parts] == [8, 0, 2]
+
+
+def test_stratified_split_is_the_same_across_versions():
+    """A seed names one split for good: users compare runs across releases on the same split."""
+    names = lambda part: [f"{r.label}:{r.path.stem}" for r in part]  # noqa: E731
+    parts = stratified_split(records_for({0: 10, 1: 4}), [0.6, 0.2, 0.2], seed=0)
+    assert [names(p) for p in parts] == [
+        ["0:v001", "0:v002", "0:v003", "0:v005", "0:v006", "0:v007", "1:v001", "1:v003"],
+        ["0:v004", "0:v008", "1:v002"],
+        ["0:v000", "0:v009", "1:v000"]]
+
+
+def test_each_format_reader_agrees_with_build_splits(tmp_path):
+    assert FORMATS == tuple(FORMAT_READERS) == ("folders", "list", "ucf101")
+    make_folders(tmp_path / "f", {"a": 4, "b": 3})
+    records, names = scan_class_folders(tmp_path / "f")
+    splits = build_splits("folders", tmp_path / "f", val_fraction=0.0, test_fraction=0.0)
+    assert (splits.train, splits.class_names) == (records, names)
+    lst = write(tmp_path / "f" / "all.txt", "".join(f"{r.path.relative_to(tmp_path / 'f')} {r.label}\n"
+                                                    for r in records))
+    splits = build_splits("list", train_list=lst, val_fraction=0.0, test_fraction=0.0)
+    assert splits.train == read_list_file(lst, None) == records and splits.class_names == ["0", "1"]
+    root, ann = make_ucf(tmp_path)
+    train, test, names = read_ucf101_split(root, ann)
+    splits = build_splits("ucf101", root, val_fraction=0.0)
+    assert (splits.train, splits.test, splits.class_names) == (train, test, names)
 
 
 def test_build_splits_rejects_bad_arguments(tmp_path):
