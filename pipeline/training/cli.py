@@ -123,8 +123,8 @@ def train(args: Optional[List[str]] = None) -> Dict[str, Any]:
                 "classes": tested.class_names,
                 "rows_true_cols_predicted": tested.test_confusion_result.tolist(),
             }
-    if trainer.is_global_zero and trainer.log_dir:
-        _write_json(Path(trainer.log_dir) / "test_metrics.json", summary)
+    if trainer.is_global_zero and summary["log_dir"]:  # trainer.log_dir is collective: not asked on one rank
+        _write_json(Path(summary["log_dir"]) / "test_metrics.json", summary)
     return summary
 
 

@@ -102,6 +102,7 @@ class VideoDataModule(pl.LightningDataModule):
 
     @property
     def class_names(self) -> List[str]:
+        """Label names in index order (the CLI links them to the model)."""
         return list(self.splits.class_names)
 
     @property
@@ -130,6 +131,7 @@ class VideoDataModule(pl.LightningDataModule):
         self.feature_extractor = feature_extractor
 
     def setup(self, stage: str) -> None:
+        """Build the datasets of `stage` ("fit", "validate" or "test") once; needs `attach_model` first."""
         if self.preprocessing is None:
             raise RuntimeError(
                 "VideoDataModule.setup needs the model's preprocessing: call "
