@@ -5,7 +5,9 @@
         --timeline --window 2 --stride 0.5 --event-classes goal
 
 Re-running with the same --output resumes: videos that already have a row are skipped.
-Exit status: 0 when every video was read, 3 when some could not be (each still has a row).
+Exit status: 0 when every video was read, 3 when some could not be (each still has a row),
+2 when an input, the checkpoint or an option is wrong, or the output was written with other
+settings (nothing is predicted then).
 """
 from __future__ import annotations
 
@@ -14,15 +16,14 @@ import sys
 from dataclasses import fields
 from typing import List, Optional
 
-from pipeline.inference.predict import PredictOptions, format_summary, predict
-from pipeline.inference.timeline import TimelineOptions
+from pipeline.inference import EXIT_BAD_INPUT, PredictOptions, TimelineOptions, format_summary, predict
 
 # Defaults live in the library's option classes; the parser only shows them.
 DEFAULTS = {f.name: f.default for f in fields(PredictOptions)}
 TIMELINE = TimelineOptions()
 
 
-def parse_args(argv: Optional[List[str]] = None) -> PredictOptions:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ckpt", required=True, help="a checkpoint written by scripts/train.py")
     parser.add_argument("--input", required=True, nargs="+",
@@ -58,7 +59,11 @@ def parse_args(argv: Optional[List[str]] = None) -> PredictOptions:
                           help="join segments closer than this (s)")
     timeline.add_argument("--event-classes", nargs="+", default=None, help="classes to find (default: all)")
     timeline.add_argument("--timeline-dir", default=None, help="default: <output stem>_timeline/")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def parse_args(argv: Optional[List[str]] = None) -> PredictOptions:
+    args = build_parser().parse_args(argv)
     devices = args.devices if args.devices == "auto" else int(args.devices)
     return PredictOptions(
         checkpoint=args.ckpt,
@@ -96,7 +101,7 @@ if __name__ == "__main__":
         summary = predict(options)
     except (ValueError, FileNotFoundError) as exc:  # bad input: say what and where, no traceback
         print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+        sys.exit(EXIT_BAD_INPUT)
     if "output" in summary:  # rank 0
         print(format_summary(summary))
     sys.exit(summary["exit_code"])

@@ -4,6 +4,7 @@ goals on a long stitched video."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import shutil
 import signal
@@ -19,14 +20,21 @@ import pytorch_lightning as pl
 import torch
 
 from pipeline.data.datasets import read_clips
-from pipeline.data.readers import ERROR_KINDS
+from pipeline.data.readers import available_backends
 from pipeline.data.sampling import sampler_from_config
 from pipeline.demo.synthetic import generate_football_dataset
 from pipeline.demo.video_writer import write_video
-from pipeline.inference.predict import EXIT_SOME_FAILED, PredictOptions, collect_inputs, predict
-from pipeline.inference.timeline import TimelineOptions
+from pipeline.inference import (
+    EXIT_BAD_INPUT,
+    EXIT_SOME_FAILED,
+    PredictOptions,
+    TimelineOptions,
+    collect_inputs,
+    format_summary,
+    predict,
+)
 from pipeline.training.datamodule import VideoDataModule
-from pipeline.training.module import ActionRecognizer, load_recognizer
+from pipeline.training.module import RecognizerModule, load_recognizer
 
 REPO = Path(__file__).resolve().parents[1]
 FPS = 25.0
@@ -45,8 +53,9 @@ def checkpoint(football, tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("model")
     pl.seed_everything(0, workers=True)
     data = VideoDataModule(root=str(football), clip_len=12, batch_size=16, num_workers=1, cache_dir=str(tmp / "cache"))
-    model = ActionRecognizer(class_names=data.class_names, sampling=data.sampling, input_size=112, hidden_size=128,
+    model = RecognizerModule(class_names=data.class_names, sampling=data.sampling, input_size=112, hidden_size=128,
                              lr=2e-3)
+    data.attach_model(model.preprocessing, model.frozen_backbone)
     trainer = pl.Trainer(max_epochs=25, logger=False, enable_progress_bar=False, default_root_dir=str(tmp),
                          callbacks=[pl.callbacks.ModelCheckpoint(dirpath=str(tmp), filename="model")])
     trainer.fit(model, datamodule=data)
@@ -56,7 +65,7 @@ def checkpoint(football, tmp_path_factory) -> Path:
 @pytest.fixture
 def video_folder(football, tmp_path) -> Path:
     """Real clips in nested folders (one with an upper-case extension, one behind a symlink) plus
-    a truncated mp4, a zero-byte file and a text file named .mp4."""
+    a truncated mp4 (its index, written last, is cut off), a zero-byte file and a text file named .mp4."""
     folder = tmp_path / "inbox"
     clips = sorted((football / "test").rglob("*.mp4"))[::5]  # goal and no_goal clips
     for i, clip in enumerate(clips):
@@ -76,6 +85,29 @@ def video_folder(football, tmp_path) -> Path:
     return folder
 
 
+def _faststart_copy(source: Path, target: Path) -> Path:
+    """The same H.264 packets with the mp4 index (moov) first, as phones and web encoders write."""
+    with av.open(str(source)) as src, av.open(str(target), "w", options={"movflags": "faststart"}) as dst:
+        stream = dst.add_stream_from_template(src.streams.video[0])
+        for packet in src.demux(src.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                dst.mux(packet)
+    return target
+
+
+def _frames_pyav_decodes(path: Path) -> int:
+    """Frames PyAV itself decodes before the file gives out: the honest count of a cut video."""
+    count = 0
+    try:
+        with av.open(str(path)) as container:
+            for _ in container.decode(video=0):
+                count += 1
+    except av.FFmpegError:
+        pass
+    return count
+
+
 def _rows(path: Path):
     with open(path, newline="") as handle:
         return list(csv.DictReader(handle))
@@ -93,33 +125,91 @@ def test_every_file_gets_a_row_and_predictions_match_the_module(checkpoint, vide
     rows = {Path(r["path"]).name: r for r in _rows(output)}
     expected = {Path(p).name for p in collect_inputs([str(video_folder)])}
     assert set(rows) == expected and len(_rows(output)) == len(expected), "one row per video, no more"
-    assert "linked.mp4" in rows and any(name.endswith(".MP4") for name in rows)
-    assert rows["empty.mp4"]["status"] == "empty_file"
-    assert rows["notes.mp4"]["status"] == "unreadable"
-    truncated = rows["truncated.mp4"]  # some decoders read the intact part, others refuse the file
-    assert (truncated["status"] == "ok" and truncated["label"]) or (truncated["status"] in ERROR_KINDS
-                                                                    and truncated["error"])
-    for name in ("empty.mp4", "notes.mp4"):
-        assert rows[name]["error"] and rows[name]["label"] == ""
+    broken = {"truncated.mp4", "empty.mp4", "notes.mp4"}
+    clips = expected - broken
+    assert "linked.mp4" in clips and any(name.endswith(".MP4") for name in clips) and len(clips) == 9
+    assert {name for name, r in rows.items() if r["status"] == "ok"} == clips, "every real clip is labelled"
+    # Without its index (an mp4 writes it last) no decoder can read a cut file: it fails, and says so.
+    assert {name: rows[name]["status"] for name in broken} == {
+        "truncated.mp4": "unreadable", "empty.mp4": "empty_file", "notes.mp4": "unreadable"}
+    for name in broken:
+        assert rows[name]["error"] and rows[name]["label"] == "" and rows[name]["prob_goal"] == ""
     assert summary["exit_code"] == EXIT_SOME_FAILED
-    assert summary["failed"] == sum(r["status"] != "ok" for r in rows.values())
-    settings = json.loads((tmp_path / "preds.settings.json").read_text())
-    assert len(settings["checkpoint_sha256"]) == 64 and settings["sampling"]["num_clips"] == 2
+    assert (summary["videos"], summary["ok"], summary["failed"]) == (len(expected), len(clips), len(broken))
+    assert summary["failures"] == {"unreadable": 2, "empty_file": 1}
+    assert summary["per_class"] == {label: sum(r["label"] == label for r in rows.values()) for label in
+                                    ("goal", "no_goal")}
+    lines = format_summary(summary).splitlines()
+    assert lines[0] == f"{len(clips)} ok, {len(broken)} failed, of {len(expected)} videos -> {output}"
+    assert "  failed (unreadable): 2" in lines and "  failed (empty_file): 1" in lines
+    assert lines[-1] == f"settings: {tmp_path / 'preds.settings.json'}"
 
     model = load_recognizer(str(checkpoint))
+    settings = json.loads((tmp_path / "preds.settings.json").read_text())
+    assert set(settings) == {"checkpoint", "checkpoint_sha256", "class_names", "model", "preprocessing", "sampling",
+                             "backend", "top_k", "format", "timeline", "torch", "pytorch_lightning", "python"}
+    assert settings["checkpoint_sha256"] == hashlib.sha256(checkpoint.read_bytes()).hexdigest()
+    assert settings["class_names"] == model.class_names == ["goal", "no_goal"]
+    assert settings["sampling"]["num_clips"] == 2 and settings["sampling"]["clip_len"] == 12
+    assert (settings["backend"], settings["top_k"], settings["format"], settings["timeline"]) == ("auto", 5, "csv",
+                                                                                                  None)
+
     sampler = sampler_from_config({**model.hparams.sampling["sampler"], "num_clips": 2})
-    ok = [r for r in rows.values() if r["status"] == "ok"]
-    assert len(ok) >= 8
-    for row in ok:
-        clips = read_clips(row["path"], sampler, model.preprocessing, training=False)
+    for name in clips:
+        row = rows[name]
+        clip_frames = read_clips(row["path"], sampler, model.preprocessing, training=False)
         with torch.no_grad():
-            probs = model.video_probabilities({"frames": clips["frames"][None]})[0]
+            probs = model.video_probabilities({"frames": clip_frames["frames"][None]})[0]
         expected_probs = [float(row[f"prob_{c}"]) for c in model.class_names]
         assert np.allclose(probs.numpy(), expected_probs, atol=1e-5)
         assert row["label"] == model.class_names[int(probs.argmax())]
-        assert row["frame_indices"] == "|".join(" ".join(map(str, c)) for c in clips["frame_indices"].tolist())
+        assert np.isclose(float(row["probability"]), float(probs.max()), atol=1e-5)
+        assert row["frame_indices"] == "|".join(" ".join(map(str, c)) for c in clip_frames["frame_indices"].tolist())
         assert int(row["num_frames"]) == CLIP_FRAMES and float(row["fps"]) == FPS and row["clips"] == "2"
+        assert row["decoder"] == "decord" and float(row["duration"]) == CLIP_FRAMES / FPS
         assert row["topk_labels"].split()[0] == row["label"]
+
+
+@pytest.mark.parametrize("backend", ["decord", "opencv", "pyav"])
+def test_truncated_mp4_per_backend(checkpoint, football, tmp_path, backend):
+    """A cut mp4 whose index comes first: opencv and pyav label the part they can decode and say
+    how many frames that is; decord reads every packet when it opens a file and refuses it. A cut
+    mp4 whose index came last (as most encoders write it) is unreadable for every decoder."""
+    if backend not in available_backends():
+        pytest.skip(f"{backend} is not installed")
+    clip = sorted((football / "test" / "goal").glob("*.mp4"))[0]
+    folder = tmp_path / "cut"
+    folder.mkdir()
+    faststart = _faststart_copy(clip, tmp_path / "faststart.mp4").read_bytes()
+    (folder / "index_first.mp4").write_bytes(faststart[: len(faststart) // 2])
+    (folder / "index_last.mp4").write_bytes(clip.read_bytes()[: clip.stat().st_size // 2])
+    output = tmp_path / "preds.csv"
+    summary = predict(PredictOptions(str(checkpoint), [str(folder)], str(output), num_workers=0, backend=backend,
+                                     progress=False))
+    rows = {Path(r["path"]).name: r for r in _rows(output)}
+    assert set(rows) == {"index_first.mp4", "index_last.mp4"}
+
+    last = rows["index_last.mp4"]
+    assert last["status"] == "unreadable" and last["error"].startswith(f"{backend} cannot open it")
+    first = rows["index_first.mp4"]
+    if backend == "decord":
+        assert first["status"] == "unreadable" and first["error"].startswith("decord cannot open it")
+        assert summary["failures"] == {"unreadable": 2}
+        return
+    decodable = _frames_pyav_decodes(folder / "index_first.mp4")
+    assert 12 <= decodable < CLIP_FRAMES, "the cut should leave a clip's worth of frames, not all of them"
+    assert first["status"] == "ok" and first["error"] == "" and first["decoder"] == backend
+    assert int(first["num_frames"]) == decodable, "num_frames counts what decodes, not what the header says"
+    assert float(first["duration"]) == pytest.approx(decodable / FPS)
+    indices = [int(i) for i in first["frame_indices"].split()]
+    assert len(indices) == 12 and max(indices) < decodable
+    model = load_recognizer(str(checkpoint))
+    sampler = sampler_from_config(model.hparams.sampling["sampler"])
+    frames = read_clips(first["path"], sampler, model.preprocessing, training=False, backend=backend)["frames"]
+    with torch.no_grad():
+        probs = model.video_probabilities({"frames": frames[None]})[0]
+    assert np.allclose(probs.numpy(), [float(first[f"prob_{c}"]) for c in model.class_names], atol=1e-5)
+    assert summary["ok"] == 1 and summary["failures"] == {"unreadable": 1}
 
 
 def test_jsonl_output_and_list_file_input(checkpoint, football, tmp_path):
@@ -135,6 +225,10 @@ def test_jsonl_output_and_list_file_input(checkpoint, football, tmp_path):
     assert [r["path"] for r in rows] == [str(v) for v in videos]
     assert all(r["status"] == "ok" and len(r["topk_labels"]) == 2 for r in rows)
     assert all(abs(sum(r["topk_probs"]) - 1) < 1e-4 for r in rows)
+    for row in rows:  # JSON keeps types: numbers are numbers, lists are lists
+        assert row["label"] == row["topk_labels"][0] and row["probability"] == pytest.approx(row["topk_probs"][0])
+        assert row["prob_" + row["label"]] == row["probability"] and row["num_frames"] == CLIP_FRAMES
+        assert isinstance(row["frame_indices"], list) and len(row["frame_indices"][0]) == 12
     assert summary["exit_code"] == 0
 
 
@@ -174,7 +268,10 @@ def test_resume_refuses_another_checkpoint(checkpoint, football, tmp_path):
     with pytest.raises(ValueError, match="checkpoint_sha256"):
         predict(PredictOptions(str(other), videos, str(output), num_workers=0, progress=False))
     predict(PredictOptions(str(other), videos, str(output), num_workers=0, progress=False, overwrite=True))
-    assert len(_rows(output)) == 1
+    (row,) = _rows(output)
+    assert row["status"] == "ok"
+    settings = json.loads((tmp_path / "preds.settings.json").read_text())
+    assert settings["checkpoint_sha256"] == hashlib.sha256(other.read_bytes()).hexdigest()
 
 
 def test_two_ddp_processes_predict_each_video_once(checkpoint, video_folder, tmp_path):
@@ -247,5 +344,9 @@ def test_missing_inputs(checkpoint, tmp_path):
     summary = predict(PredictOptions(str(checkpoint), [str(tmp_path / "gone.mp4")], str(output), num_workers=0,
                                      progress=False))
     (row,) = _rows(output)
-    assert row["status"] == "not_found" and "gone.mp4" in row["path"]
+    assert row["status"] == "not_found" and row["path"] == str(tmp_path / "gone.mp4") and row["error"]
     assert summary["exit_code"] == EXIT_SOME_FAILED
+    run = _run_script("--ckpt", str(checkpoint), "--input", str(tmp_path / "nowhere"), "--output",
+                      str(tmp_path / "never.csv"))
+    assert run.returncode == EXIT_BAD_INPUT and run.stderr.strip().endswith("nowhere: no such file or directory")
+    assert "Traceback" not in run.stderr and not (tmp_path / "never.csv").exists()

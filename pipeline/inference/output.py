@@ -14,7 +14,7 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
 
 import numpy as np
 import pytorch_lightning as pl
@@ -35,6 +35,9 @@ BASE_COLUMNS = (
     "topk_probs",
 )
 META_COLUMNS = ("num_frames", "fps", "duration", "frame_indices", "clips", "decoder")
+
+# Called with a batch's rows (before they are written, so it may amend them) and the model's prediction.
+RowHook = Callable[[List[Dict[str, Any]], Dict[str, Any]], None]
 
 
 def format_for(path: os.PathLike, requested: Optional[str] = None) -> str:
@@ -210,11 +213,11 @@ def probability_fields(probs: np.ndarray, class_names: Sequence[str], top_k: int
 class PredictionWriter(BasePredictionWriter):
     """Writes each batch's rows as soon as it is predicted (one part file per rank under DDP)."""
 
-    def __init__(self, table: PredictionTable, top_k: int = 5, on_rows=None):
+    def __init__(self, table: PredictionTable, top_k: int, on_rows: Optional[RowHook] = None):
         super().__init__(write_interval="batch")
         self.table = table
         self.top_k = top_k
-        self.on_rows = on_rows  # callback(rows) for extra outputs, e.g. timelines
+        self.on_rows = on_rows  # extra outputs, e.g. timelines
         self.appender: Optional[RowAppender] = None
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:

@@ -19,6 +19,8 @@ from pipeline.data.sampling import ClipSampler
 
 @dataclass(frozen=True)
 class TimelineOptions:
+    """How a video is cut into windows and how windows become events."""
+
     window: float = 2.0  # seconds per window
     stride: float = 1.0  # seconds between window starts
     threshold: float = 0.5
@@ -29,6 +31,8 @@ class TimelineOptions:
 
 @dataclass(frozen=True)
 class Event:
+    """One event segment: its class, start and end (seconds), and its peak."""
+
     label: str
     start: float
     end: float
@@ -122,6 +126,7 @@ def plot_timeline(
     options: TimelineOptions,
     title: str = "",
 ) -> None:
+    """The probabilities of the shown classes over time, events shaded, saved as a PNG atomically."""
     import matplotlib
 
     matplotlib.use("Agg")

@@ -1,0 +1,60 @@
+"""The data module of a prediction run: which videos still need a row, served to every rank."""
+from __future__ import annotations
+
+import logging
+from typing import Callable, List, Optional, Sequence
+
+import pytorch_lightning as pl
+from torch.utils.data import DataLoader, Dataset
+
+from pipeline.inference.datasets import collate_predictions
+from pipeline.inference.output import PredictionTable
+
+log = logging.getLogger(__name__)
+
+
+class PredictDataModule(pl.LightningDataModule):
+    """Decides, on every rank, which videos still need a row, and serves them.
+
+    Rank 0 first folds part files left by a killed run into the output (and drops failed rows
+    with `retry_failed`); after a barrier every rank reads the same output and so computes the
+    same list, which Lightning's predict sampler then splits between ranks without repeats.
+    """
+
+    def __init__(
+        self,
+        videos: Sequence[str],
+        table: PredictionTable,
+        make_dataset: Callable[[List[str]], Dataset],
+        batch_size: int,
+        num_workers: int,
+        retry_failed: bool,
+        on_primary_setup: Optional[Callable[[], None]] = None,
+    ):
+        super().__init__()
+        self.videos, self.table, self.make_dataset = list(videos), table, make_dataset
+        self.batch_size, self.num_workers, self.retry_failed = batch_size, num_workers, retry_failed
+        self.on_primary_setup = on_primary_setup
+        self.todo: List[str] = []
+        self.skipped = 0
+
+    def setup(self, stage: str) -> None:
+        if self.trainer.is_global_zero:
+            self.table.merge_parts(drop_failed=self.retry_failed)
+            if self.on_primary_setup is not None:
+                self.on_primary_setup()
+        self.trainer.strategy.barrier("predict-resume")
+        done = self.table.done_paths()
+        self.todo = [v for v in self.videos if v not in done]
+        self.skipped = len(self.videos) - len(self.todo)
+        if self.trainer.is_global_zero:
+            log.info("%d videos, %d already in %s, %d to predict", len(self.videos), self.skipped, self.table.path,
+                     len(self.todo))
+
+    def predict_dataloader(self) -> DataLoader:
+        return DataLoader(
+            self.make_dataset(self.todo),
+            batch_size=self.batch_size,
+            num_workers=self.num_workers,
+            collate_fn=collate_predictions,
+        )

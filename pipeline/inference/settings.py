@@ -1,0 +1,89 @@
+"""The run's settings file, <output stem>.settings.json: what its predictions depend on.
+
+It is written before anything is predicted and checked when a run resumes into an existing
+output, so rows made with another checkpoint, sampling or preprocessing are never mixed.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Dict
+
+import pytorch_lightning as pl
+import torch
+
+from pipeline.atomic_io import write_text_atomic
+from pipeline.data.sampling import ClipSampler
+from pipeline.inference.options import PredictOptions
+from pipeline.inference.output import PredictionTable
+
+# Settings that change what a row says; a resumed run must agree with the stored ones on each.
+RESUME_KEYS = ("checkpoint_sha256", "sampling", "preprocessing", "class_names", "timeline", "top_k", "backend",
+               "format")
+MODEL_KEYS = ("backbone", "input_size", "spatial_grid", "cell", "hidden_size", "num_layers", "bidirectional",
+              "readout")
+
+
+def checkpoint_sha256(path: str) -> str:
+    """The checkpoint file's SHA-256, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def run_settings(
+    options: PredictOptions, model: pl.LightningModule, sampler: ClipSampler, backend: str
+) -> Dict[str, Any]:
+    """What a prediction depends on; written beside the output and checked when resuming."""
+    hp = model.hparams
+    return {
+        "checkpoint": str(Path(options.checkpoint).resolve()),
+        "checkpoint_sha256": checkpoint_sha256(options.checkpoint),
+        "class_names": model.class_names,
+        "model": {k: hp[k] for k in MODEL_KEYS if k in hp},
+        "preprocessing": model.preprocessing.to_dict(),
+        "sampling": sampler.to_config(),
+        "backend": backend,
+        "top_k": options.top_k,
+        "format": PredictionTable(options.output, model.class_names, options.format).format,
+        "timeline": asdict(options.timeline) if options.timeline else None,
+    }
+
+
+def settings_path(output: Path) -> Path:
+    """<output stem>.settings.json beside the output."""
+    return output.with_name(output.stem + ".settings.json")
+
+
+def check_resume(output: Path, settings: Dict[str, Any], overwrite: bool) -> None:
+    """Refuse to append to an output whose stored settings differ from this run's (unless overwriting)."""
+    path = settings_path(output)
+    if overwrite or not path.exists() or not (output.exists() or PredictionTable(output, []).part_files()):
+        return
+    previous = json.loads(path.read_text())
+    settings = json.loads(json.dumps(settings))  # compare as stored: tuples are lists there
+    changed = [k for k in RESUME_KEYS if previous.get(k) != settings.get(k)]
+    if changed:
+        raise ValueError(
+            f"{output} was written with other settings ({', '.join(changed)} differ); resuming would mix "
+            "them. Write to a new --output, or pass --overwrite to start it again."
+        )
+
+
+def write_settings(output: Path, settings: Dict[str, Any]) -> None:
+    """The settings file, atomically, with the library versions that made the predictions."""
+    versions = {"torch": torch.__version__, "pytorch_lightning": pl.__version__, "python": platform.python_version()}
+    write_text_atomic(settings_path(output), json.dumps({**settings, **versions}, indent=2))
+
+
+def start_output(table: PredictionTable, settings: Dict[str, Any], overwrite: bool) -> None:
+    """Before anything is predicted (rank 0): drop an output being overwritten, write the settings."""
+    if overwrite:
+        for stale in [table.path, *table.part_files()]:
+            stale.unlink(missing_ok=True)
+    write_settings(table.path, settings)

@@ -1,0 +1,67 @@
+"""The timelines of a prediction run: each video's files as its row comes in, then events.csv.
+
+Per video (named by its stem, made unique): <stem>.windows.csv, <stem>.events.csv and <stem>.png
+(see pipeline.inference.timeline); at the end, events.csv gathers the events of every video
+predicted ok, rebuilt from the per-video files so a resumed run's earlier videos are included.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+from collections import Counter
+from pathlib import Path
+from typing import Any, Dict, List, Sequence
+
+import numpy as np
+
+from pipeline.atomic_io import write_csv_atomic
+from pipeline.inference.output import PredictionTable, RowHook, probability_fields
+from pipeline.inference.timeline import TimelineOptions, find_events, write_timeline
+
+EVENT_COLUMNS = ["path", "label", "start", "end", "peak_probability", "peak_time"]
+
+
+def timeline_row_hook(
+    out_dir: Path, class_names: Sequence[str], options: TimelineOptions, videos: Sequence[str], top_k: int
+) -> RowHook:
+    """A row hook that writes each video's windows, events and plot, and fills its row."""
+    stems = unique_stems(videos)
+
+    def on_rows(rows: List[Dict[str, Any]], prediction: Dict[str, Any]) -> None:
+        for row, item in zip(rows, prediction["items"]):
+            if row["status"] != "ok":
+                continue
+            times = np.asarray(item["window_times"], dtype=np.float64)
+            probs = prediction["window_probs"].numpy()
+            events = find_events(times, probs, class_names, options)
+            write_timeline(out_dir, stems[row["path"]], times, probs, class_names, events, options, title=row["path"])
+            # The video's own row averages all its windows, as multi-clip prediction averages clips;
+            # where the events are is in the timeline files.
+            row.update(probability_fields(probs.mean(axis=0), class_names, top_k))
+            row["clips"] = len(times)
+
+    return on_rows
+
+
+def collect_events(out_dir: Path, table: PredictionTable, videos: Sequence[str]) -> Path:
+    """events.csv: the events of every video predicted ok, rebuilt from the per-video files."""
+    stems = unique_stems(videos)
+    ok = {r["path"] for r in table.read_rows() if r["status"] == "ok"}
+    rows = []
+    for video in videos:
+        per_video = out_dir / f"{stems[video]}.events.csv"
+        if video in ok and per_video.is_file():
+            with open(per_video, newline="", encoding="utf-8") as handle:
+                rows += [[video, *r] for r in list(csv.reader(handle))[1:]]
+    path = out_dir / "events.csv"
+    write_csv_atomic(path, EVENT_COLUMNS, rows)
+    return path
+
+
+def unique_stems(videos: Sequence[str]) -> Dict[str, str]:
+    """File names for per-video outputs: the video's stem, made unique with a short hash."""
+    counts = Counter(Path(v).stem for v in videos)
+    return {
+        v: Path(v).stem if counts[Path(v).stem] == 1 else f"{Path(v).stem}-{hashlib.sha1(v.encode()).hexdigest()[:8]}"
+        for v in videos
+    }
