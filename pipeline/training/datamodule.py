@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 class VideoDataModule(pl.LightningDataModule):
     """Labelled videos -> train/val/test splits -> clip datasets (frames or cached features) and loaders."""
 
+    # Long only by its signature and Args: LightningCLI makes the --data.* options and their help from them.
     def __init__(
         self,
         root: str = "data/demo/football",
