@@ -259,7 +259,3 @@ def load_recognizer(checkpoint: str, map_location: Any = "cpu") -> RecognizerMod
         raise FileNotFoundError(f"{checkpoint}: checkpoint not found")
     model = RecognizerModule.load_from_checkpoint(checkpoint, map_location=map_location, weights="none")
     return model.eval()
-
-
-# The name before the redesign; kept so code written against it keeps running.
-ActionRecognizer = RecognizerModule
