@@ -14,7 +14,7 @@ import pytest
 import torch
 import yaml
 
-from pipeline.demo.synthetic import generate_direction_dataset
+from pipeline.demo import generate_direction_dataset
 from pipeline.training.cli import train
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import pytorch_lightning as pl
 
-from pipeline.demo.synthetic import generate_direction_dataset
+from pipeline.demo import generate_direction_dataset
 from pipeline.training.datamodule import VideoDataModule
 from pipeline.training.module import RecognizerModule
 

@@ -22,7 +22,7 @@ import torch
 from pipeline.data.datasets import read_clips
 from pipeline.data.readers import available_backends
 from pipeline.data.sampling import sampler_from_config
-from pipeline.demo.synthetic import generate_football_dataset
+from pipeline.demo import generate_football_dataset
 from pipeline.demo.video_writer import write_video
 from pipeline.inference import (
     EXIT_BAD_INPUT,

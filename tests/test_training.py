@@ -10,7 +10,7 @@ import pytorch_lightning as pl
 import torch
 
 from pipeline.data.datasets import FeatureClipDataset, VideoClipDataset
-from pipeline.demo.synthetic import generate_direction_dataset
+from pipeline.demo import generate_direction_dataset
 from pipeline.training.callbacks import LastCheckpoint
 from pipeline.training.cli import train
 from pipeline.training.datamodule import VideoDataModule
