@@ -8,6 +8,7 @@ import pytorch_lightning as pl
 from torch.utils.data import DataLoader, Dataset
 
 from pipeline.inference.datasets import collate_predictions
+from pipeline.inference.inputs import video_key
 from pipeline.inference.output import PredictionTable
 
 log = logging.getLogger(__name__)
@@ -19,6 +20,7 @@ class PredictDataModule(pl.LightningDataModule):
     Rank 0 first folds part files left by a killed run into the output (and drops failed rows
     with `retry_failed`); after a barrier every rank reads the same output and so computes the
     same list, which Lightning's predict sampler then splits between ranks without repeats.
+    A video is done when a row names the same file (`video_key`), however that row spelled it.
     """
 
     def __init__(
@@ -44,8 +46,8 @@ class PredictDataModule(pl.LightningDataModule):
             if self.on_primary_setup is not None:
                 self.on_primary_setup()
         self.trainer.strategy.barrier("predict-resume")
-        done = self.table.done_paths()
-        self.todo = [v for v in self.videos if v not in done]
+        done = {video_key(p) for p in self.table.done_paths()}
+        self.todo = [v for v in self.videos if video_key(v) not in done]
         self.skipped = len(self.videos) - len(self.todo)
         if self.trainer.is_global_zero:
             log.info("%d videos, %d already in %s, %d to predict", len(self.videos), self.skipped, self.table.path,

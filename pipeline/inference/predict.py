@@ -21,29 +21,39 @@ from models.preprocessing import Preprocessing
 from pipeline.data.sampling import SAMPLING_DEFAULTS, ClipSampler, sampler_from_config
 from pipeline.inference.datamodule import PredictDataModule
 from pipeline.inference.datasets import PredictClipDataset, TimelineDataset
-from pipeline.inference.inputs import collect_inputs
+from pipeline.inference.inputs import collect_inputs, video_key
 from pipeline.inference.options import EXIT_OK, EXIT_SOME_FAILED, PredictOptions
 from pipeline.inference.output import PredictionTable, PredictionWriter
 from pipeline.inference.progress import VideoProgressBar
-from pipeline.inference.settings import check_resume, run_settings, settings_path, start_output
+from pipeline.inference.settings import check_resume, check_writable, run_settings, settings_path, start_output
 from pipeline.inference.timeline_output import collect_events, timeline_row_hook
 from pipeline.training.module import load_recognizer
 
 
 def predict(options: PredictOptions) -> Dict[str, Any]:
-    """Run batch inference; returns a summary (counts, output paths, exit status) on rank 0."""
+    """Run batch inference; returns a summary (counts, output paths, exit status) on rank 0.
+
+    Everything that can be checked without a video is checked first (options, the checkpoint and
+    its classes, the inputs, resuming, the output's folder): a wrong one raises a `pipeline.errors`
+    error and nothing is written.
+    """
+    options.validate()
     output = Path(options.output)
-    model = load_recognizer(options.checkpoint)
+    model = load_model(options)
+    options.validate_for_model(model.class_names)
     sampling = dict(model.hparams.get("sampling") or {})
     sampler = clip_sampler_for(options, sampling)
     backend = options.backend or sampling.get("backend") or "auto"
     table = PredictionTable(output, model.class_names, options.format)
-    settings = run_settings(options, model, sampler, backend)
     videos = collect_inputs(options.inputs)
+    settings = run_settings(options, model, sampler, backend)
     check_resume(output, settings, options.overwrite)
+    timeline_dir = timeline_dir_for(options)
+    check_writable(output)
+    if timeline_dir is not None:
+        check_writable(timeline_dir / "events.csv")
 
     top_k = min(options.top_k, len(model.class_names))
-    timeline_dir = timeline_dir_for(options)
     data = PredictDataModule(
         videos,
         table,
@@ -70,6 +80,11 @@ def predict(options: PredictOptions) -> Dict[str, Any]:
     return summary
 
 
+def load_model(options: PredictOptions) -> pl.LightningModule:
+    """The checkpoint's recognizer; a missing or unusable checkpoint raises InputError."""
+    return load_recognizer(options.checkpoint, trust_checkpoint=options.trust_checkpoint)
+
+
 def clip_sampler_for(options: PredictOptions, sampling: Dict[str, Any]) -> ClipSampler:
     """The checkpoint's evaluation sampler, with `clips` applied; a timeline takes one clip per window."""
     defaults = {"name": SAMPLING_DEFAULTS.sampler, "clip_len": SAMPLING_DEFAULTS.clip_len}
@@ -94,8 +109,9 @@ def _dataset_factory(
 ) -> Callable[[List[str]], Dataset]:
     if options.timeline is not None:
         return partial(TimelineDataset, sampler=sampler, preprocessing=preprocessing, backend=backend,
-                       options=options.timeline)
-    return partial(PredictClipDataset, sampler=sampler, preprocessing=preprocessing, backend=backend)
+                       options=options.timeline, decode_timeout=options.decode_timeout)
+    return partial(PredictClipDataset, sampler=sampler, preprocessing=preprocessing, backend=backend,
+                   decode_timeout=options.decode_timeout)
 
 
 def _accelerator(device: str) -> str:
@@ -122,9 +138,11 @@ def _trainer(options: PredictOptions, callbacks: List[pl.Callback]) -> pl.Traine
 
 
 def summarize(table: PredictionTable, videos: Sequence[str], timeline_dir: Optional[Path] = None) -> Dict[str, Any]:
-    """Counts of the output's rows for these videos: ok, failed by status, per class, and the exit code."""
-    wanted = set(videos)
-    rows = [r for r in table.read_rows() if r["path"] in wanted]
+    """Counts of the output's rows for these videos (matched by resolved path, one row per video,
+    the newest): ok, failed by status, per class, and the exit code."""
+    wanted = {video_key(v) for v in videos}
+    latest = {video_key(r["path"]): r for r in table.read_rows()}
+    rows = [r for key, r in latest.items() if key in wanted]
     failed = [r for r in rows if r["status"] != "ok"]
     summary = {
         "output": str(table.path),

@@ -1,13 +1,18 @@
 """The run's settings file, <output stem>.settings.json: what its predictions depend on.
 
 It is written before anything is predicted and checked when a run resumes into an existing
-output, so rows made with another checkpoint, sampling or preprocessing are never mixed.
+output, so rows made with another checkpoint, sampling or preprocessing are never mixed: such a
+run is refused (UsageError, exit 2) before anything is read or written. `check_writable` finds an
+output that cannot be written (OutputError, exit 5) before the first video is read.
 """
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
+import os
 import platform
+import tempfile
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Dict
@@ -17,6 +22,7 @@ import torch
 
 from pipeline.atomic_io import write_text_atomic
 from pipeline.data.sampling import ClipSampler
+from pipeline.errors import OutputError, UsageError
 from pipeline.inference.options import PredictOptions
 from pipeline.inference.output import PredictionTable
 
@@ -61,18 +67,55 @@ def settings_path(output: Path) -> Path:
 
 
 def check_resume(output: Path, settings: Dict[str, Any], overwrite: bool) -> None:
-    """Refuse to append to an output whose stored settings differ from this run's (unless overwriting)."""
+    """Refuse (UsageError) to append to an output whose stored settings or columns differ from this
+    run's, unless overwriting."""
     path = settings_path(output)
-    if overwrite or not path.exists() or not (output.exists() or PredictionTable(output, []).part_files()):
+    table = PredictionTable(output, settings["class_names"], settings["format"])
+    if overwrite or not (output.exists() or table.part_files()):
         return
-    previous = json.loads(path.read_text())
+    advice = "write to a new --output, or pass --overwrite to start it again"
+    _check_columns(table, advice)
+    if not path.exists():
+        return
+    try:
+        previous = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{path}: the settings of {output} cannot be read ({exc}); {advice}") from None
     settings = json.loads(json.dumps(settings))  # compare as stored: tuples are lists there
     changed = [k for k in RESUME_KEYS if previous.get(k) != settings.get(k)]
     if changed:
-        raise ValueError(
+        raise UsageError(
             f"{output} was written with other settings ({', '.join(changed)} differ); resuming would mix "
-            "them. Write to a new --output, or pass --overwrite to start it again."
+            f"them: {advice}"
         )
+
+
+def _check_columns(table: PredictionTable, advice: str) -> None:
+    """A CSV output's header must be this model's columns."""
+    if table.format != "csv" or not table.path.is_file():
+        return
+    with open(table.path, newline="", encoding="utf-8", errors="replace") as handle:
+        header = next(csv.reader([handle.readline()]), [])
+    if header and header != table.columns:
+        raise UsageError(f"{table.path}: its columns are not this model's ({', '.join(header[:8])}...); {advice}")
+
+
+def check_writable(output: Path) -> None:
+    """Raise OutputError unless `output` can be created or replaced (its folder made and written)."""
+    if output.is_dir():
+        raise OutputError(f"{output}: is a folder; --output names the table file to write")
+    folder = next((p for p in output.parents if p.exists()), None)
+    if folder is not None and not folder.is_dir():
+        raise OutputError(f"{output}: cannot be written ({folder} is a file, not a folder)")
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".probe")
+        os.close(fd)
+        os.unlink(probe)
+        if output.exists() and not os.access(output, os.W_OK):
+            raise PermissionError(13, "permission denied", str(output))
+    except OSError as exc:
+        raise OutputError(f"{output}: cannot be written ({exc.strerror or exc})") from None
 
 
 def write_settings(output: Path, settings: Dict[str, Any]) -> None:
