@@ -7,7 +7,8 @@ keeps the message so the training loop can report it.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence
+from functools import partial
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -15,7 +16,7 @@ from torch.utils.data import Dataset, default_collate
 
 from models.preprocessing import Preprocessing
 from pipeline.data.annotations import VideoRecord
-from pipeline.data.readers import VideoReadError, open_video
+from pipeline.data.readers import DEFAULT_DECODE_TIMEOUT, VideoMeta, VideoReader, VideoReadError, read_with_fallback
 from pipeline.data.sampling import ClipSampler
 from pipeline.data.transforms import resize_crop
 
@@ -32,15 +33,28 @@ def clip_indices(sampler: ClipSampler, num_frames: int, training: bool) -> np.nd
 
 
 def read_clips(
-    path: str, sampler: ClipSampler, preprocessing: Preprocessing, training: bool, backend: str = "auto"
+    path: str,
+    sampler: ClipSampler,
+    preprocessing: Preprocessing,
+    training: bool,
+    backend: str = "auto",
+    decode_timeout: float = DEFAULT_DECODE_TIMEOUT,
 ) -> Dict[str, Any]:
-    """Decode the sampled clips of one video: frames uint8 [K,T,c,c,3] plus what was read."""
-    with open_video(path, backend) as reader:
-        meta = reader.meta
-        indices = clip_indices(sampler, meta.num_frames, training)
+    """Decode the sampled clips of one video: frames uint8 [K,T,c,c,3] plus what was read.
+
+    Decoding runs in an isolated child process (a decoder that crashes or hangs costs this file
+    only), frames are resized there, and a decoder that cannot read the file hands it to the next
+    installed one (`read_with_fallback`); `meta.backend` says which one read it.
+    """
+
+    def read(reader: VideoReader) -> Tuple[VideoMeta, np.ndarray, np.ndarray]:
+        indices = clip_indices(sampler, reader.meta.num_frames, training)
         # Decode each distinct frame once, even when clips overlap or padding repeats frames.
         unique, inverse = np.unique(indices, return_inverse=True)
-        frames = resize_crop(reader.get_frames(unique.tolist()), preprocessing)[inverse.reshape(-1)]
+        frames = reader.get_frames(unique.tolist(), transform=partial(resize_crop, preprocessing=preprocessing))
+        return reader.meta, indices, frames[inverse.reshape(-1)]
+
+    meta, indices, frames = read_with_fallback(path, backend, read, isolated=True, timeout=decode_timeout)
     k, t = indices.shape
     return {
         "frames": torch.from_numpy(frames.reshape(k, t, *frames.shape[1:])),
@@ -59,12 +73,14 @@ class VideoClipDataset(Dataset):
         preprocessing: Preprocessing,
         training: bool,
         backend: str = "auto",
+        decode_timeout: float = DEFAULT_DECODE_TIMEOUT,
     ):
         self.records = list(records)
         self.sampler = sampler
         self.preprocessing = preprocessing
         self.training = training
         self.backend = backend
+        self.decode_timeout = decode_timeout
 
     def __len__(self) -> int:
         return len(self.records)
@@ -72,7 +88,8 @@ class VideoClipDataset(Dataset):
     def __getitem__(self, index: int) -> Dict[str, Any]:
         record = self.records[index]
         try:
-            clips = read_clips(str(record.path), self.sampler, self.preprocessing, self.training, self.backend)
+            clips = read_clips(str(record.path), self.sampler, self.preprocessing, self.training, self.backend,
+                               self.decode_timeout)
         except VideoReadError as exc:
             return {"index": index, "label": record.label, "error": str(exc)}
         return {"frames": clips["frames"], "label": record.label, "index": index, "error": ""}

@@ -10,18 +10,19 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from models.backbones import Backbone
 from models.preprocessing import Preprocessing
 from pipeline.atomic_io import atomic_path
 from pipeline.data.annotations import VideoRecord
-from pipeline.data.readers import VideoReadError, open_video
-from pipeline.data.transforms import normalize, resize_crop
+from pipeline.data.frame_stream import stream_frames
+from pipeline.data.readers import DEFAULT_DECODE_TIMEOUT, VideoReadError
+from pipeline.data.transforms import normalize
 
 
 class FeatureCache:
@@ -54,22 +55,30 @@ class FeatureCache:
             np.save(tmp, features)
 
 
-class _AllFrames(Dataset):
-    """Every decodable frame of each video, resized and cropped: uint8 [N,c,c,3]."""
+class _FrameChunks(IterableDataset):
+    """The frames of each video in chunks of uint8 [n,c,c,3], each loader worker streaming its own videos.
 
-    def __init__(self, paths: Sequence[str], preprocessing: Preprocessing, backend: str):
+    Items: {"video": position in `paths`, "frames": chunk or None, "last": whether the video is complete,
+    "error": why it could not be read}. Memory holds a few chunks, whatever the videos' lengths.
+    """
+
+    def __init__(self, paths: Sequence[str], preprocessing: Preprocessing, backend: str, chunk_frames: int,
+                 decode_timeout: float):
         self.paths, self.preprocessing, self.backend = list(paths), preprocessing, backend
+        self.chunk_frames, self.decode_timeout = chunk_frames, decode_timeout
 
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, i: int) -> Tuple[int, Optional[torch.Tensor], str]:
-        try:
-            with open_video(self.paths[i], self.backend) as reader:
-                frames = reader.get_frames(range(reader.meta.num_frames))
-        except VideoReadError as exc:
-            return i, None, str(exc)
-        return i, torch.from_numpy(resize_crop(frames, self.preprocessing)), ""
+    def __iter__(self) -> Iterator[Dict[str, Any]]:
+        info = get_worker_info()
+        mine = range(len(self.paths)) if info is None else range(info.id, len(self.paths), info.num_workers)
+        for video in mine:
+            try:
+                chunks = stream_frames(self.paths[video], self.preprocessing, self.backend,
+                                       chunk_frames=self.chunk_frames, timeout=self.decode_timeout)
+                for meta, indices, frames in chunks:
+                    last = int(indices[-1]) == meta.num_frames - 1
+                    yield {"video": video, "frames": torch.from_numpy(frames), "last": last, "error": ""}
+            except VideoReadError as exc:
+                yield {"video": video, "frames": None, "last": True, "error": str(exc)}
 
 
 @torch.no_grad()
@@ -93,12 +102,15 @@ def precompute_features(
     shard: Tuple[int, int] = (0, 1),
     progress: bool = True,
     compute: bool = True,
+    decode_timeout: float = DEFAULT_DECODE_TIMEOUT,
 ) -> Tuple[List[Optional[np.ndarray]], Dict[int, str]]:
     """Fill the cache for every record of this shard (rank, world size), then load all.
     With compute=False nothing is decoded: entries are only read (other ranks have written them).
 
-    Returns the features of each record (None for a video that could not be read) and the
-    error message of each unreadable video by record index.
+    Frames are decoded in isolated child processes and embedded `batch_size` at a time as they
+    arrive, so memory does not grow with a video's length; a video that cannot be read (its decoders
+    fail, crash or hang) is left out and named. Returns the features of each record (None for a video
+    that could not be read) and the error message of each unreadable video by record index.
     """
     device = device or torch.device("cpu")
     rank, world = shard
@@ -106,19 +118,21 @@ def precompute_features(
     errors: Dict[int, str] = {}
     if todo:
         backbone.eval().to(device)
-        loader = DataLoader(
-            _AllFrames([str(records[i].path) for i in todo], backbone.preprocessing, backend),
-            batch_size=None,
-            num_workers=num_workers,
-        )
+        chunks = _FrameChunks([str(records[i].path) for i in todo], backbone.preprocessing, backend, batch_size,
+                              decode_timeout)
+        loader = DataLoader(chunks, batch_size=None, num_workers=min(num_workers, len(todo)))
         bar = _progress(len(todo), "extracting frame features") if progress else None
-        for local, frames, error in loader:
-            index = todo[local]
-            if frames is None:
-                errors[index] = error
+        parts: Dict[int, List[np.ndarray]] = {}  # features of the videos being streamed, by position in todo
+        for item in loader:
+            index = todo[item["video"]]
+            if item["error"]:
+                parts.pop(item["video"], None)
+                errors[index] = item["error"]
             else:
-                cache.save(records[index].path, embed_frames(frames, backbone, device, batch_size))
-            if bar is not None:
+                parts.setdefault(item["video"], []).append(embed_frames(item["frames"], backbone, device, batch_size))
+                if item["last"]:
+                    cache.save(records[index].path, np.concatenate(parts.pop(item["video"])))
+            if bar is not None and item["last"]:
                 bar.update(1)
         if bar is not None:
             bar.close()

@@ -5,17 +5,17 @@ gets its row in the output and the run goes on.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, Iterator, List, Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
 from models.preprocessing import Preprocessing
 from pipeline.data.datasets import read_clips
-from pipeline.data.readers import VideoReadError, open_video
+from pipeline.data.frame_stream import DEFAULT_CHUNK_FRAMES, stream_frames
+from pipeline.data.readers import DEFAULT_DECODE_TIMEOUT, VideoMeta, VideoReadError
 from pipeline.data.sampling import ClipSampler
-from pipeline.data.transforms import resize_crop
 from pipeline.inference.timeline import TimelineOptions, window_frames, window_indices
 
 
@@ -32,8 +32,10 @@ def _failure(path: str, exc: Exception) -> Dict[str, Any]:
 class PredictClipDataset(Dataset):
     """One video per item: its evaluation clips (uint8 [K,T,c,c,3]) and what was read."""
 
-    def __init__(self, paths: Sequence[str], sampler: ClipSampler, preprocessing: Preprocessing, backend: str):
+    def __init__(self, paths: Sequence[str], sampler: ClipSampler, preprocessing: Preprocessing, backend: str,
+                 decode_timeout: float = DEFAULT_DECODE_TIMEOUT):
         self.paths, self.sampler, self.preprocessing, self.backend = list(paths), sampler, preprocessing, backend
+        self.decode_timeout = decode_timeout
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -41,7 +43,8 @@ class PredictClipDataset(Dataset):
     def __getitem__(self, index: int) -> Dict[str, Any]:
         path = self.paths[index]
         try:
-            clips = read_clips(path, self.sampler, self.preprocessing, training=False, backend=self.backend)
+            clips = read_clips(path, self.sampler, self.preprocessing, training=False, backend=self.backend,
+                               decode_timeout=self.decode_timeout)
         except Exception as exc:  # any failure of one file becomes its row, never the end of the run
             return {"item": _failure(path, exc)}
         meta = clips["meta"]
@@ -57,9 +60,17 @@ class PredictClipDataset(Dataset):
         return {"item": item, "frames": clips["frames"]}
 
 
-class TimelineDataset(Dataset):
-    """One video per item: the distinct frames of all its windows (uint8 [U,c,c,3]) and, per
-    window, which of them form its clip (int64 [W,T]); the backbone sees each frame once."""
+class TimelineDataset(IterableDataset):
+    """The distinct frames of all of a video's windows, streamed in chunks (uint8 [n,c,c,3]), so that
+    memory does not grow with the video's length; the backbone sees each frame once.
+
+    Each video arrives as items {"video": path, "frame_chunk": frames} in order, then one item with
+    the video's row ("item") and, per window, which of the streamed frames form its clip
+    ("window_index", int64 [W,T]). A video that cannot be read ends with an item holding only its
+    failure row.
+    Videos are shared out between processes (DDP ranks) and loader workers here, each taking every
+    n-th one, since Lightning's distributed sampler does not apply to iterable datasets.
+    """
 
     def __init__(
         self,
@@ -68,24 +79,43 @@ class TimelineDataset(Dataset):
         preprocessing: Preprocessing,
         backend: str,
         options: TimelineOptions,
+        decode_timeout: float = DEFAULT_DECODE_TIMEOUT,
+        chunk_frames: int = DEFAULT_CHUNK_FRAMES,
     ):
         self.paths, self.sampler, self.preprocessing, self.backend = list(paths), sampler, preprocessing, backend
-        self.options = options
+        self.options, self.decode_timeout, self.chunk_frames = options, decode_timeout, chunk_frames
 
-    def __len__(self) -> int:
-        return len(self.paths)
+    def _my_paths(self) -> List[str]:
+        rank, world = 0, 1
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            rank, world = torch.distributed.get_rank(), torch.distributed.get_world_size()
+        info = get_worker_info()
+        worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
+        return self.paths[rank * workers + worker :: world * workers]
 
-    def __getitem__(self, index: int) -> Dict[str, Any]:
-        path = self.paths[index]
+    def __iter__(self) -> Iterator[Dict[str, Any]]:
+        for path in self._my_paths():
+            yield from self._video(path)
+
+    def _video(self, path: str) -> Iterator[Dict[str, Any]]:
+        windows: Dict[str, Any] = {}
+
+        def choose(meta: VideoMeta) -> np.ndarray:  # every distinct frame of every window, increasing
+            windows["meta"] = meta
+            windows["ranges"] = window_frames(meta.num_frames, meta.fps, self.options.window, self.options.stride)
+            windows["indices"] = window_indices(windows["ranges"], self.sampler)
+            unique, inverse = np.unique(windows["indices"], return_inverse=True)
+            windows["inverse"] = inverse
+            return unique
+
         try:
-            with open_video(path, self.backend) as reader:
-                meta = reader.meta
-                ranges = window_frames(meta.num_frames, meta.fps, self.options.window, self.options.stride)
-                indices = window_indices(ranges, self.sampler)
-                unique, inverse = np.unique(indices, return_inverse=True)
-                frames = resize_crop(reader.get_frames(unique.tolist()), self.preprocessing)
+            for _, _, frames in stream_frames(path, self.preprocessing, self.backend, choose, self.chunk_frames,
+                                              self.decode_timeout):
+                yield {"video": path, "frame_chunk": torch.from_numpy(frames)}
         except Exception as exc:  # as above: the file's row says why
-            return {"item": _failure(path, exc)}
+            yield {"video": path, "item": _failure(path, exc)}
+            return
+        meta, ranges, indices = windows["meta"], windows["ranges"], windows["indices"]
         item = _item(path)
         item.update(
             num_frames=meta.num_frames,
@@ -96,21 +126,21 @@ class TimelineDataset(Dataset):
             decoder=meta.backend,
             window_times=[(s / meta.fps, e / meta.fps) for s, e in ranges],
         )
-        return {
-            "item": item,
-            "unique_frames": torch.from_numpy(frames),
-            "window_index": torch.from_numpy(inverse.reshape(indices.shape)),
-        }
+        window_index = torch.from_numpy(windows["inverse"].reshape(indices.shape))
+        yield {"video": path, "item": item, "window_index": window_index}
 
 
 def collate_predictions(batch: List[Dict[str, Any]]) -> Dict[str, Any]:
-    """Keep every item's metadata in order; stack the frames of the readable ones."""
-    out: Dict[str, Any] = {"items": [b["item"] for b in batch]}
+    """Keep every item's metadata in order; stack the frames of the readable ones. Timeline batches
+    hold one item of one video: a chunk of its frames, or its row."""
+    out: Dict[str, Any] = {"items": [b["item"] for b in batch if "item" in b]}
     frames = [b["frames"] for b in batch if "frames" in b]
     if frames:
         out["frames"] = torch.stack(frames)
-    timeline = [b for b in batch if "unique_frames" in b]
-    if timeline:  # timeline batches hold one video
-        out["unique_frames"] = timeline[0]["unique_frames"]
-        out["window_index"] = timeline[0]["window_index"]
+    if batch and "video" in batch[0]:
+        (chunk,) = batch
+        out["video"] = chunk["video"]
+        for key in ("frame_chunk", "window_index"):
+            if key in chunk:
+                out[key] = chunk[key]
     return out

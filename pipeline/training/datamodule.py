@@ -23,6 +23,7 @@ from models.preprocessing import Preprocessing
 from pipeline.data.annotations import SPLIT_DEFAULTS, DatasetSplits, VideoRecord, build_splits
 from pipeline.data.datasets import FeatureClipDataset, VideoClipDataset, collate_clips
 from pipeline.data.feature_cache import FeatureCache, precompute_features
+from pipeline.data.readers import DEFAULT_DECODE_TIMEOUT
 from pipeline.data.sampling import SAMPLING_DEFAULTS, ClipSampler, build_sampler
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,7 @@ class VideoDataModule(pl.LightningDataModule):
         test_clips: int = SAMPLING_DEFAULTS.num_clips,
         pad: str = SAMPLING_DEFAULTS.pad,
         backend: str = "auto",
+        decode_timeout: float = DEFAULT_DECODE_TIMEOUT,
         batch_size: int = 8,
         num_workers: int = 2,
         cache_features: bool = True,
@@ -69,7 +71,11 @@ class VideoDataModule(pl.LightningDataModule):
                 or "window" (contiguous frames `frame_stride` apart, random start in training).
             test_clips: clips per video at validation and test time (K), probabilities averaged.
             pad: how videos shorter than a clip are filled: "loop" or "repeat_last".
-            backend: video decoder: "auto", "decord", "opencv" or "pyav".
+            backend: video decoder: "auto", "decord", "opencv", "pyav", or a custom reader as
+                "package.module:ClassName". Decoding runs in a child process per loader worker; a file
+                this decoder cannot read (it fails, crashes or hangs) is tried with the other installed ones.
+            decode_timeout: seconds the decoder may take to answer one request (open a file, read a
+                clip or a chunk of frames) before the file counts as hung and is skipped.
             cache_features: with a frozen backbone, embed each video's frames once and train the
                 temporal head on cached features (no effect when fine-tuning).
         """
@@ -77,6 +83,7 @@ class VideoDataModule(pl.LightningDataModule):
         self.save_hyperparameters()
         self.root = Path(root)
         self.backend = backend
+        self.decode_timeout = decode_timeout
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.cache_features = cache_features
@@ -151,7 +158,8 @@ class VideoDataModule(pl.LightningDataModule):
                     log.warning("unreadable video left out of %s: %s", name, error)
                 self.datasets[name] = FeatureClipDataset(records, features, sampler, training, errors)
             else:
-                self.datasets[name] = VideoClipDataset(records, sampler, self.preprocessing, training, self.backend)
+                self.datasets[name] = VideoClipDataset(records, sampler, self.preprocessing, training, self.backend,
+                                                       self.decode_timeout)
 
     def _cached_features(self, records: List[VideoRecord]) -> Tuple[List[Optional[np.ndarray]], Dict[int, str]]:
         """Per-frame features of every record; under DDP each rank embeds its shard, then all read all."""
@@ -159,7 +167,8 @@ class VideoDataModule(pl.LightningDataModule):
         cache = FeatureCache(self.cache_dir, backbone.fingerprint(), self.backend)
         trainer = self.trainer
         if trainer is None:  # used on its own, outside a Trainer
-            return precompute_features(records, backbone, cache, backend=self.backend, num_workers=self.num_workers)
+            return precompute_features(records, backbone, cache, backend=self.backend, num_workers=self.num_workers,
+                                       decode_timeout=self.decode_timeout)
         features, errors = precompute_features(
             records,
             backbone,
@@ -169,6 +178,7 @@ class VideoDataModule(pl.LightningDataModule):
             num_workers=self.num_workers,
             shard=(trainer.global_rank, trainer.world_size),
             progress=trainer.is_global_zero,
+            decode_timeout=self.decode_timeout,
         )
         trainer.strategy.barrier("feature-cache")
         if trainer.world_size > 1:  # other ranks' entries are complete now

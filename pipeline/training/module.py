@@ -83,6 +83,7 @@ class RecognizerModule(pl.LightningModule):
         self.test_confusion = MulticlassConfusionMatrix(num_classes)
         self.test_confusion_result: Optional[torch.Tensor] = None
         self.skipped_videos: List[str] = []
+        self._timeline_features: Dict[str, List[torch.Tensor]] = {}  # frame features of timeline videos in flight
 
     @staticmethod
     def _metrics(num_classes: int, prefix: str) -> torchmetrics.MetricCollection:
@@ -123,19 +124,27 @@ class RecognizerModule(pl.LightningModule):
         """Class probabilities of each video [B,C], averaged over its K clips."""
         return self.clip_logits(batch).float().softmax(dim=-1).mean(dim=1)
 
-    def window_probabilities(
-        self, unique_frames: torch.Tensor, window_index: torch.Tensor, chunk: int = 256
-    ) -> torch.Tensor:
-        """Probabilities of many windows of one video [W,C] from its distinct frames uint8 [U,h,w,3]
-        and each window's clip as indices into them [W,T]: every frame goes through the backbone once."""
-        feats = torch.cat([
-            self.model.backbone(normalize(unique_frames[i:i + chunk], self.preprocessing))
-            for i in range(0, len(unique_frames), chunk)
-        ])
-        clips = feats[window_index]  # [W,T,D]
+    def window_probabilities(self, frame_features: torch.Tensor, window_index: torch.Tensor,
+                             chunk: int = 256) -> torch.Tensor:
+        """Probabilities of many windows of one video [W,C] from the backbone features of its distinct
+        frames [U,D] and each window's clip as indices into them [W,T]."""
+        clips = frame_features[window_index]  # [W,T,D]
         return torch.cat([
             self.model.classify_features(clips[i:i + chunk]).float().softmax(-1) for i in range(0, len(clips), chunk)
         ])
+
+    def _timeline_step(self, batch: Dict[str, Any]) -> Dict[str, Any]:
+        """Timeline videos arrive as chunks of their distinct frames, then their row: features accumulate
+        per video (frames are never all held), and the row's item gets the probabilities of all windows."""
+        video = batch["video"]
+        if "frame_chunk" in batch:
+            feats = self.model.backbone(normalize(batch["frame_chunk"], self.preprocessing))
+            self._timeline_features.setdefault(video, []).append(feats)
+        out: Dict[str, Any] = {"items": batch["items"]}
+        parts = self._timeline_features.pop(video, []) if batch["items"] else []
+        if "window_index" in batch:
+            out["window_probs"] = self.window_probabilities(torch.cat(parts), batch["window_index"]).cpu()
+        return out
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
         """uint8 frames [B,T,h,w,3] (already resized and cropped) -> logits [B,C]."""
@@ -182,11 +191,11 @@ class RecognizerModule(pl.LightningModule):
 
     def predict_step(self, batch: Dict[str, Any], batch_idx: int) -> Dict[str, Any]:
         """Per-video probabilities of the readable videos of a batch (timeline batches: per window)."""
+        if "video" in batch:
+            return self._timeline_step(batch)
         out: Dict[str, Any] = {"items": batch["items"]}
         if "frames" in batch:
             out["probs"] = self.video_probabilities(batch).float().cpu()
-        if "unique_frames" in batch:
-            out["window_probs"] = self.window_probabilities(batch["unique_frames"], batch["window_index"]).cpu()
         return out
 
     def on_test_epoch_end(self) -> None:

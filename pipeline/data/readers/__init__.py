@@ -53,7 +53,9 @@ __all__ = [
     "VideoMeta",
     "VideoReadError",
     "VideoReader",
+    "another_decoder_may_help",
     "available_backends",
+    "fallback_order",
     "open_video",
     "read_meta",
     "read_with_fallback",
@@ -138,9 +140,15 @@ def read_meta(path: PathLike, backend: str = "auto") -> VideoMeta:
         return reader.meta
 
 
-def _fallback_order(backend: str) -> list[str]:
+def fallback_order(backend: str) -> list[str]:
+    """`backend` (resolved), then every other installed decoder: the order to try a file in."""
     first = _resolve_backend(backend)
     return [first] + [name for name in available_backends() if name != first]
+
+
+def another_decoder_may_help(error: VideoReadError) -> bool:
+    """False for failures no decoder changes: a missing or empty file, a request outside the video."""
+    return error.kind not in _NOT_RETRIED
 
 
 def read_with_fallback(
@@ -158,12 +166,12 @@ def read_with_fallback(
     request outside the video, is not retried. The first decoder's error is raised when none succeeds.
     """
     first_error: Optional[VideoReadError] = None
-    for name in _fallback_order(backend):
+    for name in fallback_order(backend):
         try:
             with open_video(path, name, isolated=isolated, timeout=timeout) as reader:
                 result = job(reader)
         except VideoReadError as exc:
-            if exc.kind in _NOT_RETRIED:
+            if not another_decoder_may_help(exc):
                 raise
             first_error = first_error or exc
             continue
