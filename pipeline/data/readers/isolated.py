@@ -30,6 +30,7 @@ from pipeline.data.readers.base import FrameTransform, PathLike, VideoMeta, Vide
 
 DEFAULT_DECODE_TIMEOUT = 300.0  # seconds a decoder may take to answer one call (open, a clip, a chunk)
 _CHILD_MAIN = "from pipeline.data.readers.isolated import serve; serve()"
+_STARTUP_TIMEOUT = 300.0  # a fresh interpreter importing torch and the decoders, on a busy machine
 
 
 class DecoderProcess:
@@ -57,6 +58,14 @@ class DecoderProcess:
         os.close(answers_write)
         self._requests = Connection(requests_write, readable=False)
         self._answers = Connection(answers_read, writable=False)
+        # The per-call timeout is for decoding: wait for the child's imports separately.
+        try:
+            ready = self._answers.poll(_STARTUP_TIMEOUT) and self._answers.recv() == ("ready", None)
+        except (EOFError, OSError):
+            ready = False
+        if not ready:
+            self.stop()
+            raise RuntimeError(f"the decoding process did not start within {_STARTUP_TIMEOUT:g} s")
 
     def alive(self) -> bool:
         """Whether a child is running (and belongs to this process)."""
@@ -192,7 +201,11 @@ class _ChildReader:
 
 def _serve(requests: Connection, answers: Connection) -> None:
     """Answer calls until the parent closes the pipe."""
+    import pipeline.data.readers  # noqa: F401  imported before "ready": not counted in any call's time
+    import pipeline.data.transforms  # noqa: F401  (frames are resized here: torch, cv2)
+
     state = _ChildReader()
+    answers.send(("ready", None))
     while True:
         try:
             name, args = requests.recv()
