@@ -5,15 +5,24 @@ refreshes its "last" file only in epochs that also saved a best checkpoint, so a
 whose validation score stopped improving it would resume from an older epoch; an interrupted
 run must lose at most the epoch in progress. The file is written beside its destination and
 renamed into place, so a kill during the save leaves the previous one intact.
+
+`RandomState` keeps the random generators' states in every checkpoint, so that a run resumed
+from last.ckpt draws the same clips, order and dropout as the uninterrupted run would have.
 """
 from __future__ import annotations
 
+import logging
 import os
+import random
 from pathlib import Path
-from typing import Optional
+from typing import Any, Dict, List, Optional
 
+import numpy as np
 import pytorch_lightning as pl
+import torch
 from pytorch_lightning.callbacks import Callback
+
+log = logging.getLogger(__name__)
 
 
 class LastCheckpoint(Callback):
@@ -43,3 +52,76 @@ class LastCheckpoint(Callback):
         if trainer.is_global_zero:
             os.replace(tmp, final)
         trainer.strategy.barrier("last-checkpoint")
+
+
+class RandomState(Callback):
+    """Saves each process's random generators in every checkpoint and restores them when a run resumes.
+
+    Without them a resumed run draws other clips, another shuffling order and other dropout masks
+    than the uninterrupted run did. The states are those of Python's `random`, NumPy's global
+    generator and torch (CPU, and the current CUDA device when CUDA is in use); the training
+    loader's shuffling and worker seeds come from torch's, so they follow. They are taken when
+    the checkpoint is written (after the epoch's validation) and put back when the resumed fit
+    starts, after the model, data and feature cache are set up and before the first batch is drawn
+    (Lightning runs its sanity check with the random states isolated).
+    Under DDP every rank's states are kept (the gathering is collective, like saving). Stored as
+    plain data (tensors, numbers, tuples), so checkpoints stay loadable with `weights_only=True`.
+    """
+
+    def __init__(self) -> None:
+        self._restore: Optional[List[Dict[str, Any]]] = None
+
+    def state_dict(self) -> Dict[str, Any]:
+        states = rng_states()
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            ranks: List[Any] = [None] * torch.distributed.get_world_size()
+            torch.distributed.all_gather_object(ranks, states)
+            return {"ranks": ranks}
+        return {"ranks": [states]}
+
+    def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
+        self._restore = list(state_dict.get("ranks") or []) or None
+
+    # Lightning restores callbacks before on_fit_start, and a resumed run draws its first training
+    # batches (loader seed, shuffling, the first clips) before on_train_start; strategies that restore
+    # after setup (FSDP, DeepSpeed) get the states at on_train_start, which is as early as they allow.
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._apply(trainer)
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._apply(trainer)
+
+    def _apply(self, trainer: pl.Trainer) -> None:
+        if self._restore is None:
+            return
+        ranks, self._restore = self._restore, None
+        if len(ranks) != trainer.world_size:
+            log.warning("the checkpoint holds the random states of %d processes, this run has %d: "
+                        "the resumed run will not repeat the interrupted one exactly", len(ranks), trainer.world_size)
+        set_rng_states(ranks[trainer.global_rank % len(ranks)])
+
+
+def rng_states() -> Dict[str, Any]:
+    """This process's random generator states, as plain data (tensors, numbers, tuples)."""
+    name, key, pos, has_gauss, gauss = np.random.get_state()
+    states: Dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": {"name": name, "key": torch.from_numpy(key.astype(np.int64)), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "gauss": float(gauss)},
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        states["cuda"] = torch.cuda.get_rng_state()  # the current device: one per DDP process
+    return states
+
+
+def set_rng_states(states: Dict[str, Any]) -> None:
+    """Put back the states `rng_states` returned."""
+    version, internal, gauss_next = states["python"]
+    random.setstate((version, tuple(internal), gauss_next))
+    numpy_state = states["numpy"]
+    key = numpy_state["key"].numpy().astype(np.uint32)
+    np.random.set_state((numpy_state["name"], key, numpy_state["pos"], numpy_state["has_gauss"], numpy_state["gauss"]))
+    torch.set_rng_state(states["torch"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state(states["cuda"])

@@ -17,7 +17,7 @@ from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
 from pipeline.atomic_io import write_text_atomic
-from pipeline.training.callbacks import LastCheckpoint
+from pipeline.training.callbacks import LastCheckpoint, RandomState
 from pipeline.training.datamodule import VideoDataModule
 from pipeline.training.module import RecognizerModule
 
@@ -92,7 +92,7 @@ def _make_cli(args: List[str]) -> ActionCLI:
         seed_everything_default=0,
         trainer_defaults={
             **TRAINER_DEFAULTS,
-            "callbacks": [LearningRateMonitor(logging_interval="epoch"), LastCheckpoint()],
+            "callbacks": [LearningRateMonitor(logging_interval="epoch"), LastCheckpoint(), RandomState()],
         },
         save_config_kwargs={"overwrite": True},
         parser_kwargs={"description": "Train a CNN + RNN video action classifier, then test its best checkpoint."},
@@ -100,19 +100,23 @@ def _make_cli(args: List[str]) -> ActionCLI:
 
 
 def train(args: Optional[List[str]] = None) -> Dict[str, Any]:
-    """Fit, test the best checkpoint, write test_metrics.json beside the logs; returns a summary."""
+    """Fit, test the best checkpoint, write test_metrics.json beside the logs; returns a summary.
+
+    Under DDP every process runs this and gets the same summary (metrics are synced across
+    processes and each test video counts once); only global rank 0 writes test_metrics.json.
+    """
     cli = build_cli(args)
     trainer, model, data = cli.trainer, cli.model, cli.datamodule
     _attach_model(data, model)
+    _resume_in_place(trainer, cli.config.get("ckpt_path"))
     trainer.fit(model, datamodule=data, ckpt_path=cli.config.get("ckpt_path"))
     checkpoint = trainer.checkpoint_callback
     best = checkpoint.best_model_path if checkpoint is not None else ""
     last = next((cb.path(trainer) for cb in trainer.callbacks if isinstance(cb, LastCheckpoint)), None)
     summary: Dict[str, Any] = {
-        "log_dir": trainer.log_dir,
+        "log_dir": trainer.log_dir,  # collective under DDP: asked on every rank
         "best_checkpoint": best,
         "last_checkpoint": str(last) if last is not None and last.is_file() else "",
-        "skipped_videos": model.skipped_videos,
     }
     if not cli.config.get("skip_test") and data.splits.test:
         results = trainer.test(model, datamodule=data, ckpt_path=best or None)
@@ -123,9 +127,44 @@ def train(args: Optional[List[str]] = None) -> Dict[str, Any]:
                 "classes": tested.class_names,
                 "rows_true_cols_predicted": tested.test_confusion_result.tolist(),
             }
-    if trainer.is_global_zero and summary["log_dir"]:  # trainer.log_dir is collective: not asked on one rank
-        _write_json(Path(summary["log_dir"]) / "test_metrics.json", summary)
+    summary["skipped_videos"] = _all_ranks(model.skipped_videos)
+    summary["global_rank"] = trainer.global_rank
+    if trainer.is_global_zero and summary["log_dir"]:
+        kept = {key: value for key, value in summary.items() if key != "global_rank"}
+        _write_json(Path(summary["log_dir"]) / "test_metrics.json", kept)
     return summary
+
+
+def _resume_in_place(trainer: Any, ckpt_path: Optional[str]) -> None:
+    """A run resumed from a checkpoint in its own run folder (<save_dir>/<name>/version_N/checkpoints/)
+    goes on logging and checkpointing in that folder: one run, one TensorBoard curve, and the best
+    checkpoint and score so far still count (ModelCheckpoint forgets the score when its folder changes)."""
+    if not ckpt_path or Path(ckpt_path).resolve().parent.name != "checkpoints":
+        return
+    run_dir = Path(ckpt_path).resolve().parent.parent
+    for logger in trainer.loggers:
+        unpinned = getattr(logger, "_version", "") is None and getattr(logger, "sub_dir", None) is None
+        if unpinned and Path(logger.root_dir).resolve() == run_dir.parent:
+            logger._version = run_dir.name  # Lightning's loggers read it as the version folder's name
+
+
+def _all_ranks(items: List[str]) -> List[str]:
+    """The union of every process's `items` (in rank order, each once); the items themselves outside DDP."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return list(items)
+    gathered: List[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, list(items))
+    return list(dict.fromkeys(item for rank_items in gathered for item in rank_items))
+
+
+def main(args: Optional[List[str]] = None) -> int:
+    """scripts/train.py: train, then print the summary once (the process of global rank 0 prints it)."""
+    summary = train(args)
+    if summary.get("global_rank", 0) == 0:
+        print(format_summary(summary), flush=True)
+    return 0
 
 
 def _write_json(path: Path, data: Dict[str, Any]) -> None:

@@ -16,7 +16,9 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 import pytorch_lightning as pl
-from torch.utils.data import DataLoader, Dataset
+import torch
+from pytorch_lightning.overrides.distributed import UnrepeatedDistributedSampler
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from models.backbones import Backbone
 from models.preprocessing import Preprocessing
@@ -153,7 +155,8 @@ class VideoDataModule(pl.LightningDataModule):
             training = name == "train"
             sampler = self.train_sampler if training else self.eval_sampler
             if self.cache_features and self.feature_extractor is not None:
-                features, errors = self._cached_features(records)
+                with torch.random.fork_rng(devices=[]):  # the same random draws follow, cached or not
+                    features, errors = self._cached_features(records)
                 for error in errors.values():
                     log.warning("unreadable video left out of %s: %s", name, error)
                 self.datasets[name] = FeatureClipDataset(records, features, sampler, training, errors)
@@ -189,15 +192,29 @@ class VideoDataModule(pl.LightningDataModule):
         dataset = self.datasets[name]
         in_memory = isinstance(dataset, FeatureClipDataset)  # workers would only add overhead
         workers = 0 if in_memory else self.num_workers
+        training = name == "train"
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
-            shuffle=name == "train",
+            shuffle=training,
+            sampler=None if training else self._eval_sampler(dataset),
             num_workers=workers,
             collate_fn=collate_clips,
-            persistent_workers=workers > 0,
+            # Training workers start afresh each epoch, seeded from torch's generator, which a resumed run
+            # restores (callbacks.RandomState); evaluation draws nothing from it (its own generator).
+            persistent_workers=workers > 0 and not training,
+            generator=None if training else torch.Generator(),
             pin_memory=False,
         )
+
+    def _eval_sampler(self, dataset: Dataset) -> Optional[Sampler]:
+        """Under DDP, distinct videos for each process and none twice, so that metrics count each video
+        once (Lightning's own DistributedSampler would pad the split with duplicates); else None."""
+        trainer = self.trainer
+        if trainer is None or trainer.world_size == 1:
+            return None
+        return UnrepeatedDistributedSampler(dataset, num_replicas=trainer.world_size, rank=trainer.global_rank,
+                                            shuffle=False)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train")

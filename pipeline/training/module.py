@@ -80,6 +80,9 @@ class RecognizerModule(pl.LightningModule):
         self.model = VideoRecognizer(backbone_net, head)
         self.val_metrics = self._metrics(num_classes, "val/")
         self.test_metrics = self._metrics(num_classes, "test/")
+        # Per-video mean losses: torchmetrics states, so that under DDP they are summed over processes.
+        self.val_loss = torchmetrics.MeanMetric()
+        self.test_loss = torchmetrics.MeanMetric()
         self.test_confusion = MulticlassConfusionMatrix(num_classes)
         self.test_confusion_result: Optional[torch.Tensor] = None
         self.skipped_videos: List[str] = []
@@ -167,21 +170,43 @@ class RecognizerModule(pl.LightningModule):
         loss = F.cross_entropy(logits, batch["label"], label_smoothing=self.hparams.label_smoothing)
         acc = (logits.argmax(-1) == batch["label"]).float().mean()
         size = len(batch["label"])
-        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=size)
-        self.log("train/acc", acc, prog_bar=True, on_step=False, on_epoch=True, batch_size=size)
+        # sync_dist: under DDP every process logs the mean over all of them.
+        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=size, sync_dist=True)
+        self.log("train/acc", acc, prog_bar=True, on_step=False, on_epoch=True, batch_size=size, sync_dist=True)
         return loss
+
+    def _eval_state(self, stage: str) -> tuple:
+        """The metrics and the mean loss of "val" or "test"."""
+        return (self.val_metrics, self.val_loss) if stage == "val" else (self.test_metrics, self.test_loss)
 
     def _eval_step(self, batch: Dict[str, Any], stage: str) -> None:
         if self._report_errors(batch):
             return
         probs = self.video_probabilities(batch)
-        loss = F.nll_loss(probs.clamp_min(1e-8).log(), batch["label"])
-        metrics = self.val_metrics if stage == "val" else self.test_metrics
+        losses = F.nll_loss(probs.clamp_min(1e-8).log(), batch["label"], reduction="none")  # [B]
+        metrics, mean_loss = self._eval_state(stage)
         metrics.update(probs, batch["label"])
+        mean_loss.update(losses)
         if stage == "test":
             self.test_confusion.update(probs, batch["label"])
-        self.log(f"{stage}/loss", loss, prog_bar=stage == "val", batch_size=len(batch["label"]))
-        self.log_dict(metrics, prog_bar=stage == "val", batch_size=len(batch["label"]))
+
+    def _log_eval_epoch(self, stage: str) -> None:
+        """Log the epoch's val or test loss and metrics over every video of the split, each counted once.
+
+        Computed here on every process (torchmetrics sums the states of all of them; the data module
+        gives each process distinct videos, no padding duplicates), so a process whose batches were
+        all unreadable still takes part, and every process logs the same global values.
+        """
+        metrics, mean_loss = self._eval_state(stage)
+        values = {f"{stage}/loss": mean_loss.compute(), **metrics.compute()}
+        metrics.reset()
+        mean_loss.reset()
+        if torch.isnan(values[f"{stage}/loss"]):  # no readable video on any process
+            return
+        self.log_dict(values, prog_bar=stage == "val", sync_dist=True)  # equal on every process already
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_eval_epoch("val")
 
     def validation_step(self, batch: Dict[str, Any], batch_idx: int) -> None:
         self._eval_step(batch, "val")
@@ -199,6 +224,7 @@ class RecognizerModule(pl.LightningModule):
         return out
 
     def on_test_epoch_end(self) -> None:
+        self._log_eval_epoch("test")
         self.test_confusion_result = self.test_confusion.compute().cpu()
         self.test_confusion.reset()
         experiment = getattr(self.logger, "experiment", None)
