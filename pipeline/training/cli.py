@@ -7,17 +7,24 @@ and a config can override any of them.
 """
 from __future__ import annotations
 
+import inspect
 import json
 import sys
+import tempfile
 import warnings
+from argparse import ArgumentError
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
+from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
 from pipeline.atomic_io import write_text_atomic
+from pipeline.data.annotations import AnnotationError
+from pipeline.errors import OutputError, UsageError
 from pipeline.training.callbacks import LastCheckpoint, RandomState
+from pipeline.training.checkpoints import load_checkpoint
 from pipeline.training.datamodule import VideoDataModule
 from pipeline.training.module import RecognizerModule
 
@@ -53,7 +60,31 @@ class ActionCLI(LightningCLI):
         parser.link_arguments("data.sampling", "model.sampling", apply_on="instantiate")
         parser.add_argument("--ckpt_path", type=Optional[str], default=None,
                             help="resume an interrupted run from this checkpoint (e.g. .../checkpoints/last.ckpt)")
+        parser.add_argument("--trust_checkpoint", type=bool, default=False,
+                            help="load a --ckpt_path that holds more than plain data (refused by default: loading "
+                                 "it can run code); only for a checkpoint whose origin you trust")
         parser.add_argument("--skip_test", type=bool, default=False, help="fit only; do not test the best checkpoint")
+
+    def before_instantiate_classes(self) -> None:
+        # A resumed run's checkpoint is checked (as plain data only) before anything is built.
+        if self.config.get("ckpt_path"):
+            load_checkpoint(self.config.ckpt_path, trust=bool(self.config.get("trust_checkpoint")),
+                            trust_flag="--trust_checkpoint true")
+
+    def instantiate_classes(self) -> None:
+        # Data and model check their options when built, before any video is read: a value that
+        # cannot work is a usage error (exit 2); annotation problems stay input errors (exit 4).
+        try:
+            super().instantiate_classes()
+        except AnnotationError:
+            raise
+        except (ValueError, MisconfigurationException) as exc:
+            if getattr(exc, "exit_code", None) is not None:
+                raise
+            raise UsageError(str(exc)) from exc
+
+    def after_instantiate_classes(self) -> None:
+        _check_writable(self.trainer)
 
     # With subcommands (run=True), each one first hands the model's preprocessing to the data.
     def before_fit(self) -> None:
@@ -71,6 +102,22 @@ def _attach_model(data: VideoDataModule, model: RecognizerModule) -> None:
     data.attach_model(model.preprocessing, model.frozen_backbone)
 
 
+def _check_writable(trainer: Any) -> None:
+    """OutputError, before any work, when the logs or checkpoints cannot be written where they would go."""
+    folders = [getattr(logger, "save_dir", None) for logger in trainer.loggers]
+    folders += [getattr(cb, "dirpath", None) for cb in trainer.checkpoint_callbacks]
+    if not trainer.loggers:
+        folders.append(trainer.default_root_dir)
+    for folder in dict.fromkeys(Path(f) for f in folders if f):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            tempfile.TemporaryFile(dir=folder).close()
+        except OSError as exc:
+            raise OutputError(f"{folder}: logs and checkpoints cannot be written here "
+                              f"({exc.strerror or exc}); choose another folder "
+                              "(--trainer.logger.init_args.save_dir, --checkpoint.dirpath)") from exc
+
+
 def build_cli(args: Optional[List[str]] = None) -> ActionCLI:
     """The CLI with model, data and trainer built from `args` (configs/demo.yaml when no --config)."""
     args = list(sys.argv[1:] if args is None else args)
@@ -80,7 +127,10 @@ def build_cli(args: Optional[List[str]] = None) -> ActionCLI:
     with warnings.catch_warnings():
         # We pass sys.argv on ourselves (to prepend the demo config); Lightning warns about that.
         warnings.filterwarnings("ignore", message=".*args parameter is intended to run from within Python.*")
-        return _make_cli(args)
+        try:
+            return _make_cli(args)
+        except ArgumentError as exc:  # the parser's message, without its usage text
+            raise UsageError(f"{' '.join(str(exc).split())} (see --help)") from exc
 
 
 def _make_cli(args: List[str]) -> ActionCLI:
@@ -95,7 +145,10 @@ def _make_cli(args: List[str]) -> ActionCLI:
             "callbacks": [LearningRateMonitor(logging_interval="epoch"), LastCheckpoint(), RandomState()],
         },
         save_config_kwargs={"overwrite": True},
-        parser_kwargs={"description": "Train a CNN + RNN video action classifier, then test its best checkpoint."},
+        # No abbreviations (a mistyped --model.cel must not be taken as --model.cell); errors are raised,
+        # not printed with the whole usage, and end as one line (pipeline.errors.run_script).
+        parser_kwargs={"description": "Train a CNN + RNN video action classifier, then test its best checkpoint.",
+                       "allow_abbrev": False, "exit_on_error": False},
     )
 
 
@@ -109,7 +162,9 @@ def train(args: Optional[List[str]] = None) -> Dict[str, Any]:
     trainer, model, data = cli.trainer, cli.model, cli.datamodule
     _attach_model(data, model)
     _resume_in_place(trainer, cli.config.get("ckpt_path"))
-    trainer.fit(model, datamodule=data, ckpt_path=cli.config.get("ckpt_path"))
+    trusted = bool(cli.config.get("trust_checkpoint"))  # else the checkpoint loads as plain data only
+    trainer.fit(model, datamodule=data, ckpt_path=cli.config.get("ckpt_path"),
+                **_weights_only(trainer.fit, not trusted))
     checkpoint = trainer.checkpoint_callback
     best = checkpoint.best_model_path if checkpoint is not None else ""
     last = next((cb.path(trainer) for cb in trainer.callbacks if isinstance(cb, LastCheckpoint)), None)
@@ -119,7 +174,7 @@ def train(args: Optional[List[str]] = None) -> Dict[str, Any]:
         "last_checkpoint": str(last) if last is not None and last.is_file() else "",
     }
     if not cli.config.get("skip_test") and data.splits.test:
-        results = trainer.test(model, datamodule=data, ckpt_path=best or None)
+        results = trainer.test(model, datamodule=data, ckpt_path=best or None, **_weights_only(trainer.test, True))
         tested = trainer.lightning_module
         summary["test_metrics"] = results[0] if results else {}
         if tested.test_confusion_result is not None:
@@ -133,6 +188,11 @@ def train(args: Optional[List[str]] = None) -> Dict[str, Any]:
         kept = {key: value for key, value in summary.items() if key != "global_rank"}
         _write_json(Path(summary["log_dir"]) / "test_metrics.json", kept)
     return summary
+
+
+def _weights_only(method: Any, value: bool) -> Dict[str, bool]:
+    """`weights_only=value` for a Trainer method that takes it (Lightning >= 2.6), else nothing."""
+    return {"weights_only": value} if "weights_only" in inspect.signature(method).parameters else {}
 
 
 def _resume_in_place(trainer: Any, ckpt_path: Optional[str]) -> None:

@@ -7,6 +7,7 @@ preprocessing, backbone choice) is saved in the checkpoint's hyperparameters.
 """
 from __future__ import annotations
 
+import inspect
 import logging
 from typing import Any, Dict, List, Optional
 
@@ -20,6 +21,8 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionM
 from models import Backbone, Preprocessing, VideoRecognizer, build_temporal_head, create_backbone
 from models.temporal_heads import HEAD_DEFAULTS
 from pipeline.data.transforms import normalize
+from pipeline.errors import InputError
+from pipeline.training.checkpoints import load_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -283,14 +286,24 @@ class RecognizerModule(pl.LightningModule):
         checkpoint["class_names"] = self.class_names
 
 
-def load_recognizer(checkpoint: str, map_location: Any = "cpu") -> RecognizerModule:
+def load_recognizer(checkpoint: str, map_location: Any = "cpu", trust_checkpoint: bool = False) -> RecognizerModule:
     """A trained recognizer from its checkpoint alone, no config and no network needed.
 
-    The backbone is built without its pretrained weights: the checkpoint holds them.
+    The file is read as plain data only (pipeline.training.checkpoints), and the model is built
+    from its hyperparameters here, never by a class or function the file names; the backbone is
+    built without its pretrained weights: the checkpoint holds them. `trust_checkpoint=True`
+    loads a file that needs more than plain data, which can run code: only for a trusted origin.
     """
-    from pathlib import Path
-
-    if not Path(checkpoint).is_file():
-        raise FileNotFoundError(f"{checkpoint}: checkpoint not found")
-    model = RecognizerModule.load_from_checkpoint(checkpoint, map_location=map_location, weights="none")
-    return model.eval()
+    state = load_checkpoint(checkpoint, map_location, trust=trust_checkpoint)
+    accepted = set(inspect.signature(RecognizerModule.__init__).parameters) - {"self"}
+    hparams = {k: v for k, v in (state.get("hyper_parameters") or {}).items() if k in accepted}
+    hparams.setdefault("class_names", state.get("class_names"))
+    try:
+        model = RecognizerModule(**{**hparams, "weights": "none"})
+        model.on_load_checkpoint(state)
+        model.load_state_dict(state["state_dict"])
+    except (TypeError, ValueError, KeyError, RuntimeError) as exc:
+        cause = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise InputError(f"{checkpoint}: not a checkpoint of this recognizer ({cause})") from exc
+    tensor = next((t for t in state["state_dict"].values() if isinstance(t, torch.Tensor)), None)
+    return (model.to(tensor.device) if tensor is not None else model).eval()
