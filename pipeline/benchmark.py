@@ -5,14 +5,21 @@
 - Backbone: the pipeline's feature extraction (decode + resize + normalise + CNN, per frame) against
   the CNN alone on ready tensors (the limit).
 - Temporal head: training steps on cached features (clips/s), the reason a frozen backbone trains fast.
+- Isolation: reading clips with decoding in a child process (the default, so that a decoder crash
+  costs one file) against decoding in the reading process (the baseline), in videos/s.
+- Memory (`--memory-minutes`): peak memory of filling the feature cache for videos of a few minutes
+  to an hour, in the embedding process and in its decoding child, measured in a fresh process each.
 
 Every figure is the best of `repeats` runs; results come back as rows for a Markdown table.
 """
 from __future__ import annotations
 
+import json
 import platform
+import resource
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -25,7 +32,9 @@ import torch
 from models import create_backbone
 from models.backbones import Backbone
 from models.temporal_heads import build_temporal_head
+from pipeline.data.datasets import read_clips
 from pipeline.data.readers import available_backends, open_video
+from pipeline.data.sampling import SegmentSampler
 from pipeline.data.transforms import normalize, resize_crop
 from pipeline.demo.video_writer import write_video
 
@@ -59,11 +68,12 @@ def best_time(fn: Callable[[], object], repeats: int) -> float:
 
 
 def make_test_video(path: Path, frames: int = BENCHMARK_DEFAULTS.video_frames,
-                    width: int = BENCHMARK_DEFAULTS.video_width, height: int = BENCHMARK_DEFAULTS.video_height) -> Path:
+                    width: int = BENCHMARK_DEFAULTS.video_width, height: int = BENCHMARK_DEFAULTS.video_height,
+                    fps: float = 30) -> Path:
     """A moving-pattern H.264 video of the size of common web clips."""
     rng = np.random.default_rng(0)
     base = rng.integers(0, 255, (height, width, 3), dtype=np.uint8)
-    return write_video(path, (np.roll(base, 4 * i, axis=1) for i in range(frames)), fps=30)
+    return write_video(path, (np.roll(base, 4 * i, axis=1) for i in range(frames)), fps=fps)
 
 
 def _clip_indices(num_frames: int) -> List[int]:
@@ -203,6 +213,75 @@ def model_rows(video: Path, repeats: int, input_size: int, device: torch.device)
     return backbone_rows(video, repeats, backbone, device) + head_rows(repeats, backbone.feature_dim, device)
 
 
+def isolation_rows(video: Path, repeats: int, clips: int = 12) -> List[Dict]:
+    """Reading one 16-frame clip from each of `clips` videos (resized to 112 px): decoding in this process
+    (baseline) against the default isolated decoding in a child process."""
+    preprocessing = create_backbone("efficientnet_lite0", input_size=112).preprocessing
+    sampler = SegmentSampler(CLIP_FRAMES)
+
+    def read(isolated: bool) -> Callable[[], object]:
+        return lambda: [read_clips(str(video), sampler, preprocessing, False, isolated=isolated) for _ in range(clips)]
+
+    baseline = best_time(read(False), repeats)
+    isolated = best_time(read(True), repeats)
+    return [
+        _row("isolation", f"read a {CLIP_FRAMES}-frame clip per video, decoding in-process (baseline)",
+             clips / baseline, "videos/s", 1.0, None),
+        _row("isolation", f"read a {CLIP_FRAMES}-frame clip per video, decoding in a child process (default)",
+             clips / isolated, "videos/s", baseline / isolated, None),
+    ]
+
+
+def measure_cache_memory(video: Path, cache_dir: Path, input_size: int = 112, backend: str = "pyav") -> Dict:
+    """Fill the feature cache for one video in a fresh process; its peak memory (MB) over its start,
+    the decoding child's peak, the frames embedded and the seconds it took."""
+    done = subprocess.run(
+        [sys.executable, "-c", "import sys; from pipeline.benchmark import _cache_one; _cache_one(*sys.argv[1:])",
+         str(video), str(cache_dir), str(input_size), backend],
+        capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[1],
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _cache_one(video: str, cache_dir: str, input_size: str, backend: str) -> None:
+    """The child side of `measure_cache_memory`: prints one JSON line."""
+    from pipeline.data.annotations import VideoRecord
+    from pipeline.data.feature_cache import FeatureCache, precompute_features
+    from pipeline.data.readers.isolated import DECODER
+
+    backbone = create_backbone("efficientnet_lite0", input_size=int(input_size))
+    start_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    began = time.perf_counter()
+    features, errors = precompute_features([VideoRecord(Path(video), 0)], backbone,
+                                           FeatureCache(cache_dir, backbone.fingerprint(), backend),
+                                           backend=backend, progress=False)
+    seconds = time.perf_counter() - began
+    DECODER.stop()  # reap the decoding child, so that RUSAGE_CHILDREN holds its peak
+    print(json.dumps({
+        "frames": 0 if features[0] is None else len(features[0]),
+        "errors": list(errors.values()),
+        "grown_mb": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - start_kb) / 1024,
+        "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "child_peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+        "seconds": seconds,
+    }))
+
+
+def memory_rows(minutes: List[float], tmp: Path, input_size: int) -> List[Dict]:
+    """Peak memory of caching generated 640x360 25 fps videos of each length, in a fresh process each."""
+    rows = []
+    for length in minutes:
+        frames = int(length * 60 * 25)
+        video = make_test_video(tmp / f"long-{length:g}min.mp4", frames=frames, fps=25)
+        m = measure_cache_memory(video, tmp / "cache", input_size)
+        what = (f"cache features of a {length:g}-minute 640x360 video ({frames} frames): peak MB of the process "
+                f"(+{m['grown_mb']:.0f} MB while caching), of the decoding child {m['child_peak_mb']:.0f} MB")
+        rows.append(_row("memory", what, m["peak_mb"], "MB", None, None))
+        rows.append(_row("memory", f"cache fill time per minute of video ({length:g}-minute video, {input_size}px)",
+                         m["seconds"] / length, "s/min", None, None))
+    return rows
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -215,14 +294,19 @@ def _row(group: str, what: str, rate: float, unit: str, vs_baseline: Optional[fl
 
 
 def run_benchmark(video: Optional[Path] = None, repeats: int = BENCHMARK_DEFAULTS.repeats,
-                  input_size: int = BENCHMARK_DEFAULTS.input_size, device: str = BENCHMARK_DEFAULTS.device) -> Dict:
-    """Every row, on `video` (default: a generated 640x360 clip), plus a description of the machine."""
+                  input_size: int = BENCHMARK_DEFAULTS.input_size, device: str = BENCHMARK_DEFAULTS.device,
+                  memory_minutes: Optional[List[float]] = None) -> Dict:
+    """Every row, on `video` (default: a generated 640x360 clip), plus a description of the machine;
+    memory rows for generated videos of `memory_minutes` minutes when given."""
     torch_device = torch.device(device)
     with tempfile.TemporaryDirectory() as tmp:
         source = video or make_test_video(Path(tmp) / "bench.mp4")
         with open_video(source) as reader:
             meta = reader.meta
-        rows = decode_rows(source, repeats) + model_rows(source, repeats, input_size, torch_device)
+        rows = decode_rows(source, repeats) + isolation_rows(source, repeats)
+        rows += model_rows(source, repeats, input_size, torch_device)
+        if memory_minutes:
+            rows += memory_rows(memory_minutes, Path(tmp), input_size)
     machine = {
         "cpu": platform.processor() or platform.machine(),
         "cores": torch.get_num_threads(),

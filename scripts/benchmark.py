@@ -2,6 +2,7 @@
 
     python scripts/benchmark.py                                   # a generated 640x360 H.264 clip
     python scripts/benchmark.py --video ../shared/data/real-videos/basketball.mp4 --device cuda
+    python scripts/benchmark.py --memory-minutes 1 10 60          # + peak memory of caching long videos
 """
 from __future__ import annotations
 
@@ -18,5 +19,7 @@ if __name__ == "__main__":
     parser.add_argument("--repeats", type=int, default=d.repeats, help="each figure is the best of this many runs")
     parser.add_argument("--input-size", type=int, default=d.input_size, help="backbone crop size")
     parser.add_argument("--device", default=d.device, help="cpu or cuda")
+    parser.add_argument("--memory-minutes", type=float, nargs="*", default=None,
+                        help="also measure peak memory of caching generated videos this long, e.g. 1 10 60")
     args = parser.parse_args()
-    print(format_markdown(run_benchmark(args.video, args.repeats, args.input_size, args.device)))
+    print(format_markdown(run_benchmark(args.video, args.repeats, args.input_size, args.device, args.memory_minutes)))

@@ -39,12 +39,14 @@ def read_clips(
     training: bool,
     backend: str = "auto",
     decode_timeout: float = DEFAULT_DECODE_TIMEOUT,
+    isolated: bool = True,
 ) -> Dict[str, Any]:
     """Decode the sampled clips of one video: frames uint8 [K,T,c,c,3] plus what was read.
 
     Decoding runs in an isolated child process (a decoder that crashes or hangs costs this file
-    only), frames are resized there, and a decoder that cannot read the file hands it to the next
-    installed one (`read_with_fallback`); `meta.backend` says which one read it.
+    only; `isolated=False` decodes here, for measuring what that costs), frames are resized there,
+    and a decoder that cannot read the file hands it to the next installed one
+    (`read_with_fallback`); `meta.backend` says which one read it.
     """
 
     def read(reader: VideoReader) -> Tuple[VideoMeta, np.ndarray, np.ndarray]:
@@ -54,7 +56,7 @@ def read_clips(
         frames = reader.get_frames(unique.tolist(), transform=partial(resize_crop, preprocessing=preprocessing))
         return reader.meta, indices, frames[inverse.reshape(-1)]
 
-    meta, indices, frames = read_with_fallback(path, backend, read, isolated=True, timeout=decode_timeout)
+    meta, indices, frames = read_with_fallback(path, backend, read, isolated=isolated, timeout=decode_timeout)
     k, t = indices.shape
     return {
         "frames": torch.from_numpy(frames.reshape(k, t, *frames.shape[1:])),
