@@ -20,12 +20,12 @@ import pytorch_lightning as pl
 import torch
 
 from pipeline.data.datasets import read_clips
-from pipeline.data.readers import available_backends
+from pipeline.data.readers import available_backends, fallback_order
 from pipeline.data.sampling import sampler_from_config
 from pipeline.demo import generate_football_dataset
 from pipeline.demo.video_writer import write_video
+from pipeline.errors import EXIT_BAD_INPUT, InputError, UsageError
 from pipeline.inference import (
-    EXIT_BAD_INPUT,
     EXIT_SOME_FAILED,
     PredictOptions,
     TimelineOptions,
@@ -39,6 +39,14 @@ from pipeline.training.module import RecognizerModule, load_recognizer
 REPO = Path(__file__).resolve().parents[1]
 FPS = 25.0
 CLIP_FRAMES = 40
+
+# How far predict()'s probabilities may be from the fp32 module's on this machine. On the CPU both
+# run fp32: equal up to float rounding. On a GPU predict() runs 16-mixed (autocast), which moved
+# them by about 1e-5 on an H200; 1e-3 leaves room for other cards, still far below a wrong answer.
+PROB_ATOL = 1e-3 if torch.cuda.is_available() else 1e-5
+# Two CSV values of runs with the same precision (both fp32 on the CPU): printed with 6 significant
+# digits, so they may differ in the last one.
+CSV_ATOL = 1e-5
 
 
 @pytest.fixture(scope="module")
@@ -161,20 +169,22 @@ def test_every_file_gets_a_row_and_predictions_match_the_module(checkpoint, vide
         with torch.no_grad():
             probs = model.video_probabilities({"frames": clip_frames["frames"][None]})[0]
         expected_probs = [float(row[f"prob_{c}"]) for c in model.class_names]
-        assert np.allclose(probs.numpy(), expected_probs, atol=1e-5)
-        assert row["label"] == model.class_names[int(probs.argmax())]
-        assert np.isclose(float(row["probability"]), float(probs.max()), atol=1e-5)
+        assert np.allclose(probs.numpy(), expected_probs, atol=PROB_ATOL)
+        if float(probs.max() - probs.min()) > 2 * PROB_ATOL:  # a near tie may go either way under 16-mixed
+            assert row["label"] == model.class_names[int(probs.argmax())]
+        assert np.isclose(float(row["probability"]), float(probs.max()), atol=PROB_ATOL)
         assert row["frame_indices"] == "|".join(" ".join(map(str, c)) for c in clip_frames["frame_indices"].tolist())
         assert int(row["num_frames"]) == CLIP_FRAMES and float(row["fps"]) == FPS and row["clips"] == "2"
-        assert row["decoder"] == "decord" and float(row["duration"]) == CLIP_FRAMES / FPS
+        assert row["decoder"] == fallback_order("auto")[0] and float(row["duration"]) == CLIP_FRAMES / FPS
         assert row["topk_labels"].split()[0] == row["label"]
 
 
 @pytest.mark.parametrize("backend", ["decord", "opencv", "pyav"])
 def test_truncated_mp4_per_backend(checkpoint, football, tmp_path, backend):
     """A cut mp4 whose index comes first: opencv and pyav label the part they can decode and say
-    how many frames that is; decord reads every packet when it opens a file and refuses it. A cut
-    mp4 whose index came last (as most encoders write it) is unreadable for every decoder."""
+    how many frames that is; decord reads every packet when it opens a file and refuses it, so the
+    next installed decoder reads it (its row says which). A cut mp4 whose index came last (as most
+    encoders write it) is unreadable for every decoder."""
     if backend not in available_backends():
         pytest.skip(f"{backend} is not installed")
     clip = sorted((football / "test" / "goal").glob("*.mp4"))[0]
@@ -192,23 +202,20 @@ def test_truncated_mp4_per_backend(checkpoint, football, tmp_path, backend):
     last = rows["index_last.mp4"]
     assert last["status"] == "unreadable" and last["error"].startswith(f"{backend} cannot open it")
     first = rows["index_first.mp4"]
-    if backend == "decord":
-        assert first["status"] == "unreadable" and first["error"].startswith("decord cannot open it")
-        assert summary["failures"] == {"unreadable": 2}
-        return
+    reader = fallback_order(backend)[1] if backend == "decord" else backend
     decodable = _frames_pyav_decodes(folder / "index_first.mp4")
     assert 12 <= decodable < CLIP_FRAMES, "the cut should leave a clip's worth of frames, not all of them"
-    assert first["status"] == "ok" and first["error"] == "" and first["decoder"] == backend
+    assert first["status"] == "ok" and first["error"] == "" and first["decoder"] == reader
     assert int(first["num_frames"]) == decodable, "num_frames counts what decodes, not what the header says"
     assert float(first["duration"]) == pytest.approx(decodable / FPS)
     indices = [int(i) for i in first["frame_indices"].split()]
     assert len(indices) == 12 and max(indices) < decodable
     model = load_recognizer(str(checkpoint))
     sampler = sampler_from_config(model.hparams.sampling["sampler"])
-    frames = read_clips(first["path"], sampler, model.preprocessing, training=False, backend=backend)["frames"]
+    frames = read_clips(first["path"], sampler, model.preprocessing, training=False, backend=reader)["frames"]
     with torch.no_grad():
         probs = model.video_probabilities({"frames": frames[None]})[0]
-    assert np.allclose(probs.numpy(), [float(first[f"prob_{c}"]) for c in model.class_names], atol=1e-5)
+    assert np.allclose(probs.numpy(), [float(first[f"prob_{c}"]) for c in model.class_names], atol=PROB_ATOL)
     assert summary["ok"] == 1 and summary["failures"] == {"unreadable": 1}
 
 
@@ -265,7 +272,7 @@ def test_resume_refuses_another_checkpoint(checkpoint, football, tmp_path):
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)
     state["state_dict"] = {k: v + 0.01 if v.is_floating_point() else v for k, v in state["state_dict"].items()}
     torch.save(state, other)
-    with pytest.raises(ValueError, match="checkpoint_sha256"):
+    with pytest.raises(UsageError, match="checkpoint_sha256"):
         predict(PredictOptions(str(other), videos, str(output), num_workers=0, progress=False))
     predict(PredictOptions(str(other), videos, str(output), num_workers=0, progress=False, overwrite=True))
     (row,) = _rows(output)
@@ -276,9 +283,10 @@ def test_resume_refuses_another_checkpoint(checkpoint, football, tmp_path):
 
 def test_two_ddp_processes_predict_each_video_once(checkpoint, video_folder, tmp_path):
     single, double = tmp_path / "one.csv", tmp_path / "two.csv"
-    args = ["--ckpt", str(checkpoint), "--input", str(video_folder), "--workers", "0", "--batch-size", "2"]
+    args = ["--ckpt", str(checkpoint), "--input", str(video_folder), "--workers", "0", "--batch-size", "2",
+            "--device", "cpu"]  # both runs fp32 on the CPU, so their values agree to the CSV's digits
     assert _run_script(*args, "--output", str(single)).returncode == EXIT_SOME_FAILED
-    run = _run_script(*args, "--output", str(double), "--devices", "2", "--strategy", "ddp", "--device", "cpu")
+    run = _run_script(*args, "--output", str(double), "--devices", "2", "--strategy", "ddp")
     assert run.returncode == EXIT_SOME_FAILED, run.stderr[-3000:]
     one = {r["path"]: r for r in _rows(single)}
     two_rows = _rows(double)
@@ -288,7 +296,7 @@ def test_two_ddp_processes_predict_each_video_once(checkpoint, video_folder, tmp
         assert row["status"] == one[row["path"]]["status"]
         if row["status"] == "ok":
             assert row["label"] == one[row["path"]]["label"]
-            assert abs(float(row["probability"]) - float(one[row["path"]]["probability"])) < 1e-5
+            assert abs(float(row["probability"]) - float(one[row["path"]]["probability"])) <= CSV_ATOL
 
 
 def test_timeline_finds_goals_in_a_long_video(checkpoint, football, tmp_path):
@@ -334,11 +342,12 @@ def test_timeline_finds_goals_in_a_long_video(checkpoint, football, tmp_path):
     assert (timeline / "match.png").stat().st_size > 10_000
     (row,) = _rows(output)
     mean = np.mean([[float(w[f"prob_{c}"]) for c in model.class_names] for w in windows], axis=0)
-    assert row["clips"] == str(len(windows)) and np.isclose(float(row["probability"]), mean.max(), atol=1e-5)
+    # Both from the same run, as printed in the CSVs (6 significant digits).
+    assert row["clips"] == str(len(windows)) and np.isclose(float(row["probability"]), mean.max(), atol=CSV_ATOL)
 
 
 def test_missing_inputs(checkpoint, tmp_path):
-    with pytest.raises(FileNotFoundError, match="nowhere"):
+    with pytest.raises(InputError, match="nowhere"):
         collect_inputs([str(tmp_path / "nowhere")])
     output = tmp_path / "preds.csv"
     summary = predict(PredictOptions(str(checkpoint), [str(tmp_path / "gone.mp4")], str(output), num_workers=0,
@@ -348,5 +357,5 @@ def test_missing_inputs(checkpoint, tmp_path):
     assert summary["exit_code"] == EXIT_SOME_FAILED
     run = _run_script("--ckpt", str(checkpoint), "--input", str(tmp_path / "nowhere"), "--output",
                       str(tmp_path / "never.csv"))
-    assert run.returncode == EXIT_BAD_INPUT and run.stderr.strip().endswith("nowhere: no such file or directory")
+    assert run.returncode == EXIT_BAD_INPUT and "nowhere: no such file or directory" in run.stderr
     assert "Traceback" not in run.stderr and not (tmp_path / "never.csv").exists()
