@@ -80,3 +80,17 @@ def test_a_hanging_decoder_costs_one_file_in_the_cache(dataset, tmp_path):
                                            progress=False, decode_timeout=2.0)
     assert features[0] is not None and features[2] is not None and features[1] is None
     assert "did not answer within 2 s" in errors[1] and "hang_forever.mp4" in errors[1]
+
+
+def test_the_data_module_can_check_videos_first_and_leave_out_the_unusable(dataset, tmp_path, caplog):
+    data = VideoDataModule(root=str(dataset), clip_len=4, batch_size=4, num_workers=0, cache_features=False,
+                           cache_dir=str(tmp_path / "cache"), check_videos=True)
+    model = RecognizerModule(class_names=data.class_names, sampling=data.sampling, **SMALL_MODEL)
+    data.attach_model(model.preprocessing, model.frozen_backbone)
+    with caplog.at_level(logging.WARNING):
+        data.setup("fit")
+    names = {r.path.name for r in data.splits.train}
+    assert "abort_garbage_left_to_right.mp4" not in names and "abort_readable_left_to_right.mp4" in names
+    assert len(names) == 8 - 2  # 2 generated + 2 copies per class; the garbage files are left out
+    assert "left out" in caplog.text and "abort_garbage_right_to_left.mp4" in caplog.text
+    assert (tmp_path / "cache" / "video_check.json").is_file()  # verdicts kept for the next run

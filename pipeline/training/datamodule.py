@@ -11,6 +11,8 @@ serve uint8 frames that the model normalises on its device.
 from __future__ import annotations
 
 import logging
+import os
+from functools import partial
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -27,6 +29,7 @@ from pipeline.data.datasets import FeatureClipDataset, VideoClipDataset, collate
 from pipeline.data.feature_cache import FeatureCache, precompute_features
 from pipeline.data.readers import DEFAULT_DECODE_TIMEOUT
 from pipeline.data.sampling import SAMPLING_DEFAULTS, ClipSampler, build_sampler
+from pipeline.data.video_check import check_videos
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +62,7 @@ class VideoDataModule(pl.LightningDataModule):
         num_workers: int = 2,
         cache_features: bool = True,
         cache_dir: str = ".cache/features",
+        check_videos: bool = False,
     ):
         """
         Args:
@@ -78,6 +82,9 @@ class VideoDataModule(pl.LightningDataModule):
                 this decoder cannot read (it fails, crashes or hangs) is tried with the other installed ones.
             decode_timeout: seconds the decoder may take to answer one request (open a file, read a
                 clip or a chunk of frames) before the file counts as hung and is skipped.
+            check_videos: before anything else, decode every video once (the check of
+                scripts/check_videos.py, verdicts cached in `cache_dir`/video_check.json) and leave the
+                unusable ones out of their split, each named in a warning.
             cache_features: with a frozen backbone, embed each video's frames once and train the
                 temporal head on cached features (no effect when fine-tuning).
         """
@@ -90,6 +97,8 @@ class VideoDataModule(pl.LightningDataModule):
         self.num_workers = num_workers
         self.cache_features = cache_features
         self.cache_dir = cache_dir
+        self.check_videos = check_videos
+        self._checked = False
         self.splits: DatasetSplits = build_splits(
             format,
             root,
@@ -147,6 +156,8 @@ class VideoDataModule(pl.LightningDataModule):
                 "VideoDataModule.setup needs the model's preprocessing: call "
                 "data.attach_model(model.preprocessing, model.frozen_backbone) before fit, validate or test"
             )
+        if self.check_videos and not self._checked:
+            self._leave_out_unusable_videos()
         stages = {"fit": ["train", "val"], "validate": ["val"], "test": ["test"]}.get(stage, [])
         for name in stages:
             if name in self.datasets:
@@ -163,6 +174,26 @@ class VideoDataModule(pl.LightningDataModule):
             else:
                 self.datasets[name] = VideoClipDataset(records, sampler, self.preprocessing, training, self.backend,
                                                        self.decode_timeout)
+
+    def _leave_out_unusable_videos(self) -> None:
+        """Check every video once (rank 0 checks, the others read its cached verdicts) and drop the
+        unusable ones from the splits, naming each."""
+        splits = self.splits
+        paths = [r.path for r in splits.train + splits.val + splits.test]
+        cache = Path(self.cache_dir) / "video_check.json"
+        trainer = self.trainer
+        check = partial(check_videos, backend=self.backend, clip_len=self.eval_sampler.clip_len,
+                        timeout=self.decode_timeout, cache_path=cache)
+        if trainer is not None and trainer.world_size > 1:
+            if trainer.is_global_zero:
+                check(paths, workers=self.num_workers)
+            trainer.strategy.barrier("video-check")
+        unusable = {c.path: c for c in check(paths, workers=self.num_workers) if not c.usable}
+        for check_result in unusable.values():
+            log.warning("left out: %s: %s (%s)", check_result.path, check_result.status, check_result.reason)
+        keep = lambda records: [r for r in records if os.fspath(r.path) not in unusable]  # noqa: E731
+        splits.train, splits.val, splits.test = keep(splits.train), keep(splits.val), keep(splits.test)
+        self._checked = True
 
     def _cached_features(self, records: List[VideoRecord]) -> Tuple[List[Optional[np.ndarray]], Dict[int, str]]:
         """Per-frame features of every record; under DDP each rank embeds its shard, then all read all."""
