@@ -2,14 +2,18 @@
 
 A video travels through the sub-packages in this order (shared/DESIGN.md draws it):
 
-    data/        readers/ (one file per decoder behind one interface) -> sampling.py (which frames) ->
-                 transforms.py (the backbone's preprocessing); annotations/ (one file per dataset format),
-                 datasets.py (clips for the loaders), feature_cache.py (frozen-backbone features, once per video)
-    training/    module.py (the LightningModule), datamodule.py, callbacks.py, cli.py (scripts/train.py)
+    data/        readers/ (one file per decoder behind one interface; isolated.py runs any of them in a
+                 child process) -> sampling.py (which frames) -> transforms.py (the backbone's
+                 preprocessing); annotations/ (one file per dataset format), datasets.py (clips for the
+                 loaders), frame_stream.py (long videos in chunks), feature_cache.py (frozen-backbone
+                 features, once per video), video_check.py (scripts/check_videos.py)
+    training/    module.py (the LightningModule), datamodule.py, callbacks.py, cli.py (scripts/train.py),
+                 checkpoints.py (loading a checkpoint never runs code)
     inference/   inputs, datasets, predict.py (scripts/predict.py), output table, timelines over long videos
     demo/        the generated demo data sets and the H.264 writer; not needed to train on real data
 
     atomic_io.py   atomic writes for every output people keep
+    errors.py      how scripts end: exit statuses, one-line errors, --debug
     benchmark.py   the measurements behind docs/benchmarks.md (scripts/benchmark.py)
 
 The networks themselves (backbones, recurrent heads) are plain PyTorch in the top-level `models`
