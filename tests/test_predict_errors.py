@@ -16,7 +16,16 @@ import torch
 
 from pipeline.data.readers import available_backends
 from pipeline.demo import generate_direction_dataset
-from pipeline.errors import EXIT_BAD_INPUT, EXIT_OK, EXIT_OUTPUT, EXIT_SOME_FAILED, EXIT_USAGE, InputError, UsageError
+from pipeline.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_OK,
+    EXIT_OUTPUT,
+    EXIT_SOME_FAILED,
+    EXIT_USAGE,
+    InputError,
+    OutputError,
+    UsageError,
+)
 from pipeline.inference import PredictOptions, TimelineOptions, collect_inputs, predict
 from pipeline.training.datamodule import VideoDataModule
 from pipeline.training.module import RecognizerModule
@@ -119,18 +128,20 @@ def _corrupt(tmp_path: Path, kind: str) -> Path:
     path = tmp_path / f"{kind}.ckpt"
     if kind == "random":
         path.write_bytes(os.urandom(4096))
-    elif kind == "text":
+    else:
         path.write_text("this is not a checkpoint\n")
-    return path  # "missing": never written
+    return path
 
 
-@pytest.mark.parametrize("kind", ["random", "text", "missing"])
+@pytest.mark.parametrize("kind", ["random", "text"])
 def test_an_unusable_checkpoint_is_one_line(videos, tmp_path, kind):
     ckpt = _corrupt(tmp_path, kind)
     run = _run("--ckpt", str(ckpt), "--input", str(videos), "--output", str(tmp_path / "p.csv"))
     assert run.returncode == EXIT_BAD_INPUT
     _one_line_error(run, str(ckpt))
     assert not (tmp_path / "p.csv").exists()
+    with pytest.raises(InputError, match="missing.ckpt"):
+        predict(PredictOptions(str(tmp_path / "missing.ckpt"), [str(videos)], str(tmp_path / "p.csv")))
 
 
 def test_debug_shows_the_traceback(videos, tmp_path):
@@ -171,18 +182,18 @@ def test_inputs_that_yield_no_videos(checkpoint, tmp_path):
         collect_inputs([str(listing)])
 
 
-@pytest.mark.parametrize("where", ["under_a_file", "a_folder"])
-def test_an_output_that_cannot_be_written_is_refused_before_predicting(checkpoint, videos, tmp_path, where):
+def test_an_output_that_cannot_be_written_is_refused_before_predicting(checkpoint, videos, tmp_path):
     blocker = tmp_path / "blocker"
-    if where == "under_a_file":
-        blocker.write_text("a file where a folder should be\n")
-        output = blocker / "preds.csv"
-    else:
-        blocker.mkdir()
-        output = blocker
+    blocker.write_text("a file where a folder should be\n")
+    output = blocker / "preds.csv"
     run = _run("--ckpt", str(checkpoint), "--input", str(videos), "--output", str(output))
     assert run.returncode == EXIT_OUTPUT
-    _one_line_error(run, str(output))
+    _one_line_error(run, str(output), "is a file")
+    folder = tmp_path / "a_folder"
+    folder.mkdir()
+    with pytest.raises(OutputError, match="is a folder"):
+        predict(PredictOptions(str(checkpoint), [str(videos)], str(folder), num_workers=0, progress=False))
+    assert list(folder.iterdir()) == []
 
 
 def test_an_output_with_other_settings_is_refused_and_left_as_it_was(checkpoint, videos, tmp_path):
