@@ -3,10 +3,11 @@ which kind of problem it was. A traceback is for bugs, and `--debug` shows it fo
 
     EXIT_OK 0            done
     EXIT_CRASH 1         a bug or an unexpected failure (the traceback is printed)
-    EXIT_USAGE 2         a wrong option, config value or combination; nothing was started
+    EXIT_USAGE 2         a wrong option, config value or combination, or an output written with other
+                         settings (resuming would mix them); nothing was started
     EXIT_SOME_FAILED 3   the job finished, but some videos could not be read (each has its row)
     EXIT_BAD_INPUT 4     an input is wrong: dataset annotations, a checkpoint, a video list, an empty folder
-    EXIT_OUTPUT 5        an output cannot be written (permissions, a full disk, a clash with earlier settings)
+    EXIT_OUTPUT 5        an output cannot be written (permissions, a full disk, a folder in its way)
 """
 
 from __future__ import annotations

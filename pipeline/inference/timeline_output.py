@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Sequence
 import numpy as np
 
 from pipeline.atomic_io import write_csv_atomic
+from pipeline.inference.inputs import video_key
 from pipeline.inference.output import PredictionTable, RowHook, probability_fields
 from pipeline.inference.timeline import TimelineOptions, find_events, write_timeline
 
@@ -46,11 +47,11 @@ def timeline_row_hook(
 def collect_events(out_dir: Path, table: PredictionTable, videos: Sequence[str]) -> Path:
     """events.csv: the events of every video predicted ok, rebuilt from the per-video files."""
     stems = unique_stems(videos)
-    ok = {r["path"] for r in table.read_rows() if r["status"] == "ok"}
+    ok = {video_key(r["path"]) for r in table.read_rows() if r["status"] == "ok"}  # rows of any spelling
     rows = []
     for video in videos:
         per_video = out_dir / f"{stems[video]}.events.csv"
-        if video in ok and per_video.is_file():
+        if video_key(video) in ok and per_video.is_file():
             with open(per_video, newline="", encoding="utf-8") as handle:
                 rows += [[video, *r] for r in list(csv.reader(handle))[1:]]
     path = out_dir / "events.csv"
@@ -59,9 +60,11 @@ def collect_events(out_dir: Path, table: PredictionTable, videos: Sequence[str])
 
 
 def unique_stems(videos: Sequence[str]) -> Dict[str, str]:
-    """File names for per-video outputs: the video's stem, made unique with a short hash."""
+    """File names for per-video outputs: the video's stem, made unique with a short hash of the file's
+    resolved path (the same name whichever spelling of the path a run was given)."""
     counts = Counter(Path(v).stem for v in videos)
-    return {
-        v: Path(v).stem if counts[Path(v).stem] == 1 else f"{Path(v).stem}-{hashlib.sha1(v.encode()).hexdigest()[:8]}"
-        for v in videos
-    }
+
+    def tag(v: str) -> str:
+        return hashlib.sha1(video_key(v).encode()).hexdigest()[:8]
+
+    return {v: Path(v).stem if counts[Path(v).stem] == 1 else f"{Path(v).stem}-{tag(v)}" for v in videos}

@@ -52,6 +52,9 @@ class DecoderProcess:
             pass_fds=(requests_read, answers_write),
             env=env,
             stdin=subprocess.DEVNULL,
+            # FFmpeg and decord print their complaints about broken files here; the error that names the
+            # file says what matters. RNN_AR_DEBUG=1 shows them.
+            stderr=None if os.environ.get("RNN_AR_DEBUG") == "1" else subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C reaches the parent only; the child ends when its pipe closes
         )
         os.close(requests_read)
