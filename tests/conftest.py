@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 
@@ -46,6 +47,29 @@ def decode_index(frame: np.ndarray) -> int:
 def make_index_video(path: Path, num_frames: int, fps: float = 25.0, height: int = 64, width: int = 96) -> Path:
     """Encode an H.264 mp4 (with B-frames) whose frame i shows the number i."""
     return write_video(path, (index_frame(i, height, width) for i in range(num_frames)), fps=fps)
+
+
+def faststart_copy(source: Path, target: Path) -> Path:
+    """The same H.264 packets with the mp4 index (moov) first, as phones and web encoders write."""
+    with av.open(str(source)) as src, av.open(str(target), "w", options={"movflags": "faststart"}) as dst:
+        stream = dst.add_stream_from_template(src.streams.video[0])
+        for packet in src.demux(src.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                dst.mux(packet)
+    return target
+
+
+def frames_pyav_decodes(path: Path) -> int:
+    """Frames PyAV's own decode loop yields before a damaged file stops it: the honest count."""
+    count = 0
+    try:
+        with av.open(str(path)) as container:
+            for _ in container.decode(video=0):
+                count += 1
+    except av.error.FFmpegError:
+        pass
+    return count
 
 
 @pytest.fixture(scope="session")

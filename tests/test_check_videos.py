@@ -10,9 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import av
 import pytest
-from conftest import make_index_video
+from conftest import faststart_copy, make_index_video
 
 from pipeline.data.video_check import check_videos
 from pipeline.errors import EXIT_BAD_INPUT, EXIT_OK, EXIT_OUTPUT, EXIT_SOME_FAILED, EXIT_USAGE
@@ -25,13 +24,7 @@ FAULTY_ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.enviro
 def _cut_with_index_first(source: Path, target: Path, keep: float) -> Path:
     """The first `keep` of a copy of `source` whose mp4 index comes first: the header still counts
     every frame, but only the frames before the cut decode."""
-    full = target.with_suffix(".full.mp4")
-    with av.open(str(source)) as src, av.open(str(full), "w", options={"movflags": "faststart"}) as dst:
-        stream = dst.add_stream_from_template(src.streams.video[0])
-        for packet in src.demux(src.streams.video[0]):
-            if packet.dts is not None:
-                packet.stream = stream
-                dst.mux(packet)
+    full = faststart_copy(source, target.with_suffix(".full.mp4"))
     data = full.read_bytes()
     full.unlink()
     target.write_bytes(data[: int(len(data) * keep)])

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import pytorch_lightning as pl
 import torch
+from conftest import faststart_copy, frames_pyav_decodes
 
 from pipeline.data.datasets import read_clips
 from pipeline.data.readers import available_backends, fallback_order
@@ -91,29 +92,6 @@ def video_folder(football, tmp_path) -> Path:
     (folder / "broken" / "notes.mp4").write_text("not a video, just text\n")
     (folder / "readme.txt").write_text("ignored: not a video extension\n")
     return folder
-
-
-def _faststart_copy(source: Path, target: Path) -> Path:
-    """The same H.264 packets with the mp4 index (moov) first, as phones and web encoders write."""
-    with av.open(str(source)) as src, av.open(str(target), "w", options={"movflags": "faststart"}) as dst:
-        stream = dst.add_stream_from_template(src.streams.video[0])
-        for packet in src.demux(src.streams.video[0]):
-            if packet.dts is not None:
-                packet.stream = stream
-                dst.mux(packet)
-    return target
-
-
-def _frames_pyav_decodes(path: Path) -> int:
-    """Frames PyAV itself decodes before the file gives out: the honest count of a cut video."""
-    count = 0
-    try:
-        with av.open(str(path)) as container:
-            for _ in container.decode(video=0):
-                count += 1
-    except av.FFmpegError:
-        pass
-    return count
 
 
 def _rows(path: Path):
@@ -190,7 +168,7 @@ def test_truncated_mp4_per_backend(checkpoint, football, tmp_path, backend):
     clip = sorted((football / "test" / "goal").glob("*.mp4"))[0]
     folder = tmp_path / "cut"
     folder.mkdir()
-    faststart = _faststart_copy(clip, tmp_path / "faststart.mp4").read_bytes()
+    faststart = faststart_copy(clip, tmp_path / "faststart.mp4").read_bytes()
     (folder / "index_first.mp4").write_bytes(faststart[: len(faststart) // 2])
     (folder / "index_last.mp4").write_bytes(clip.read_bytes()[: clip.stat().st_size // 2])
     output = tmp_path / "preds.csv"
@@ -203,7 +181,7 @@ def test_truncated_mp4_per_backend(checkpoint, football, tmp_path, backend):
     assert last["status"] == "unreadable" and last["error"].startswith(f"{backend} cannot open it")
     first = rows["index_first.mp4"]
     reader = fallback_order(backend)[1] if backend == "decord" else backend
-    decodable = _frames_pyav_decodes(folder / "index_first.mp4")
+    decodable = frames_pyav_decodes(folder / "index_first.mp4")
     assert 12 <= decodable < CLIP_FRAMES, "the cut should leave a clip's worth of frames, not all of them"
     assert first["status"] == "ok" and first["error"] == "" and first["decoder"] == reader
     assert int(first["num_frames"]) == decodable, "num_frames counts what decodes, not what the header says"

@@ -9,7 +9,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from conftest import decode_index, index_frame, make_index_video
+from conftest import decode_index, frames_pyav_decodes, index_frame, make_index_video
 
 from pipeline.data import readers as video_reader
 from pipeline.data.readers import (
@@ -184,18 +184,6 @@ def test_audio_only_file_has_no_video_stream(tmp_path):
         assert (err.value.kind, err.value.path) == (expected[backend], str(path))
 
 
-def plain_decode_count(path: Path) -> int:
-    """Frames PyAV's own decode loop yields before the file's damage stops it."""
-    count = 0
-    try:
-        with av.open(str(path)) as container:
-            for _ in container.decode(video=0):
-                count += 1
-    except av.error.FFmpegError:
-        pass
-    return count
-
-
 # Which backends open the first half of an 80-frame mp4. With the index (moov) at the end it is gone,
 # so none can; with it first, OpenCV and PyAV decode what is whole, while decord, which reads every
 # packet when it opens a file, gives up.
@@ -212,7 +200,7 @@ def test_truncated_mp4_is_honest(tmp_path, layout):
     data = full.read_bytes()
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(data[: len(data) // 2])
-    decodable = plain_decode_count(cut)
+    decodable = frames_pyav_decodes(cut)
     for backend in ALL:
         if backend not in TRUNCATED_OPENS[layout]:
             with pytest.raises(VideoReadError) as err:
