@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import List
 
 from pipeline.benchmark import BENCHMARK_DEFAULTS, format_markdown, run_benchmark
+from pipeline.errors import EXIT_OK, run_script
 
-if __name__ == "__main__":
+
+def main(argv: List[str]) -> int:
     d = BENCHMARK_DEFAULTS
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     allow_abbrev=False)
     parser.add_argument("--video", type=Path, default=None,
                         help=f"default: a generated {d.video_width}x{d.video_height}, {d.video_frames}-frame clip")
     parser.add_argument("--repeats", type=int, default=d.repeats, help="each figure is the best of this many runs")
@@ -21,5 +25,10 @@ if __name__ == "__main__":
     parser.add_argument("--device", default=d.device, help="cpu or cuda")
     parser.add_argument("--memory-minutes", type=float, nargs="*", default=None,
                         help="also measure peak memory of caching generated videos this long, e.g. 1 10 60")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     print(format_markdown(run_benchmark(args.video, args.repeats, args.input_size, args.device, args.memory_minutes)))
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    run_script(main)

@@ -15,12 +15,15 @@ from pathlib import Path
 from typing import List, Optional
 
 from pipeline.demo import generate_direction_dataset, generate_football_dataset, generate_match_video
+from pipeline.errors import EXIT_OK, UsageError, run_script
 
 GENERATORS = {"football": generate_football_dataset, "direction": generate_direction_dataset}
 
 
-def main(argv: Optional[List[str]] = None) -> Path:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def generate(argv: Optional[List[str]] = None) -> Path:
+    """Parse the options and write the chosen set; returns its folder (the match: its video)."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     allow_abbrev=False)
     parser.add_argument("--out", default=None, help="the data set's folder (default: data/demo/<set>)")
     parser.add_argument("--set", choices=[*sorted(GENERATORS), "match"], default="football", dest="which",
                         help="match: one long video of --clips football clips, --goals of them goals")
@@ -40,13 +43,16 @@ def main(argv: Optional[List[str]] = None) -> Path:
     options = {"seed": args.seed, "n_train": args.n_train, "n_val": args.n_val, "n_test": args.n_test,
                "size": args.size, "num_frames": args.frames}
     options = {key: value for key, value in options.items() if value is not None}
-    if args.which == "match":
-        match = {"n_clips": args.clips, "goals": args.goals, "seed": args.seed, "size": args.size,
-                 "num_frames": args.frames}
-        video = generate_match_video(out_dir, **{k: v for k, v in match.items() if v is not None})
-        print(f"match video: {video}\ngoal times: {video.parent / 'goals.csv'}")
-        return video
-    out = GENERATORS[args.which](out_dir, force=args.force, **options)
+    try:
+        if args.which == "match":
+            match = {"n_clips": args.clips, "goals": args.goals, "seed": args.seed, "size": args.size,
+                     "num_frames": args.frames}
+            video = generate_match_video(out_dir, **{k: v for k, v in match.items() if v is not None})
+            print(f"match video: {video}\ngoal times: {video.parent / 'goals.csv'}")
+            return video
+        out = GENERATORS[args.which](out_dir, force=args.force, **options)
+    except ValueError as exc:  # the generators check their options (sizes, balanced counts)
+        raise UsageError(str(exc)) from exc
 
     manifest = json.loads((out / "manifest.json").read_text())
     print(f"{args.which} data set in {out}")
@@ -55,5 +61,10 @@ def main(argv: Optional[List[str]] = None) -> Path:
     return out
 
 
+def main(argv: List[str]) -> int:
+    generate(argv)
+    return EXIT_OK
+
+
 if __name__ == "__main__":
-    main()
+    run_script(main)
