@@ -24,16 +24,23 @@ def _file_mode() -> int:
 _FILE_MODE = _file_mode()  # read once: os.umask can only be read by setting it, which is not thread-safe
 
 
+def temp_file_beside(path: os.PathLike) -> tuple[int, Path]:
+    """A new file (open descriptor, path) with an unpredictable name in `path`'s folder, ending in its
+    suffix, with the permissions a plain open would give; `os.replace` it over `path` when complete."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
+    os.fchmod(fd, _FILE_MODE)
+    return fd, Path(name)
+
+
 @contextmanager
 def atomic_path(path: os.PathLike) -> Iterator[Path]:
     """Yields a fresh temporary path (same folder, ending in the same suffix) to write; it replaces
     `path` when the block ends without an exception and is removed otherwise."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
-    tmp = Path(name)
+    fd, tmp = temp_file_beside(path)
     try:
-        os.fchmod(fd, _FILE_MODE)
         os.close(fd)
         yield tmp
         with open(tmp, "rb+") as handle:

@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from models.backbones import Backbone
 from models.preprocessing import Preprocessing
-from pipeline.atomic_io import atomic_path
+from pipeline.atomic_io import atomic_path, temp_file_beside
 from pipeline.data.annotations import VideoRecord
 from pipeline.data.frame_stream import stream_frames
 from pipeline.data.readers import DEFAULT_DECODE_TIMEOUT, VideoReadError
@@ -54,6 +54,43 @@ class FeatureCache:
         with atomic_path(self.path_for(video)) as tmp:
             np.save(tmp, features)
 
+    def writer(self, video: os.PathLike, num_frames: int, dim: int) -> EntryWriter:
+        """A writer that stores `video`'s float16 features [num_frames, dim] chunk by chunk."""
+        return EntryWriter(self.path_for(video), num_frames, dim)
+
+
+class EntryWriter:
+    """One cache entry written as its chunks of features arrive, so that memory holds one chunk
+    however long the video; it appears under its name (atomically) only once complete."""
+
+    def __init__(self, target: Path, num_frames: int, dim: int):
+        self.target, self.num_frames, self.rows = target, num_frames, 0
+        fd, self.tmp = temp_file_beside(target)
+        self.handle = os.fdopen(fd, "wb")
+        header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float16)), "fortran_order": False,
+                  "shape": (num_frames, dim)}
+        np.lib.format.write_array_header_1_0(self.handle, header)
+
+    def write(self, features: np.ndarray) -> None:
+        """Append float16 features [n, dim], in frame order."""
+        self.handle.write(np.ascontiguousarray(features, dtype=np.float16).tobytes())
+        self.rows += len(features)
+
+    def commit(self) -> None:
+        """Put the complete entry in place."""
+        if self.rows != self.num_frames:
+            self.discard()
+            raise RuntimeError(f"{self.target}: {self.rows} rows of features written, {self.num_frames} expected")
+        self.handle.flush()
+        os.fsync(self.handle.fileno())
+        self.handle.close()
+        os.replace(self.tmp, self.target)
+
+    def discard(self) -> None:
+        """Drop a partial entry (its video failed midway)."""
+        self.handle.close()
+        self.tmp.unlink(missing_ok=True)
+
 
 class _FrameChunks(IterableDataset):
     """The frames of each video in chunks of uint8 [n,c,c,3], each loader worker streaming its own videos.
@@ -76,7 +113,8 @@ class _FrameChunks(IterableDataset):
                                        chunk_frames=self.chunk_frames, timeout=self.decode_timeout)
                 for meta, indices, frames in chunks:
                     last = int(indices[-1]) == meta.num_frames - 1
-                    yield {"video": video, "frames": torch.from_numpy(frames), "last": last, "error": ""}
+                    yield {"video": video, "frames": torch.from_numpy(frames), "last": last, "error": "",
+                           "num_frames": meta.num_frames}
             except VideoReadError as exc:
                 yield {"video": video, "frames": None, "last": True, "error": str(exc)}
 
@@ -122,16 +160,20 @@ def precompute_features(
                               decode_timeout)
         loader = DataLoader(chunks, batch_size=None, num_workers=min(num_workers, len(todo)))
         bar = _progress(len(todo), "extracting frame features") if progress else None
-        parts: Dict[int, List[np.ndarray]] = {}  # features of the videos being streamed, by position in todo
+        writers: Dict[int, EntryWriter] = {}  # entries of the videos being streamed, by position in todo
         for item in loader:
             index = todo[item["video"]]
             if item["error"]:
-                parts.pop(item["video"], None)
+                if item["video"] in writers:
+                    writers.pop(item["video"]).discard()
                 errors[index] = item["error"]
             else:
-                parts.setdefault(item["video"], []).append(embed_frames(item["frames"], backbone, device, batch_size))
+                features = embed_frames(item["frames"], backbone, device, batch_size)
+                if item["video"] not in writers:
+                    writers[item["video"]] = cache.writer(records[index].path, item["num_frames"], features.shape[1])
+                writers[item["video"]].write(features)
                 if item["last"]:
-                    cache.save(records[index].path, np.concatenate(parts.pop(item["video"])))
+                    writers.pop(item["video"]).commit()
             if bar is not None and item["last"]:
                 bar.update(1)
         if bar is not None:
