@@ -52,9 +52,6 @@ def _head(checkpoint: Path) -> Dict[str, torch.Tensor]:
     return {k: v for k, v in state.items() if k.startswith("model.head.")}
 
 
-# Slow, and known to fail at times: when last.ckpt was written before ModelCheckpoint removed an
-# older best file, the resumed run tests a best checkpoint that no longer exists (see the closing note).
-@pytest.mark.slow
 def test_a_killed_run_resumed_from_last_ckpt_ends_as_the_uninterrupted_run(direction_data, tmp_path):
     whole = _train(direction_data, tmp_path, "whole")
     assert whole.returncode == 0, whole.stderr[-3000:]

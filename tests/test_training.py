@@ -25,7 +25,7 @@ def direction_data(tmp_path_factory) -> Path:
     return generate_direction_dataset(root / "data", n_train=8, n_val=4, n_test=4, size=64, num_frames=8, seed=1)
 
 
-def _fit(root: Path, tmp: Path, cache: bool, epochs: int = 2, **model_kw) -> tuple:
+def _fit(root: Path, tmp: Path, cache: bool, epochs: int = 2, callbacks: list = None, **model_kw) -> tuple:
     pl.seed_everything(0, workers=True)
     data = VideoDataModule(root=str(root), clip_len=6, batch_size=4, num_workers=0,
                            cache_features=cache, cache_dir=str(tmp / "cache"))
@@ -35,7 +35,7 @@ def _fit(root: Path, tmp: Path, cache: bool, epochs: int = 2, **model_kw) -> tup
         max_epochs=epochs,
         default_root_dir=str(tmp),
         logger=pl.loggers.TensorBoardLogger(str(tmp / "runs"), name="t"),
-        callbacks=[pl.callbacks.ModelCheckpoint(monitor="val/acc", mode="max"), LastCheckpoint()],
+        callbacks=callbacks or [pl.callbacks.ModelCheckpoint(monitor="val/acc", mode="max"), LastCheckpoint()],
         enable_progress_bar=False,
         deterministic=True,
     )
@@ -68,6 +68,19 @@ def test_training_on_decoded_frames_writes_a_self_contained_checkpoint(direction
         assert not torch.allclose(untrained.video_probabilities(batch), expected, atol=1e-3)
     assert probs.shape == (len(batch["label"]), 2)
     assert torch.allclose(probs, expected, atol=1e-6)
+
+
+def test_last_ckpt_names_the_best_checkpoint_that_exists(direction_data, tmp_path):
+    # Every epoch is a new best (monitor the step), so ModelCheckpoint deletes the previous best each
+    # epoch. last.ckpt, listed first here, must still be written after it: a resumed run tests the
+    # best checkpoint that last.ckpt names, and an older one no longer exists.
+    best_cb = pl.callbacks.ModelCheckpoint(monitor="step", mode="max", save_top_k=1)
+    trainer, _, _ = _fit(direction_data, tmp_path, cache=True, epochs=3, callbacks=[LastCheckpoint(), best_cb])
+    assert trainer.checkpoint_callback is best_cb
+    last = torch.load(Path(best_cb.dirpath) / "last.ckpt", map_location="cpu", weights_only=True)
+    [saved] = [state for key, state in last["callbacks"].items() if key.startswith("ModelCheckpoint")]
+    assert saved["best_model_path"] == best_cb.best_model_path
+    assert Path(saved["best_model_path"]).is_file() and "epoch=2" in saved["best_model_path"]
 
 
 def test_cached_features_match_the_frame_path(direction_data, tmp_path):

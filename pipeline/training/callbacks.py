@@ -4,7 +4,10 @@
 refreshes its "last" file only in epochs that also saved a best checkpoint, so after a run
 whose validation score stopped improving it would resume from an older epoch; an interrupted
 run must lose at most the epoch in progress. The file is written beside its destination and
-renamed into place, so a kill during the save leaves the previous one intact.
+renamed into place, so a kill during the save leaves the previous one intact. It is written
+after every other callback's end-of-epoch work, ModelCheckpoint's included: written before,
+it would hold the best checkpoint of the epoch before, whose file ModelCheckpoint then deletes,
+and a resumed run would go on to test a file that no longer exists.
 
 `RandomState` keeps the random generators' states in every checkpoint, so that a run resumed
 from last.ckpt draws the same clips, order and dropout as the uninterrupted run would have.
@@ -20,13 +23,17 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import Callback
+from pytorch_lightning.callbacks import Callback, Checkpoint, ModelCheckpoint
 
 log = logging.getLogger(__name__)
 
 
-class LastCheckpoint(Callback):
-    """Writes `last.ckpt` atomically after every training epoch, so a resumed run loses at most one."""
+class LastCheckpoint(Checkpoint):
+    """Writes `last.ckpt` atomically after every training epoch, so a resumed run loses at most one.
+
+    A `Checkpoint` so that Lightning calls its end-of-epoch hook with the checkpoint and early-stopping
+    callbacks, after all others and the module's own; `setup` then moves it behind those too.
+    """
 
     def __init__(self, filename: str = "last.ckpt", dirpath: Optional[str] = None):
         self.filename = filename
@@ -36,10 +43,15 @@ class LastCheckpoint(Callback):
         """Where last.ckpt goes: `dirpath`, else beside the best checkpoints, else under the log dir."""
         if self.dirpath:
             return Path(self.dirpath) / self.filename
-        best = trainer.checkpoint_callback
-        if best is not None and getattr(best, "dirpath", None):
+        best = next((cb for cb in trainer.checkpoint_callbacks if isinstance(cb, ModelCheckpoint)), None)
+        if best is not None and best.dirpath:
             return Path(best.dirpath) / self.filename
         return Path(trainer.log_dir or trainer.default_root_dir) / "checkpoints" / self.filename
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        # Last of all callbacks, so the state it saves is the epoch's final one. The list is rebound,
+        # not changed in place: Lightning is iterating over it while it calls this hook.
+        trainer.callbacks = [cb for cb in trainer.callbacks if cb is not self] + [self]
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking:

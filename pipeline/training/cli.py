@@ -165,8 +165,7 @@ def train(args: Optional[List[str]] = None) -> Dict[str, Any]:
     trusted = bool(cli.config.get("trust_checkpoint"))  # else the checkpoint loads as plain data only
     trainer.fit(model, datamodule=data, ckpt_path=cli.config.get("ckpt_path"),
                 **_weights_only(trainer.fit, not trusted))
-    checkpoint = trainer.checkpoint_callback
-    best = checkpoint.best_model_path if checkpoint is not None else ""
+    best = next((cb.best_model_path for cb in trainer.checkpoint_callbacks if isinstance(cb, ModelCheckpoint)), "")
     last = next((cb.path(trainer) for cb in trainer.callbacks if isinstance(cb, LastCheckpoint)), None)
     summary: Dict[str, Any] = {
         "log_dir": trainer.log_dir,  # collective under DDP: asked on every rank
