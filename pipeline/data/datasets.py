@@ -16,6 +16,7 @@ from torch.utils.data import Dataset, default_collate
 
 from models.preprocessing import Preprocessing
 from pipeline.data.annotations import VideoRecord
+from pipeline.data.feature_rate import CachedFeatures
 from pipeline.data.readers import DEFAULT_DECODE_TIMEOUT, VideoMeta, VideoReader, VideoReadError, read_with_fallback
 from pipeline.data.sampling import ClipSampler
 from pipeline.data.transforms import resize_crop
@@ -98,16 +99,17 @@ class VideoClipDataset(Dataset):
 
 
 class FeatureClipDataset(Dataset):
-    """records + per-frame features [N,D] of each video -> {"features": float [K,T,D], "label", "index"}.
+    """records + cached per-frame features of each video -> {"features": float [K,T,D], "label", "index"}.
 
-    The clip sampler picks rows of the cached features exactly as it would pick frames, so
-    train-time jitter and multi-clip evaluation work unchanged on a frozen backbone.
+    The clip sampler picks frames of the whole video exactly as it would for decoding, and each is
+    served by the nearest frame the cache stored, so train-time jitter and multi-clip evaluation
+    work unchanged on a frozen backbone.
     """
 
     def __init__(
         self,
         records: Sequence[VideoRecord],
-        features: Sequence[Optional[np.ndarray]],
+        features: Sequence[Optional[CachedFeatures]],
         sampler: ClipSampler,
         training: bool,
         errors: Optional[Dict[int, str]] = None,
@@ -122,11 +124,11 @@ class FeatureClipDataset(Dataset):
         return len(self.records)
 
     def __getitem__(self, index: int) -> Dict[str, Any]:
-        record, feats = self.records[index], self.features[index]
-        if feats is None:
+        record, entry = self.records[index], self.features[index]
+        if entry is None:
             return {"index": index, "label": record.label, "error": self.errors.get(index, "no features")}
-        indices = clip_indices(self.sampler, len(feats), self.training)
-        clip = torch.from_numpy(np.asarray(feats[indices], dtype=np.float32))  # [K,T,D]
+        indices = clip_indices(self.sampler, entry.num_frames, self.training)
+        clip = torch.from_numpy(entry.clip(indices))  # [K,T,D]
         return {"features": clip, "label": record.label, "index": index, "error": ""}
 
 

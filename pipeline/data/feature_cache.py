@@ -1,9 +1,12 @@
 """Per-frame features of a frozen backbone, computed once per video and kept on disk.
 
 With a frozen CNN the features of a frame never change, so decoding and the backbone run
-once per video; every epoch after that samples clips from the cached [N,D] arrays and only
-the temporal head trains. Entries are keyed by the backbone's fingerprint (weights and
-preprocessing) and the video's path, size and modification time, and written atomically.
+once per video; every epoch after that samples clips from the cached [M,D] arrays and only
+the temporal head trains. Which frames are embedded is the cache's `FeatureRate` (by default a
+cap per video, see pipeline.data.feature_rate), so the cost scales with what clips can use, not
+with the file. Entries are keyed by the backbone's fingerprint (weights and preprocessing), the
+decoder, the rate, and the video's path, size and modification time, and written atomically: the
+features as `<key>.npy`, which frames they are as `<key>.frames.npz`.
 """
 from __future__ import annotations
 
@@ -20,18 +23,23 @@ from models.backbones import Backbone
 from models.preprocessing import Preprocessing
 from pipeline.atomic_io import atomic_path, temp_file_beside
 from pipeline.data.annotations import VideoRecord
+from pipeline.data.feature_rate import FEATURE_RATE_DEFAULTS, CachedFeatures, FeatureRate
 from pipeline.data.frame_stream import stream_frames
 from pipeline.data.readers import DEFAULT_DECODE_TIMEOUT, VideoReadError
 from pipeline.data.transforms import normalize
 
 
 class FeatureCache:
-    """Per-frame features [N,D] of videos on disk, one .npy per video, keyed by backbone, decoder and file."""
+    """Per-frame features of videos on disk, one entry per video, keyed by backbone, decoder, rate and file."""
 
-    def __init__(self, directory: os.PathLike, fingerprint: str, backend: str = "auto"):
-        # Decoders can disagree by a frame, so features are kept per decoder too.
-        self.directory = Path(directory) / f"{fingerprint}-{backend}"
+    def __init__(self, directory: os.PathLike, fingerprint: str, backend: str = "auto",
+                 rate: FeatureRate = FEATURE_RATE_DEFAULTS):
+        # Decoders can disagree by a frame, so features are kept per decoder too. Every-frame entries
+        # keep the folder name they had before rates existed, so those caches stay valid.
+        suffix = "" if rate.every_frame else f"-{rate.key()}"
+        self.directory = Path(directory) / f"{fingerprint}-{backend}{suffix}"
         self.directory.mkdir(parents=True, exist_ok=True)
+        self.rate = rate
 
     def path_for(self, video: os.PathLike) -> Path:
         """The entry of `video`: a new one whenever the file's size or modification time changes."""
@@ -39,36 +47,51 @@ class FeatureCache:
         key = f"{Path(video).resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
         return self.directory / f"{hashlib.sha1(key.encode()).hexdigest()[:24]}.npy"
 
-    def load(self, video: os.PathLike) -> Optional[np.ndarray]:
-        """The cached features of `video` (memory-mapped), or None when absent or unreadable."""
+    def load(self, video: os.PathLike) -> Optional[CachedFeatures]:
+        """The cached entry of `video` (features memory-mapped), or None when absent or unreadable."""
         path = self.path_for(video)
         if not path.is_file():
             return None
         try:
-            return np.load(path, mmap_mode="r")
-        except (ValueError, OSError):  # a damaged entry is recomputed, not trusted
+            features = np.load(path, mmap_mode="r")
+            frames_path = _frames_path(path)
+            if not frames_path.is_file() and self.rate.every_frame:  # written before rates existed
+                return CachedFeatures(features, np.arange(len(features), dtype=np.int64), len(features))
+            with np.load(frames_path) as stored:
+                frames, num_frames = stored["frames"].astype(np.int64), int(stored["num_frames"])
+        except (ValueError, OSError, KeyError):  # a damaged entry is recomputed, not trusted
             return None
+        if len(frames) != len(features) or not len(frames):
+            return None
+        return CachedFeatures(features, frames, num_frames)
 
-    def save(self, video: os.PathLike, features: np.ndarray) -> None:
-        """Store the features of `video`, atomically."""
-        with atomic_path(self.path_for(video)) as tmp:
-            np.save(tmp, features)
+    def save(self, video: os.PathLike, features: np.ndarray, frames: Optional[np.ndarray] = None,
+             num_frames: Optional[int] = None) -> None:
+        """Store the features of `video`'s `frames` (default: every frame), atomically."""
+        frames = np.arange(len(features)) if frames is None else np.asarray(frames)
+        writer = self.writer(video, frames, len(frames) if num_frames is None else num_frames, features.shape[1])
+        writer.write(features)
+        writer.commit()
 
-    def writer(self, video: os.PathLike, num_frames: int, dim: int) -> EntryWriter:
-        """A writer that stores `video`'s float16 features [num_frames, dim] chunk by chunk."""
-        return EntryWriter(self.path_for(video), num_frames, dim)
+    def writer(self, video: os.PathLike, frames: np.ndarray, num_frames: int, dim: int) -> EntryWriter:
+        """A writer that stores `video`'s float16 features [len(frames), dim] chunk by chunk."""
+        return EntryWriter(self.path_for(video), frames, num_frames, dim)
+
+
+def _frames_path(entry: Path) -> Path:
+    return entry.with_name(f"{entry.stem}.frames.npz")
 
 
 class EntryWriter:
     """One cache entry written as its chunks of features arrive, so that memory holds one chunk
     however long the video; it appears under its name (atomically) only once complete."""
 
-    def __init__(self, target: Path, num_frames: int, dim: int):
-        self.target, self.num_frames, self.rows = target, num_frames, 0
+    def __init__(self, target: Path, frames: np.ndarray, num_frames: int, dim: int):
+        self.target, self.frames, self.num_frames, self.rows = target, np.asarray(frames, np.int64), num_frames, 0
         fd, self.tmp = temp_file_beside(target)
         self.handle = os.fdopen(fd, "wb")
         header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float16)), "fortran_order": False,
-                  "shape": (num_frames, dim)}
+                  "shape": (len(self.frames), dim)}
         np.lib.format.write_array_header_1_0(self.handle, header)
 
     def write(self, features: np.ndarray) -> None:
@@ -77,13 +100,16 @@ class EntryWriter:
         self.rows += len(features)
 
     def commit(self) -> None:
-        """Put the complete entry in place."""
-        if self.rows != self.num_frames:
+        """Put the complete entry in place: which frames first, then the features, whose presence
+        marks the entry complete."""
+        if self.rows != len(self.frames):
             self.discard()
-            raise RuntimeError(f"{self.target}: {self.rows} rows of features written, {self.num_frames} expected")
+            raise RuntimeError(f"{self.target}: {self.rows} rows of features written, {len(self.frames)} expected")
         self.handle.flush()
         os.fsync(self.handle.fileno())
         self.handle.close()
+        with atomic_path(_frames_path(self.target)) as tmp, open(tmp, "wb") as handle:
+            np.savez(handle, frames=self.frames, num_frames=np.int64(self.num_frames))
         os.replace(self.tmp, self.target)
 
     def discard(self) -> None:
@@ -93,27 +119,33 @@ class EntryWriter:
 
 
 class _FrameChunks(IterableDataset):
-    """The frames of each video in chunks of uint8 [n,c,c,3], each loader worker streaming its own videos.
+    """The frames the rate stores of each video, in chunks of uint8 [n,c,c,3], each loader worker streaming
+    its own videos.
 
     Items: {"video": position in `paths`, "frames": chunk or None, "last": whether the video is complete,
-    "error": why it could not be read}. Memory holds a few chunks, whatever the videos' lengths.
+    "error": why it could not be read, "stored": with a video's first chunk, which frames it will stream}.
+    Memory holds a few chunks, whatever the videos' lengths.
     """
 
     def __init__(self, paths: Sequence[str], preprocessing: Preprocessing, backend: str, chunk_frames: int,
-                 decode_timeout: float):
+                 decode_timeout: float, rate: FeatureRate = FEATURE_RATE_DEFAULTS):
         self.paths, self.preprocessing, self.backend = list(paths), preprocessing, backend
-        self.chunk_frames, self.decode_timeout = chunk_frames, decode_timeout
+        self.chunk_frames, self.decode_timeout, self.rate = chunk_frames, decode_timeout, rate
 
     def __iter__(self) -> Iterator[Dict[str, Any]]:
         info = get_worker_info()
         mine = range(len(self.paths)) if info is None else range(info.id, len(self.paths), info.num_workers)
         for video in mine:
+            stored = None
             try:
-                chunks = stream_frames(self.paths[video], self.preprocessing, self.backend,
+                chunks = stream_frames(self.paths[video], self.preprocessing, self.backend, self.rate.frames_of,
                                        chunk_frames=self.chunk_frames, timeout=self.decode_timeout)
                 for meta, indices, frames in chunks:
-                    last = int(indices[-1]) == meta.num_frames - 1
-                    yield {"video": video, "frames": torch.from_numpy(frames), "last": last, "error": "",
+                    first = stored is None
+                    if first:
+                        stored = self.rate.frames_of(meta)
+                    yield {"video": video, "frames": torch.from_numpy(frames), "error": "",
+                           "last": int(indices[-1]) == int(stored[-1]), "stored": stored if first else None,
                            "num_frames": meta.num_frames}
             except VideoReadError as exc:
                 yield {"video": video, "frames": None, "last": True, "error": str(exc)}
@@ -141,14 +173,15 @@ def precompute_features(
     progress: bool = True,
     compute: bool = True,
     decode_timeout: float = DEFAULT_DECODE_TIMEOUT,
-) -> Tuple[List[Optional[np.ndarray]], Dict[int, str]]:
+) -> Tuple[List[Optional[CachedFeatures]], Dict[int, str]]:
     """Fill the cache for every record of this shard (rank, world size), then load all.
     With compute=False nothing is decoded: entries are only read (other ranks have written them).
 
-    Frames are decoded in isolated child processes and embedded `batch_size` at a time as they
-    arrive, so memory does not grow with a video's length; a video that cannot be read (its decoders
-    fail, crash or hang) is left out and named. Returns the features of each record (None for a video
-    that could not be read) and the error message of each unreadable video by record index.
+    The frames the cache's rate picks are decoded in isolated child processes (in `num_workers` loader
+    workers) and embedded `batch_size` at a time as they arrive, so memory does not grow with a
+    video's length; a video that cannot be read (its decoders fail, crash or hang) is left out and
+    named. Returns the entry of each record (None for a video that could not be read) and the error
+    message of each unreadable video by record index.
     """
     device = device or torch.device("cpu")
     rank, world = shard
@@ -157,7 +190,7 @@ def precompute_features(
     if todo:
         backbone.eval().to(device)
         chunks = _FrameChunks([str(records[i].path) for i in todo], backbone.preprocessing, backend, batch_size,
-                              decode_timeout)
+                              decode_timeout, cache.rate)
         loader = DataLoader(chunks, batch_size=None, num_workers=min(num_workers, len(todo)))
         bar = _progress(len(todo), "extracting frame features") if progress else None
         writers: Dict[int, EntryWriter] = {}  # entries of the videos being streamed, by position in todo
@@ -170,7 +203,8 @@ def precompute_features(
             else:
                 features = embed_frames(item["frames"], backbone, device, batch_size)
                 if item["video"] not in writers:
-                    writers[item["video"]] = cache.writer(records[index].path, item["num_frames"], features.shape[1])
+                    writers[item["video"]] = cache.writer(records[index].path, item["stored"], item["num_frames"],
+                                                          features.shape[1])
                 writers[item["video"]].write(features)
                 if item["last"]:
                     writers.pop(item["video"]).commit()
@@ -178,7 +212,7 @@ def precompute_features(
                 bar.update(1)
         if bar is not None:
             bar.close()
-    features: List[Optional[np.ndarray]] = []
+    features: List[Optional[CachedFeatures]] = []
     for i, record in enumerate(records):
         feats = cache.load(record.path)
         if feats is None and i not in errors:

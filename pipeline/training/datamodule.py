@@ -16,7 +16,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-import numpy as np
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.overrides.distributed import UnrepeatedDistributedSampler
@@ -27,6 +26,7 @@ from models.preprocessing import Preprocessing
 from pipeline.data.annotations import SPLIT_DEFAULTS, DatasetSplits, VideoRecord, build_splits
 from pipeline.data.datasets import FeatureClipDataset, VideoClipDataset, collate_clips
 from pipeline.data.feature_cache import FeatureCache, precompute_features
+from pipeline.data.feature_rate import FEATURE_RATE_DEFAULTS, CachedFeatures, FeatureRate
 from pipeline.data.readers import DEFAULT_DECODE_TIMEOUT
 from pipeline.data.sampling import SAMPLING_DEFAULTS, ClipSampler, build_sampler
 from pipeline.data.video_check import check_videos
@@ -62,6 +62,8 @@ class VideoDataModule(pl.LightningDataModule):
         num_workers: int = 2,
         cache_features: bool = True,
         cache_dir: str = ".cache/features",
+        cache_fps: Optional[float] = FEATURE_RATE_DEFAULTS.fps,
+        cache_max_frames: Optional[int] = FEATURE_RATE_DEFAULTS.max_frames,
         check_videos: bool = False,
     ):
         """
@@ -87,6 +89,10 @@ class VideoDataModule(pl.LightningDataModule):
                 unusable ones out of their split, each named in a warning.
             cache_features: with a frozen backbone, embed each video's frames once and train the
                 temporal head on cached features (no effect when fine-tuning).
+            cache_fps / cache_max_frames: the cache embeds at most this many frames per second of
+                video / per video, evenly spread (null: no cap; both null: every frame); a clip's
+                frames are then served by the nearest stored ones. The window sampler keeps its
+                `frame_stride` spacing whatever the cap. Changing either makes new cache entries.
         """
         super().__init__()
         self.save_hyperparameters()
@@ -97,6 +103,8 @@ class VideoDataModule(pl.LightningDataModule):
         self.num_workers = num_workers
         self.cache_features = cache_features
         self.cache_dir = cache_dir
+        window = sampler == "window"
+        self.cache_rate = FeatureRate(cache_fps, cache_max_frames, max_step=frame_stride if window else None)
         self.check_videos = check_videos
         self._checked = False
         self.splits: DatasetSplits = build_splits(
@@ -195,10 +203,10 @@ class VideoDataModule(pl.LightningDataModule):
         splits.train, splits.val, splits.test = keep(splits.train), keep(splits.val), keep(splits.test)
         self._checked = True
 
-    def _cached_features(self, records: List[VideoRecord]) -> Tuple[List[Optional[np.ndarray]], Dict[int, str]]:
+    def _cached_features(self, records: List[VideoRecord]) -> Tuple[List[Optional[CachedFeatures]], Dict[int, str]]:
         """Per-frame features of every record; under DDP each rank embeds its shard, then all read all."""
         backbone = self.feature_extractor
-        cache = FeatureCache(self.cache_dir, backbone.fingerprint(), self.backend)
+        cache = FeatureCache(self.cache_dir, backbone.fingerprint(), self.backend, self.cache_rate)
         trainer = self.trainer
         if trainer is None:  # used on its own, outside a Trainer
             return precompute_features(records, backbone, cache, backend=self.backend, num_workers=self.num_workers,
