@@ -1,12 +1,14 @@
 """The NVDEC backend: NVIDIA's hardware decoder through torchcodec's CUDA decoder (optional extra `gpu`).
 
 Frames are decoded on the GPU into uint8 tensors. When the transform handed to `get_frames` says
-the size it will scale to (a `scaled_size(height, width) -> (h, w)` method, as `ResizeCrop` has),
-frames are resized there on the GPU (bilinear with antialiasing, in batches) and only that size is
-copied back to the CPU, where the transform is left to crop. Anything this reader cannot do raises
-`VideoReadError(kind="unreadable")`, so that `read_with_fallback` hands the file to a CPU decoder:
-torchcodec missing, no CUDA device, a forked DataLoader worker (CUDA cannot start there), a codec
-NVDEC refuses, or a file whose timestamps are not presentation times.
+the size it shrinks frames to (`scaled_size`, as `transforms.ResizeCrop` has; base.py's
+`decode_size`), frames are resized there on the GPU (bilinear with antialiasing, in batches) and
+only that size is copied back to the CPU, where the transform is left to crop.
+
+Anything this reader cannot do raises `VideoReadError(kind="unreadable")`, so that
+`read_with_fallback` hands the file to a CPU decoder: torchcodec missing, no CUDA device, a forked
+DataLoader worker (CUDA cannot start there), a codec NVDEC refuses, or a file whose timestamps are
+not presentation times (checked with PyAV's packet scan, so a file is demuxed twice on opening).
 
 Why torchcodec rather than PyNvVideoCodec or DALI: its "exact" seek mode builds a frame index from
 a demux scan, so frame i is the i-th frame in presentation order, the project's own definition, and
@@ -22,17 +24,11 @@ any speed. tests/test_nvdec.py runs those checks where CUDA and torchcodec are p
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
-from pipeline.data.readers.base import (
-    FrameTransform,
-    PathLike,
-    VideoReader,
-    VideoReadError,
-    timestamps_trustworthy,
-)
+from pipeline.data.readers.base import PathLike, VideoReader, VideoReadError, timestamps_trustworthy
 
 RESIZE_BATCH = 32  # frames resized at once on the GPU: bounds the float copy of full-size frames
 
@@ -78,12 +74,12 @@ class NvdecReader(VideoReader):
     """torchcodec's CUDA decoder (NVDEC), exact seeking, optional resize on the GPU before the copy back."""
 
     name = "nvdec"
+    resizes = True  # to `decode_size`, on the GPU after decoding
     device = "cuda"  # a subclass with "cpu" runs the same code on torchcodec's CPU decoder
 
     def __init__(self, path: PathLike) -> None:
         super().__init__(path)
         self._decoder = None
-        self._scaled_size = None  # the transform's scaled_size while get_frames runs
         device = _device(self.path, self.device)
         VideoDecoder = _video_decoder_class(self.path)
         try:
@@ -121,21 +117,10 @@ class NvdecReader(VideoReader):
             good, bad = (mid, bad) if self._decodes(mid) else (good, mid)
         return good + 1
 
-    def get_frames(self, indices: Sequence[int], transform: FrameTransform | None = None) -> np.ndarray:
-        """As `VideoReader.get_frames`; a transform with `scaled_size` gets frames already scaled on the GPU."""
-        scaled_size = getattr(transform, "scaled_size", None)
-        self._scaled_size = scaled_size if callable(scaled_size) else None
-        try:
-            return super().get_frames(indices, transform)
-        finally:
-            self._scaled_size = None
-
     def _read_sorted(self, indices: list[int]) -> np.ndarray:
         frames = self._decoder.get_frames_at(indices).data  # uint8 [T,H,W,3] on the decoder's device
-        if self._scaled_size is not None:
-            size = tuple(int(s) for s in self._scaled_size(self.meta.height, self.meta.width))
-            if size != tuple(frames.shape[1:3]):
-                frames = _resize(frames, size)
+        if self.decode_size is not None:  # set by get_frames for a transform that shrinks frames
+            frames = _resize(frames, self.decode_size)
         return frames.cpu().numpy()
 
     def close(self) -> None:
