@@ -7,4 +7,6 @@
 - callbacks.py: `LastCheckpoint`, last.ckpt written atomically after every epoch (for resuming).
 - cli.py: `ActionCLI` (LightningCLI over configs/*.yaml), `train(args)` = fit + test the best
   checkpoint, and `format_summary` for the script's printout.
+- extract.py: `extract_features(args)`, the feature cache filled ahead of training with train.py's
+  options (scripts/extract_features.py), resumable, each torchrun/SLURM process its share.
 """

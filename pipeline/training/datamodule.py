@@ -203,10 +203,15 @@ class VideoDataModule(pl.LightningDataModule):
         splits.train, splits.val, splits.test = keep(splits.train), keep(splits.val), keep(splits.test)
         self._checked = True
 
+    def feature_cache(self) -> FeatureCache:
+        """The cache of the attached frozen backbone's features, under this data's decoder and rate."""
+        if self.feature_extractor is None:
+            raise RuntimeError("feature_cache needs a frozen backbone: attach_model(preprocessing, backbone) first")
+        return FeatureCache(self.cache_dir, self.feature_extractor.fingerprint(), self.backend, self.cache_rate)
+
     def _cached_features(self, records: List[VideoRecord]) -> Tuple[List[Optional[CachedFeatures]], Dict[int, str]]:
         """Per-frame features of every record; under DDP each rank embeds its shard, then all read all."""
-        backbone = self.feature_extractor
-        cache = FeatureCache(self.cache_dir, backbone.fingerprint(), self.backend, self.cache_rate)
+        backbone, cache = self.feature_extractor, self.feature_cache()
         trainer = self.trainer
         if trainer is None:  # used on its own, outside a Trainer
             return precompute_features(records, backbone, cache, backend=self.backend, num_workers=self.num_workers,

@@ -1,0 +1,11 @@
+"""Fill the feature cache before training: `python scripts/extract_features.py [--config configs/x.yaml] [...]`.
+
+Takes train.py's options, so training then finds every video's features cached. Resumable (cached
+videos are skipped); with torchrun each process embeds its share. Exit 3 when some videos could not
+be read (each is named); see pipeline/errors.py for the other statuses.
+"""
+from pipeline.errors import run_script
+from pipeline.training.extract import main
+
+if __name__ == "__main__":
+    run_script(main)
