@@ -86,3 +86,4 @@ def test_a_new_rate_makes_new_entries_and_old_every_frame_entries_stay_valid(ind
 def test_train_refuses_a_rate_that_cannot_work(tmp_path):
     with pytest.raises(UsageError, match="cache_fps"):
         train(["--data.cache_fps=0", f"--trainer.logger.init_args.save_dir={tmp_path}"])
+

@@ -30,6 +30,7 @@ from pipeline.data.feature_rate import FEATURE_RATE_DEFAULTS, CachedFeatures, Fe
 from pipeline.data.readers import DEFAULT_DECODE_TIMEOUT
 from pipeline.data.sampling import SAMPLING_DEFAULTS, ClipSampler, build_sampler
 from pipeline.data.video_check import check_videos
+from pipeline.data.workers import resolve_num_workers
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ class VideoDataModule(pl.LightningDataModule):
         backend: str = "auto",
         decode_timeout: float = DEFAULT_DECODE_TIMEOUT,
         batch_size: int = 8,
-        num_workers: int = 2,
+        num_workers: Optional[int] = None,
         cache_features: bool = True,
         cache_dir: str = ".cache/features",
         cache_fps: Optional[float] = FEATURE_RATE_DEFAULTS.fps,
@@ -84,6 +85,8 @@ class VideoDataModule(pl.LightningDataModule):
                 this decoder cannot read (it fails, crashes or hangs) is tried with the other installed ones.
             decode_timeout: seconds the decoder may take to answer one request (open a file, read a
                 clip or a chunk of frames) before the file counts as hung and is skipped.
+            num_workers: loader workers, each decoding with one thread; null: one per CPU core
+                this process may use (at most 16).
             check_videos: before anything else, decode every video once (the check of
                 scripts/check_videos.py, verdicts cached in `cache_dir`/video_check.json) and leave the
                 unusable ones out of their split, each named in a warning.
@@ -100,7 +103,7 @@ class VideoDataModule(pl.LightningDataModule):
         self.backend = backend
         self.decode_timeout = decode_timeout
         self.batch_size = batch_size
-        self.num_workers = num_workers
+        self.num_workers = resolve_num_workers(num_workers)
         self.cache_features = cache_features
         self.cache_dir = cache_dir
         window = sampler == "window"
@@ -248,7 +251,7 @@ class VideoDataModule(pl.LightningDataModule):
             # restores (callbacks.RandomState); evaluation draws nothing from it (its own generator).
             persistent_workers=workers > 0 and not training,
             generator=None if training else torch.Generator(),
-            pin_memory=False,
+            pin_memory=torch.cuda.is_available(),  # page-locked batches copy to the GPU without blocking
         )
 
     def _eval_sampler(self, dataset: Dataset) -> Optional[Sampler]:
