@@ -18,6 +18,7 @@ Around them:
     datasets.py       compose records, a sampler and a reader (or the feature cache) into clip
                       datasets; an unreadable video becomes a reported error, not a failed run.
     feature_cache.py  per-frame features of a frozen backbone, computed once per video, on disk.
+    workers.py        how many loader workers decode by default (one per available core).
     feature_rate.py   which frames the cache embeds (a cap per video / per second) and the nearest
                       stored frame for each frame a clip asks for.
 
