@@ -9,8 +9,12 @@
   costs one file) against decoding in the reading process (the baseline), in videos/s.
 - Memory (`--memory-minutes`): peak memory of filling the feature cache for videos of a few minutes
   to an hour, in the embedding process and in its decoding child, measured in a fresh process each.
+- Batch inference and CNN precision (`--inference-videos N`, pipeline.benchmark_inference): predict.py's
+  library path against a tutorial-style loop, videos/s and marginal seconds per video; the CNN alone
+  in fp32 and bf16 and the probability difference bf16 makes.
 
-Every figure is the best of `repeats` runs; results come back as rows for a Markdown table.
+Every figure of the first groups is the best of `repeats` runs; the inference and precision rows give
+the median and the spread (min-max) of `repeats` runs. Results come back as rows for a Markdown table.
 """
 from __future__ import annotations
 
@@ -30,8 +34,9 @@ import numpy as np
 import torch
 
 from models import create_backbone
-from models.backbones import Backbone
+from models.backbones import Backbone, resolve_precision
 from models.temporal_heads import build_temporal_head
+from pipeline.benchmark_inference import run_inference_benchmark
 from pipeline.data.datasets import read_clips
 from pipeline.data.readers import available_backends, open_video
 from pipeline.data.sampling import SegmentSampler
@@ -51,6 +56,9 @@ class BenchmarkDefaults:
     video_frames: int = 300
     video_width: int = 640
     video_height: int = 360
+    inference_videos: int = 0  # videos for the batch-inference rows; 0 leaves them out
+    inference_workers: int = 2  # predict.py's loader workers in those rows
+    precision_sizes: tuple = (112, 224)  # input sizes of the fp32 / bf16 CNN rows
 
 
 BENCHMARK_DEFAULTS = BenchmarkDefaults()
@@ -179,7 +187,7 @@ def backbone_rows(video: Path, repeats: int, backbone: Backbone, device: torch.d
         return out
 
     t = best_time(pipeline_path, repeats)
-    size = f"{preprocessing.crop_size}px"
+    size = f"{preprocessing.crop_size}px {resolve_precision(backbone.precision, device)}"
     return [
         _row("backbone", f"EfficientNet-Lite0 {size} on ready tensors (limit)", n / limit, "frames/s", None, 1.0),
         _row("backbone", f"feature extraction: decode + resize + normalise + CNN, {size}", n / t, "frames/s",
@@ -295,18 +303,25 @@ def _row(group: str, what: str, rate: float, unit: str, vs_baseline: Optional[fl
 
 def run_benchmark(video: Optional[Path] = None, repeats: int = BENCHMARK_DEFAULTS.repeats,
                   input_size: int = BENCHMARK_DEFAULTS.input_size, device: str = BENCHMARK_DEFAULTS.device,
-                  memory_minutes: Optional[List[float]] = None) -> Dict:
+                  memory_minutes: Optional[List[float]] = None, inference: Optional[Dict] = None,
+                  core: bool = True) -> Dict:
     """Every row, on `video` (default: a generated 640x360 clip), plus a description of the machine;
-    memory rows for generated videos of `memory_minutes` minutes when given."""
+    memory rows for generated videos of `memory_minutes` minutes when given; batch-inference and
+    precision rows when `inference` holds run_inference_benchmark's arguments (device and repeats
+    are these). core=False leaves out the decoding, isolation, backbone and head rows."""
     torch_device = torch.device(device)
     with tempfile.TemporaryDirectory() as tmp:
         source = video or make_test_video(Path(tmp) / "bench.mp4")
         with open_video(source) as reader:
             meta = reader.meta
-        rows = decode_rows(source, repeats) + isolation_rows(source, repeats)
-        rows += model_rows(source, repeats, input_size, torch_device)
+        rows = []
+        if core:
+            rows = decode_rows(source, repeats) + isolation_rows(source, repeats)
+            rows += model_rows(source, repeats, input_size, torch_device)
         if memory_minutes:
             rows += memory_rows(memory_minutes, Path(tmp), input_size)
+    if inference is not None:
+        rows += run_inference_benchmark(**inference, repeats=repeats, device=device, input_size=input_size)
     machine = {
         "cpu": platform.processor() or platform.machine(),
         "cores": torch.get_num_threads(),
@@ -323,11 +338,12 @@ def format_markdown(result: Dict) -> str:
     lines = [
         f"Machine: {m['cpu']}, {m['cores']} threads, device {m['device']}, torch {m['torch']}. Video: {m['video']}.",
         "",
-        "| group | what | rate | vs baseline | vs limit |",
-        "|---|---|---|---|---|",
+        "| group | what | rate | spread (min-max) | vs baseline | vs limit |",
+        "|---|---|---|---|---|---|",
     ]
     for r in result["rows"]:
         base = f"{r['vs_baseline']:.2f}x" if r["vs_baseline"] is not None else ""
         limit = f"{r['vs_limit']:.2f}x" if r["vs_limit"] is not None else ""
-        lines.append(f"| {r['group']} | {r['what']} | {r['rate']:.1f} {r['unit']} | {base} | {limit} |")
+        rate = f"{r['rate']:.3g}" if r["rate"] < 10 else f"{r['rate']:.1f}"
+        lines.append(f"| {r['group']} | {r['what']} | {rate} {r['unit']} | {r.get('spread', '')} | {base} | {limit} |")
     return "\n".join(lines)

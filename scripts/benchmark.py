@@ -3,6 +3,9 @@
     python scripts/benchmark.py                                   # a generated 640x360 H.264 clip
     python scripts/benchmark.py --video ../shared/data/real-videos/basketball.mp4 --device cuda
     python scripts/benchmark.py --memory-minutes 1 10 60          # + peak memory of caching long videos
+    python scripts/benchmark.py --inference-videos 32 --inference-dir ../shared/data/real-videos
+                                # + predict.py against a tutorial loop on 16 and 32 videos, fp32 vs bf16 CNN
+    python scripts/benchmark.py --only-inference --inference-videos 4 --repeats 1 --precision-sizes 112  # smoke
 """
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from pathlib import Path
 from typing import List
 
 from pipeline.benchmark import BENCHMARK_DEFAULTS, format_markdown, run_benchmark
-from pipeline.errors import EXIT_OK, run_script
+from pipeline.errors import EXIT_OK, UsageError, run_script
 
 
 def main(argv: List[str]) -> int:
@@ -25,8 +28,27 @@ def main(argv: List[str]) -> int:
     parser.add_argument("--device", default=d.device, help="cpu or cuda")
     parser.add_argument("--memory-minutes", type=float, nargs="*", default=None,
                         help="also measure peak memory of caching generated videos this long, e.g. 1 10 60")
+    parser.add_argument("--inference-videos", type=int, default=d.inference_videos,
+                        help="batch-inference rows on this many videos (and half as many, for the marginal time "
+                             "per video), the folder's files copied as often as needed; 0 leaves them out")
+    parser.add_argument("--inference-dir", type=Path, default=None,
+                        help="the videos of the inference rows (default: three generated clips of mixed sizes)")
+    parser.add_argument("--checkpoint", type=Path, default=None,
+                        help="the inference rows' model (default: a freshly built, untrained one)")
+    parser.add_argument("--inference-workers", type=int, default=d.inference_workers,
+                        help="predict.py's loader workers in the inference rows")
+    parser.add_argument("--precision-sizes", type=int, nargs="+", default=list(d.precision_sizes),
+                        help="input sizes of the fp32 / bf16 CNN rows")
+    parser.add_argument("--only-inference", action="store_true", help="only the inference and precision rows")
     args = parser.parse_args(argv)
-    print(format_markdown(run_benchmark(args.video, args.repeats, args.input_size, args.device, args.memory_minutes)))
+    inference = None
+    if args.inference_videos:
+        inference = {"videos_dir": args.inference_dir, "count": args.inference_videos, "checkpoint": args.checkpoint,
+                     "workers": args.inference_workers, "sizes": args.precision_sizes}
+    elif args.only_inference:
+        raise UsageError("--only-inference needs --inference-videos N")
+    print(format_markdown(run_benchmark(args.video, args.repeats, args.input_size, args.device, args.memory_minutes,
+                                        inference, core=not args.only_inference)))
     return EXIT_OK
 
 
