@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, List, Optional, Sequence
 
+from models.backbones import PRECISIONS
 from pipeline.data.readers import DEFAULT_DECODE_TIMEOUT, fallback_order
 from pipeline.errors import EXIT_BAD_INPUT, EXIT_OK, EXIT_OUTPUT, EXIT_SOME_FAILED, EXIT_USAGE, UsageError
 from pipeline.inference.output import FORMATS
@@ -36,7 +37,8 @@ class PredictOptions:
     devices: Any = 1  # processes / GPUs (Lightning's `devices`)
     num_nodes: int = 1
     strategy: str = "auto"
-    precision: Optional[str] = None  # None: 16-mixed on a GPU, 32 on the CPU
+    precision: Optional[str] = None  # Lightning's; None: 16-mixed on a GPU, 32 on the CPU
+    backbone_precision: Optional[str] = None  # the CNN's: auto | fp32 | bf16 | fp16; None: the checkpoint's
     backend: Optional[str] = None  # decoder, or a custom reader "module:Class"; None: the model's
     decode_timeout: float = DEFAULT_DECODE_TIMEOUT  # seconds a decoder may take on one file's call
     trust_checkpoint: bool = False  # allow a checkpoint that needs more than plain-data unpickling
@@ -55,6 +57,8 @@ class PredictOptions:
             problems.append(f"--device {self.device!r}: choose one of {', '.join(DEVICES)}")
         if self.timeline is not None:
             problems += _timeline_problems(self.timeline)
+        if self.backbone_precision is not None and self.backbone_precision not in PRECISIONS:
+            problems.append(f"--backbone-precision {self.backbone_precision!r}: choose one of {', '.join(PRECISIONS)}")
         if self.backend is not None:
             try:
                 fallback_order(self.backend)

@@ -81,8 +81,12 @@ def predict(options: PredictOptions) -> Dict[str, Any]:
 
 
 def load_model(options: PredictOptions) -> pl.LightningModule:
-    """The checkpoint's recognizer; a missing or unusable checkpoint raises InputError."""
-    return load_recognizer(options.checkpoint, trust_checkpoint=options.trust_checkpoint)
+    """The checkpoint's recognizer, its CNN at `backbone_precision` when given; a missing or unusable
+    checkpoint raises InputError."""
+    model = load_recognizer(options.checkpoint, trust_checkpoint=options.trust_checkpoint)
+    if options.backbone_precision is not None:
+        model.model.backbone.precision = options.backbone_precision
+    return model
 
 
 def clip_sampler_for(options: PredictOptions, sampling: Dict[str, Any]) -> ClipSampler:

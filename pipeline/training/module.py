@@ -19,6 +19,7 @@ import torchmetrics
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
 
 from models import Backbone, Preprocessing, VideoRecognizer, build_temporal_head, create_backbone
+from models.backbones import PRECISION_DEFAULT
 from models.temporal_heads import HEAD_DEFAULTS
 from pipeline.data.transforms import normalize
 from pipeline.errors import InputError
@@ -39,6 +40,7 @@ class RecognizerModule(pl.LightningModule):
         input_size: Optional[int] = None,
         spatial_grid: int = 1,
         freeze_backbone: bool = True,
+        backbone_precision: str = PRECISION_DEFAULT,
         cell: str = HEAD_DEFAULTS.cell,
         hidden_size: int = HEAD_DEFAULTS.hidden_size,
         num_layers: int = HEAD_DEFAULTS.num_layers,
@@ -64,6 +66,8 @@ class RecognizerModule(pl.LightningModule):
                 average pooling); > 1 keeps where things are in the frame, at grid**2 x the width.
             freeze_backbone: no gradients and BatchNorm in eval mode; otherwise the backbone is
                 fine-tuned with `backbone_lr`.
+            backbone_precision: "auto" (bf16 on a CPU with native bf16, fp16 on CUDA, else fp32), "fp32",
+                "bf16" or "fp16": the precision the CNN runs at (models.backbones.resolve_precision).
             cell: "rnn" (Elman), "lstm", "gru", or "none" (mean pooling, order-blind baseline).
             readout: "last", "mean" or "attention" over the recurrent states.
             scheduler: "cosine" (over max_epochs) or "none".
@@ -76,7 +80,8 @@ class RecognizerModule(pl.LightningModule):
         self.save_hyperparameters()
         self.class_names = list(class_names)
         num_classes = len(self.class_names)
-        backbone_net = create_backbone(backbone, weights, freeze_backbone, input_size, allow_download, spatial_grid)
+        backbone_net = create_backbone(backbone, weights, freeze_backbone, input_size, allow_download, spatial_grid,
+                                       backbone_precision)
         head = build_temporal_head(
             backbone_net.feature_dim, num_classes, cell, hidden_size, num_layers, bidirectional, dropout, readout
         )
