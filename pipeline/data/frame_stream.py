@@ -6,15 +6,20 @@ more frames than a clip. `stream_frames` decodes them in an isolated child proce
 chunk there, and hands the chunks over one at a time, so a 1-hour 1080p match never sits in memory
 at full resolution, nor in bulk at crop size. A decoder that cannot read the file hands it to the
 next installed one, as long as no chunk has been handed over yet.
+
+Frames are decoded straight to the CNN's size where the decoder can (`transforms.ResizeCrop`), with
+as many decoder threads as this process's share of the cores (`decoder_threads`): a stream is one
+video decoded from start to end, often by a process that decodes alone.
 """
 
 from __future__ import annotations
 
 import logging
-from functools import partial
+import os
 from typing import Callable, Iterator, Optional, Sequence, Tuple
 
 import numpy as np
+from torch.utils.data import get_worker_info
 
 from models.preprocessing import Preprocessing
 from pipeline.data.readers import (
@@ -25,13 +30,22 @@ from pipeline.data.readers import (
     fallback_order,
     open_video,
 )
-from pipeline.data.transforms import resize_crop
+from pipeline.data.transforms import ResizeCrop
 
 log = logging.getLogger(__name__)
 
 DEFAULT_CHUNK_FRAMES = 64  # frames decoded, resized and handed over at a time
 
 FrameChooser = Callable[[VideoMeta], Sequence[int]]  # which frames (increasing) to stream, given the metadata
+
+
+def decoder_threads() -> int:
+    """Decoder threads for one stream: the cores this process may use, shared among the DataLoader
+    workers of its loader and the processes (DDP ranks) of this machine."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    info = get_worker_info()
+    sharers = (info.num_workers if info is not None else 1) * int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    return max(1, cores // sharers)
 
 
 def all_frames(meta: VideoMeta) -> Sequence[int]:
@@ -46,16 +60,19 @@ def stream_frames(
     choose: FrameChooser = all_frames,
     chunk_frames: int = DEFAULT_CHUNK_FRAMES,
     timeout: float = DEFAULT_DECODE_TIMEOUT,
+    threads: Optional[int] = None,
 ) -> Iterator[Tuple[VideoMeta, np.ndarray, np.ndarray]]:
     """Yields (meta, frame indices int64 [n], frames uint8 [n,c,c,3]) for the increasing frames
     `choose(meta)` picks, `chunk_frames` at a time. Raises `VideoReadError` when no decoder can read
-    the file, or when the decoder fails after chunks were handed over."""
-    transform = partial(resize_crop, preprocessing=preprocessing)
+    the file, or when the decoder fails after chunks were handed over. `threads`: decoder threads
+    (None: `decoder_threads()`; 0: the decoder's automatic count)."""
+    transform = ResizeCrop(preprocessing)
+    threads = decoder_threads() if threads is None else threads
     first_error: Optional[VideoReadError] = None
     for name in fallback_order(backend):
         handed_over = False
         try:
-            with open_video(path, name, isolated=True, timeout=timeout) as reader:
+            with open_video(path, name, isolated=True, timeout=timeout, threads=threads) as reader:
                 meta = reader.meta
                 indices = np.asarray(choose(meta), dtype=np.int64)
                 start = 0

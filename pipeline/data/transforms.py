@@ -2,13 +2,17 @@
 
 1. `resize_crop` (uint8, on the CPU, inside DataLoader workers): shorter side to `resize_size`,
    centre crop to `crop_size`. It makes clips from videos of any size stackable into one batch
-   and keeps the tensors that cross to the device small.
+   and keeps the tensors that cross to the device small. `ResizeCrop` is the same as a picklable
+   callable that also says (`scaled_size`) what size it shrinks frames to, so that a reader can
+   have the decoder output that size and skip the full-resolution RGB frame.
 2. `normalize` (float, on the device, for a whole batch): scale to [0, 1], subtract the mean,
    divide by the std, channels first.
 
 Training, feature caching and inference all call these two functions and nothing else.
 """
 from __future__ import annotations
+
+from typing import Tuple
 
 import cv2
 import numpy as np
@@ -23,20 +27,49 @@ _CV2_INTERPOLATION = {
 }
 
 
+def scaled_size(height: int, width: int, preprocessing: Preprocessing) -> Tuple[int, int]:
+    """(new_h, new_w): a `height` x `width` frame's size after `resize_crop`'s resize, before its crop."""
+    crop = preprocessing.crop_size
+    scale = preprocessing.resize_size / min(height, width)
+    return max(crop, round(height * scale)), max(crop, round(width * scale))
+
+
 def resize_crop(frames: np.ndarray, preprocessing: Preprocessing) -> np.ndarray:
     """frames: uint8 [T,H,W,3] -> uint8 [T,crop,crop,3]."""
     t, h, w = frames.shape[:3]
     crop = preprocessing.crop_size
-    scale = preprocessing.resize_size / min(h, w)
-    new_h, new_w = max(crop, round(h * scale)), max(crop, round(w * scale))
+    new_h, new_w = scaled_size(h, w, preprocessing)
     # Area averaging when shrinking plays the part of torchvision's antialiasing.
-    interp = cv2.INTER_AREA if scale < 1 else _CV2_INTERPOLATION.get(preprocessing.interpolation, cv2.INTER_LINEAR)
+    shrink = preprocessing.resize_size < min(h, w)
+    interp = cv2.INTER_AREA if shrink else _CV2_INTERPOLATION.get(preprocessing.interpolation, cv2.INTER_LINEAR)
     top, left = (new_h - crop) // 2, (new_w - crop) // 2
     out = np.empty((t, crop, crop, 3), dtype=np.uint8)
     for i in range(t):
         resized = frames[i] if (new_h, new_w) == (h, w) else cv2.resize(frames[i], (new_w, new_h), interpolation=interp)
         out[i] = resized[top:top + crop, left:left + crop]
     return out
+
+
+class ResizeCrop:
+    """`resize_crop` with its spec bound: a picklable frame transform that knows its resize size.
+
+    Readers call `scaled_size` to have the decoder output frames at that size; frames that arrive
+    at that size are only cropped.
+    """
+
+    def __init__(self, preprocessing: Preprocessing) -> None:
+        self.preprocessing = preprocessing
+
+    def scaled_size(self, height: int, width: int) -> Tuple[int, int]:
+        """(new_h, new_w) a `height` x `width` frame is resized to before the centre crop."""
+        return scaled_size(height, width, self.preprocessing)
+
+    def __call__(self, frames: np.ndarray) -> np.ndarray:
+        """frames: uint8 [T,H,W,3] -> uint8 [T,crop,crop,3]."""
+        return resize_crop(frames, self.preprocessing)
+
+    def __repr__(self) -> str:
+        return f"ResizeCrop({self.preprocessing!r})"
 
 
 def normalize(frames: torch.Tensor, preprocessing: Preprocessing) -> torch.Tensor:

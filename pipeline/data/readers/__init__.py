@@ -5,10 +5,14 @@ One interface (`VideoReader`), three backends (decord, OpenCV, PyAV). A frame in
 frames that backend can actually decode: container headers lie (a cinepak AVI that claims 444
 frames and holds 68), and decoders disagree by a frame at the end of packed-B-frame MPEG-4 files.
 
-Readers use one decoder thread, because they are opened inside DataLoader workers.
+Readers use one decoder thread (`DEFAULT_THREADS`), because they are opened inside DataLoader
+workers; a process that decodes alone (feature caching, timelines) asks for more with `threads`.
+Given a transform that says its output size (`transforms.ResizeCrop`), decord and PyAV decode
+straight to that size and OpenCV shrinks before its colour conversion (see base.py).
 
     with open_video("clip.mp4") as reader:
         frames = reader.get_frames([0, 8, 16])   # uint8 [3,H,W,3]
+        small = reader.get_frames([0, 8, 16], ResizeCrop(preprocessing))   # uint8 [3,c,c,3]
 
 The files:
 
@@ -30,11 +34,12 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import inspect
 import logging
 import warnings
 from typing import Callable, Optional, TypeVar
 
-from pipeline.data.readers.base import ERROR_KINDS, PathLike, VideoMeta, VideoReader, VideoReadError
+from pipeline.data.readers.base import DEFAULT_THREADS, ERROR_KINDS, PathLike, VideoMeta, VideoReader, VideoReadError
 from pipeline.data.readers.decord_backend import DecordReader
 from pipeline.data.readers.isolated import DEFAULT_DECODE_TIMEOUT, IsolatedReader
 from pipeline.data.readers.opencv_backend import OpenCVReader
@@ -44,6 +49,7 @@ __all__ = [
     "BACKENDS",
     "DEFAULT_BACKEND",
     "DEFAULT_DECODE_TIMEOUT",
+    "DEFAULT_THREADS",
     "ERROR_KINDS",
     "DecordReader",
     "IsolatedReader",
@@ -119,19 +125,29 @@ def _custom_reader(backend: str) -> type[VideoReader]:
 
 
 def open_video(
-    path: PathLike, backend: str = "auto", *, isolated: bool = False, timeout: float = DEFAULT_DECODE_TIMEOUT
+    path: PathLike,
+    backend: str = "auto",
+    *,
+    isolated: bool = False,
+    timeout: float = DEFAULT_DECODE_TIMEOUT,
+    threads: int = DEFAULT_THREADS,
 ) -> VideoReader:
     """Open `path` with `backend`: "auto" (decord if installed, else opencv, else pyav), a name from
     `BACKENDS`, or a custom `VideoReader` subclass as "package.module:ClassName".
 
     `isolated` decodes in a child process (see `isolated.py`), so that a decoder that crashes or
     hangs on this file raises a `VideoReadError` (`decoder_crashed`, `decoder_timeout`) here instead
-    of ending this process; `timeout` is how long one call may take there.
+    of ending this process; `timeout` is how long one call may take there. `threads` is the
+    decoder's thread count (0: the decoder's automatic count); a custom reader gets it when its
+    constructor takes `threads`.
     """
     name = _resolve_backend(backend)
     if isolated:
-        return IsolatedReader(path, name, timeout)
-    return _custom_reader(name)(path) if ":" in name else BACKENDS[name](path)
+        return IsolatedReader(path, name, timeout, threads)
+    reader = _custom_reader(name) if ":" in name else BACKENDS[name]
+    if "threads" in inspect.signature(reader).parameters:
+        return reader(path, threads=threads)
+    return reader(path)
 
 
 def read_meta(path: PathLike, backend: str = "auto") -> VideoMeta:

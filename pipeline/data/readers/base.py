@@ -4,6 +4,11 @@ trusted for seeking (used by the decord and PyAV backends).
 
 A frame index always means "the i-th frame the decoder outputs, in presentation order", and
 `meta.num_frames` counts the frames a backend can actually decode, not what the header claims.
+
+Decoding to size: when the transform given to `get_frames` / `iter_frames` says what size it
+shrinks frames to (a `scaled_size(height, width)` method, as `transforms.ResizeCrop` has), a
+backend that can resize while decoding (`resizes = True`) outputs frames at that size and the
+transform only crops them; no full-resolution RGB frame is made in Python.
 """
 
 from __future__ import annotations
@@ -12,12 +17,17 @@ import abc
 import importlib.util
 import os
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Sequence, Union
+from typing import Any, Callable, Iterator, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 PathLike = Union[str, "os.PathLike[str]"]
 FrameTransform = Callable[[np.ndarray], np.ndarray]  # uint8 [T,H,W,3] -> uint8 [T,h,w,3]
+Size = Tuple[int, int]  # (height, width)
+
+# Decoder threads per reader: one, because readers run in DataLoader workers that share the cores.
+# A process that decodes alone asks for more; 0 means the decoder's own automatic count.
+DEFAULT_THREADS = 1
 
 ERROR_KINDS = (
     "not_found",
@@ -87,10 +97,12 @@ class VideoReader(abc.ABC):
     """Random access to a video's decoded frames. Use as a context manager or call `close()`."""
 
     name: str = ""
+    resizes: bool = False  # whether `_read_sorted` can output frames at `decode_size`
 
     def __init__(self, path: PathLike) -> None:
         self.path = _check_file(path)
         self._meta: VideoMeta | None = None
+        self.decode_size: Optional[Size] = None  # (h, w) `_read_sorted` outputs, for one call; None: the file's
 
     @property
     def meta(self) -> VideoMeta:
@@ -104,6 +116,7 @@ class VideoReader(abc.ABC):
         if unique.size == 0:
             frames = np.empty((0, self.meta.height, self.meta.width, 3), dtype=np.uint8)
             return transform(frames) if transform is not None else frames
+        self.decode_size = self.size_for(transform)
         try:
             frames = self._read_sorted([int(i) for i in unique])
         except VideoReadError:
@@ -112,9 +125,25 @@ class VideoReader(abc.ABC):
             raise VideoReadError(
                 self.path, f"{self.name} failed to decode frames: {exc}", "decode_error"
             ) from exc
+        finally:
+            self.decode_size = None
         if transform is not None:  # before the repeats are expanded: each distinct frame once
             frames = transform(frames)
         return frames[inverse]
+
+    def size_for(self, transform: FrameTransform | None) -> Optional[Size]:
+        """The (height, width) to decode to for `transform`, or None for the file's own size.
+
+        Only where this backend resizes, the transform shrinks both sides, and it would leave frames of
+        that size as they are (so its output is the same picture, resampled once)."""
+        scaled = getattr(transform, "scaled_size", None)
+        if not self.resizes or scaled is None:
+            return None
+        height, width = self.meta.height, self.meta.width
+        size = tuple(scaled(height, width))
+        if not (size[0] < height and size[1] < width) or tuple(scaled(*size)) != size:
+            return None
+        return size  # type: ignore[return-value]
 
     def iter_frames(
         self, indices: Sequence[int], chunk_size: int, transform: FrameTransform | None = None
@@ -127,7 +156,8 @@ class VideoReader(abc.ABC):
 
     @abc.abstractmethod
     def _read_sorted(self, indices: list[int]) -> np.ndarray:
-        """Frames for strictly increasing, in-range indices, uint8 [T,H,W,3]."""
+        """Frames for strictly increasing, in-range indices, uint8 [T,H,W,3]; [T,h,w,3] at
+        `self.decode_size` when that is set (only where `resizes` is True)."""
 
     @abc.abstractmethod
     def close(self) -> None:

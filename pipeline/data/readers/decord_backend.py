@@ -1,11 +1,22 @@
 """The decord backend: fast batched random access, with a forward-reading fallback for files whose
-timestamps would make decord's seeking return the wrong picture."""
+timestamps would make decord's seeking return the wrong picture. decord resizes in its decoder
+(FFmpeg's scaler) when opened at a size, so frames wanted small are decoded by a second
+`decord.VideoReader` opened at that size; the full-size one counts frames and gives the metadata."""
 
 from __future__ import annotations
 
+from typing import Any, Optional
+
 import numpy as np
 
-from pipeline.data.readers.base import PathLike, VideoReader, VideoReadError, timestamps_trustworthy
+from pipeline.data.readers.base import (
+    DEFAULT_THREADS,
+    PathLike,
+    Size,
+    VideoReader,
+    VideoReadError,
+    timestamps_trustworthy,
+)
 
 
 class DecordReader(VideoReader):
@@ -17,15 +28,19 @@ class DecordReader(VideoReader):
     """
 
     name = "decord"
+    resizes = True
 
-    def __init__(self, path: PathLike) -> None:
+    def __init__(self, path: PathLike, threads: int = DEFAULT_THREADS) -> None:
         super().__init__(path)
         import decord
 
         decord.logging.set_level(decord.logging.QUIET)
+        self._decord = decord
+        self.threads = threads
         self._vr = None
+        self._sized: dict[Size, Any] = {}  # a decoder opened at the size last asked for
         try:
-            self._vr = decord.VideoReader(self.path, ctx=decord.cpu(0), num_threads=1)
+            self._vr = self._open(None)
         except Exception as exc:
             message = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
             kind = "no_video_stream" if "video stream" in message.lower() else "unreadable"
@@ -36,7 +51,22 @@ class DecordReader(VideoReader):
         self._meta = self._make_meta(count, self._vr.get_avg_fps(), width, height, header)
         self._trusted = timestamps_trustworthy(self.path)
         self._vr.seek(0)
-        self._next = 0  # index of the frame next() yields (sequential mode)
+        self._next: dict[Optional[Size], int] = {None: 0}  # per decoder: the frame next() yields (sequential mode)
+
+    def _open(self, size: Optional[Size]) -> Any:
+        height, width = size if size is not None else (-1, -1)
+        return self._decord.VideoReader(
+            self.path, ctx=self._decord.cpu(0), width=width, height=height, num_threads=self.threads
+        )
+
+    def _decoder(self, size: Optional[Size]) -> Any:
+        """The full-size decoder, or one that outputs `size` (opened on first use, replacing another size)."""
+        if size is None:
+            return self._vr
+        if size not in self._sized:
+            self._sized = {size: self._open(size)}
+            self._next = {None: self._next.get(None, 0), size: 0}
+        return self._sized[size]
 
     def _decodes(self, index: int) -> bool:
         try:
@@ -64,21 +94,23 @@ class DecordReader(VideoReader):
         return good + 1
 
     def _read_sorted(self, indices: list[int]) -> np.ndarray:
+        size = self.decode_size
+        vr = self._decoder(size)
         if self._trusted:
-            return self._vr.get_batch(indices).asnumpy()
-        if indices[0] < self._next:
-            self._vr.seek(0)
-            self._next = 0
+            return vr.get_batch(indices).asnumpy()
+        if indices[0] < self._next[size]:
+            vr.seek(0)
+            self._next[size] = 0
         out = []
         for index in indices:
             while True:
-                frame = self._vr.next()
-                self._next += 1
-                if self._next - 1 == index:
+                frame = vr.next()
+                self._next[size] += 1
+                if self._next[size] - 1 == index:
                     break
             out.append(frame.asnumpy())
         return np.stack(out)
 
     def close(self) -> None:
         self._vr = None
-
+        self._sized = {}

@@ -11,7 +11,8 @@ the next file.
 The child is a new interpreter, not a fork: forking a process that holds torch or decoder threads can
 deadlock, and DataLoader workers are daemons, which multiprocessing forbids to have children. Calls
 and answers travel as pickles over two pipes. Frames are transformed in the child (resized to the
-CNN's input), so full-resolution frames never cross the pipe.
+CNN's input, by the decoder itself where it can: see base.py), so full-resolution frames never
+cross the pipe. The child's reader gets the decoder threads the parent asked for.
 """
 
 from __future__ import annotations
@@ -26,7 +27,14 @@ from typing import Any, Iterator, Optional, Sequence
 
 import numpy as np
 
-from pipeline.data.readers.base import FrameTransform, PathLike, VideoMeta, VideoReader, VideoReadError
+from pipeline.data.readers.base import (
+    DEFAULT_THREADS,
+    FrameTransform,
+    PathLike,
+    VideoMeta,
+    VideoReader,
+    VideoReadError,
+)
 
 DEFAULT_DECODE_TIMEOUT = 300.0  # seconds a decoder may take to answer one call (open, a clip, a chunk)
 _CHILD_MAIN = "from pipeline.data.readers.isolated import serve; serve()"
@@ -142,11 +150,13 @@ atexit.register(DECODER.stop)
 class IsolatedReader(VideoReader):
     """A `VideoReader` whose decoder runs in this process's `DecoderProcess` child."""
 
-    def __init__(self, path: PathLike, backend: str, timeout: float = DEFAULT_DECODE_TIMEOUT) -> None:
+    def __init__(
+        self, path: PathLike, backend: str, timeout: float = DEFAULT_DECODE_TIMEOUT, threads: int = DEFAULT_THREADS
+    ) -> None:
         super().__init__(path)  # missing and empty files are told apart here, without a child
         self.timeout = timeout
         self._open = False
-        self._meta = self._ask("open", self.path, backend)
+        self._meta = self._ask("open", self.path, backend, threads)
         self._open = True
         self.name = self._meta.backend
 
@@ -183,11 +193,11 @@ class _ChildReader:
     def __init__(self) -> None:
         self.reader: Optional[VideoReader] = None
 
-    def open(self, path: str, backend: str) -> VideoMeta:
+    def open(self, path: str, backend: str, threads: int) -> VideoMeta:
         from pipeline.data.readers import open_video
 
         self.close()
-        self.reader = open_video(path, backend)
+        self.reader = open_video(path, backend, threads=threads)
         return self.reader.meta
 
     def frames(self, indices: list[int], transform: FrameTransform | None) -> np.ndarray:

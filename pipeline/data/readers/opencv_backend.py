@@ -1,10 +1,12 @@
-"""The OpenCV backend (FFmpeg inside), read strictly forward because its seeking trusts timestamps."""
+"""The OpenCV backend (FFmpeg inside), read strictly forward because its seeking trusts timestamps.
+OpenCV cannot decode to a size: frames wanted small are shrunk while still BGR (cv2.INTER_AREA, as
+`resize_crop` does) and only the small frame is converted to RGB, into the output array."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from pipeline.data.readers.base import PathLike, VideoReader, VideoReadError
+from pipeline.data.readers.base import DEFAULT_THREADS, PathLike, VideoReader, VideoReadError
 
 
 class OpenCVReader(VideoReader):
@@ -17,12 +19,15 @@ class OpenCVReader(VideoReader):
     """
 
     name = "opencv"
+    resizes = True
 
-    def __init__(self, path: PathLike) -> None:
+    def __init__(self, path: PathLike, threads: int = DEFAULT_THREADS) -> None:
         super().__init__(path)
         import cv2
 
         self._cv2 = cv2
+        self.threads = threads
+        self._bgr = None  # the buffer retrieve() decodes into, reused from frame to frame
         self._cap = None
         self._open()
         cap = self._cap
@@ -40,7 +45,7 @@ class OpenCVReader(VideoReader):
         cv2 = self._cv2
         if self._cap is not None:
             self._cap.release()
-        params = [cv2.CAP_PROP_N_THREADS, 1] if hasattr(cv2, "CAP_PROP_N_THREADS") else []
+        params = [cv2.CAP_PROP_N_THREADS, self.threads] if hasattr(cv2, "CAP_PROP_N_THREADS") else []
         try:
             cap = cv2.VideoCapture(self.path, cv2.CAP_FFMPEG, params)
         except Exception as exc:
@@ -51,22 +56,32 @@ class OpenCVReader(VideoReader):
         self._next = 0  # index of the frame the next grab() yields
 
     def _read_sorted(self, indices: list[int]) -> np.ndarray:
-        cv2 = self._cv2
         if indices[0] < self._next:
             self._open()
-        out = []
-        for index in indices:
+        out = None
+        for i, index in enumerate(indices):
             while self._next <= index:
                 if not self._cap.grab():
                     raise VideoReadError(
                         self.path, f"opencv stopped decoding at frame {self._next}", "decode_error"
                     )
                 self._next += 1
-            ok, bgr = self._cap.retrieve()
-            if not ok or bgr is None:
+            ok, self._bgr = self._cap.retrieve(self._bgr)
+            if not ok or self._bgr is None:
                 raise VideoReadError(self.path, f"opencv could not retrieve frame {index}", "decode_error")
-            out.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-        return np.stack(out)
+            bgr = self._shrunk(self._bgr)
+            if out is None:
+                out = np.empty((len(indices), *bgr.shape), dtype=np.uint8)
+            elif bgr.shape != out.shape[1:]:
+                raise VideoReadError(self.path, f"frame {index} changes the frame size", "decode_error")
+            self._cv2.cvtColor(bgr, self._cv2.COLOR_BGR2RGB, dst=out[i])
+        return out
+
+    def _shrunk(self, bgr: np.ndarray) -> np.ndarray:
+        if self.decode_size is None:
+            return bgr
+        height, width = self.decode_size
+        return self._cv2.resize(bgr, (width, height), interpolation=self._cv2.INTER_AREA)
 
     def close(self) -> None:
         if getattr(self, "_cap", None) is not None:

@@ -1,5 +1,6 @@
 """The PyAV backend: seeks to keyframes where the packet timestamps prove trustworthy, else decodes
-forward; any disagreement seen while decoding drops it to forward decoding for good."""
+forward; any disagreement seen while decoding drops it to forward decoding for good. Frames wanted
+small are scaled by FFmpeg's swscale (area averaging) in the same C call that converts them to RGB."""
 
 from __future__ import annotations
 
@@ -7,9 +8,17 @@ import bisect
 
 import numpy as np
 
-from pipeline.data.readers.base import PathLike, VideoReader, VideoReadError, open_container, scan_packets
+from pipeline.data.readers.base import (
+    DEFAULT_THREADS,
+    PathLike,
+    VideoReader,
+    VideoReadError,
+    open_container,
+    scan_packets,
+)
 
 _SEEK_GAP = 32  # decode forward through gaps up to this many frames rather than seek
+_SHRINK = "AREA"  # swscale's area averaging: the closest to cv2.INTER_AREA, and as fast as its bilinear
 
 
 class _Untrusted(Exception):
@@ -27,13 +36,17 @@ class PyAVReader(VideoReader):
     """
 
     name = "pyav"
+    resizes = True
 
-    def __init__(self, path: PathLike) -> None:
+    def __init__(self, path: PathLike, threads: int = DEFAULT_THREADS) -> None:
         super().__init__(path)
         import av
+        from av.video.reformatter import VideoReformatter
 
         av.logging.set_level(av.logging.PANIC)
         self._av = av
+        self.threads = threads
+        self._reformatter = VideoReformatter()  # keeps its swscale context from frame to frame
         self._container = None
         self._open()
         stream = self._stream
@@ -62,7 +75,9 @@ class PyAVReader(VideoReader):
             raise VideoReadError(self.path, "the file has no video stream", "no_video_stream")
         self._container = container
         self._stream = container.streams.video[0]
-        self._stream.thread_count = 1
+        self._stream.thread_count = self.threads
+        if self.threads != 1:
+            self._stream.thread_type = "AUTO"  # frame and slice threads
         self._frames = None  # decode iterator
         self._next = 0  # index of the frame the iterator yields next
 
@@ -153,8 +168,17 @@ class PyAVReader(VideoReader):
                 frame = self._next_frame()
                 if self._next - 1 == index:
                     break
-            out.append(frame.to_ndarray(format="rgb24"))
+            out.append(self._to_rgb(frame))
         return np.stack(out)
+
+    def _to_rgb(self, frame) -> np.ndarray:
+        """uint8 [H,W,3], or [h,w,3] at `decode_size`: swscale converts (and scales) in one pass."""
+        height, width = self.decode_size or (None, None)
+        interpolation = _SHRINK if self.decode_size else None
+        rgb = self._reformatter.reformat(
+            frame, width=width, height=height, format="rgb24", interpolation=interpolation, threads=self.threads
+        )
+        return rgb.to_ndarray()
 
     def close(self) -> None:
         if getattr(self, "_container", None) is not None:
