@@ -13,6 +13,8 @@ import argparse
 from pathlib import Path
 from typing import List
 
+import torch
+
 from pipeline.benchmark import BENCHMARK_DEFAULTS, format_markdown, run_benchmark
 from pipeline.errors import EXIT_OK, UsageError, run_script
 
@@ -39,8 +41,13 @@ def main(argv: List[str]) -> int:
                         help="predict.py's loader workers in the inference rows")
     parser.add_argument("--precision-sizes", type=int, nargs="+", default=list(d.precision_sizes),
                         help="input sizes of the fp32 / bf16 CNN rows")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads of this process (default: torch's, one per core); on a busy machine 1 "
+                             "avoids threads waiting on each other")
     parser.add_argument("--only-inference", action="store_true", help="only the inference and precision rows")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     inference = None
     if args.inference_videos:
         inference = {"videos_dir": args.inference_dir, "count": args.inference_videos, "checkpoint": args.checkpoint,
