@@ -15,7 +15,7 @@ from pipeline.training.extract import extract_features
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_extracted_features_are_the_ones_training_reads(tmp_path):
+def test_extracted_features_are_the_ones_training_reads(tmp_path, capsys):
     data = generate_direction_dataset(tmp_path / "data", n_train=4, n_val=2, n_test=2, size=64, num_frames=8, seed=4)
     broken = data / "train" / "left_to_right" / "broken.mp4"
     broken.write_bytes(b"not a video " * 50)
@@ -38,6 +38,9 @@ def test_extracted_features_are_the_ones_training_reads(tmp_path):
     assert (again["videos"], again["cached_before"], again["embedded"]) == (9, 8, 0)
     assert list(again["unreadable"]) == [str(broken)]
 
+    capsys.readouterr()
     summary = train(args)
+    table = capsys.readouterr().out  # the split table is shown, not only logged
+    assert "2 classes, 9 videos (train 5, val 2, test 2)" in table and "left_to_right" in table
     assert summary["skipped_videos"] == [str(broken)] or str(broken) in " ".join(summary["skipped_videos"])
     assert {p: p.stat().st_mtime_ns for p in cache.rglob("*.npy")} == entries, "training embedded nothing anew"

@@ -252,3 +252,11 @@ def test_feature_cache_entries_follow_the_video_file(direction_data, tmp_path):
     stat = video.stat()
     os.utime(video, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
     assert cache.load(video) is None, "a rewritten video is embedded again"
+
+
+def test_a_class_with_few_validation_videos_is_named(direction_data, caplog, capsys):
+    import logging
+
+    with caplog.at_level(logging.WARNING):
+        VideoDataModule(root=str(direction_data), clip_len=4)
+    assert "fewer than 3 videos of class left_to_right (2), right_to_left (2)" in caplog.text

@@ -160,6 +160,8 @@ def train(args: Optional[List[str]] = None) -> Dict[str, Any]:
     """
     cli = build_cli(args)
     trainer, model, data = cli.trainer, cli.model, cli.datamodule
+    if trainer.is_global_zero:
+        print(f"dataset {data.root}: {data.splits.summary()}", flush=True)
     _attach_model(data, model)
     _resume_in_place(trainer, cli.config.get("ckpt_path"))
     trusted = bool(cli.config.get("trust_checkpoint"))  # else the checkpoint loads as plain data only

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import Counter
 from functools import partial
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
@@ -33,6 +34,8 @@ from pipeline.data.video_check import check_videos
 from pipeline.data.workers import resolve_num_workers
 
 log = logging.getLogger(__name__)
+
+MIN_VAL_VIDEOS_PER_CLASS = 3  # fewer, and validation accuracy moves in steps too coarse to pick a checkpoint by
 
 
 class VideoDataModule(pl.LightningDataModule):
@@ -129,6 +132,17 @@ class VideoDataModule(pl.LightningDataModule):
         self.feature_extractor: Optional[Backbone] = None  # set by attach_model
         self.datasets: Dict[str, Dataset] = {}
         log.info("dataset %s:\n%s", root, self.splits.summary())
+        self._warn_small_validation()
+
+    def _warn_small_validation(self) -> None:
+        """Name the classes with too few validation videos to choose a checkpoint by."""
+        counts = Counter(r.label for r in self.splits.val)
+        few = [f"{name} ({counts.get(i, 0)})" for i, name in enumerate(self.class_names)
+               if counts.get(i, 0) < MIN_VAL_VIDEOS_PER_CLASS]
+        if few:
+            log.warning("validation has fewer than %d videos of class %s: the best checkpoint is picked on very "
+                        "few clips; give a larger val split (data.val_fraction, data.val_list)",
+                        MIN_VAL_VIDEOS_PER_CLASS, ", ".join(few))
 
     @property
     def class_names(self) -> List[str]:
