@@ -149,11 +149,14 @@ def inference_rows(videos: Sequence[Path], checkpoint: Path, repeats: int, worke
 def precision_rows(videos: Sequence[Path], checkpoint: Optional[Path], sizes: Sequence[int], repeats: int,
                    device: str, tmp: Path, batch: int = 64) -> List[Dict]:
     """The CNN alone in fp32 and bf16 at each size (frames/s), and the largest probability difference bf16
-    makes on `videos` (the checkpoint's head; an untrained one when no checkpoint is given)."""
+    makes on `videos` (the checkpoint's head at its own input size; an untrained one at other sizes)."""
     torch_device, rows = torch.device(device), []
     for size in sizes:
-        ckpt = checkpoint if checkpoint is not None else fresh_checkpoint(tmp / f"fresh-{size}.ckpt", size)
-        model = load_recognizer(str(ckpt)).to(torch_device)
+        model = load_recognizer(str(checkpoint)) if checkpoint is not None else None
+        trained = model is not None and model.preprocessing.crop_size == size
+        if not trained:  # the checkpoint's head fits its own input size only
+            model = load_recognizer(str(fresh_checkpoint(tmp / f"fresh-{size}.ckpt", size)))
+        model = model.to(torch_device)
         backbone, crop = model.model.backbone, model.preprocessing.crop_size
         x = torch.randn(batch, 3, crop, crop, device=torch_device)
         seconds = timings([partial(_synced, backbone, x, "fp32"), partial(_synced, backbone, x, "bf16")], repeats)
@@ -167,7 +170,7 @@ def precision_rows(videos: Sequence[Path], checkpoint: Optional[Path], sizes: Se
                 probs[precision] = torch.cat([model.video_probabilities({"frames": c[None].to(torch_device)})
                                               for c in clips])
         diff = float((probs["fp32"] - probs["bf16"]).abs().max())
-        head = "trained head" if checkpoint is not None else "untrained head"
+        head = "the checkpoint's trained head" if trained else "an untrained head"
         fp32 = statistics.median(rates["fp32"])
         rows.append(_row("precision", f"EfficientNet-Lite0 {crop}px fp32, channels_last, batch {batch} (baseline)",
                          fp32, "frames/s", spread(rates["fp32"]), 1.0))
