@@ -151,3 +151,29 @@ def test_isolated_reader_and_stream_decode_to_size(square_video):
     assert [len(frames) for _, _, frames in chunks] == [16, 16, 8]
     indices = np.concatenate([i for _, i, _ in chunks])
     assert [decode_index(f) for f in np.concatenate([f for _, _, f in chunks])] == indices.tolist() == list(range(40))
+
+
+REAL_CLIPS = ("R6llTwEh07w.mp4", "WUzgd7C1pWA.mp4", "v_SoccerJuggling_g23_c01.avi", "tree.avi")
+
+
+def _mean_diff(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.abs(a.astype(np.int16) - b.astype(np.int16)).mean(axis=(1, 2, 3))
+
+
+def test_real_clips_decoded_to_size_show_the_same_frames(real_videos):
+    """On real clips (H.264 with audio, MPEG-4 AVI, cinepak with a lying header), every backend's frames
+    decoded to size are the pictures resize_crop makes of the same full-size frames, up to resampling
+    (measured: mean abs difference at most 3), and not their neighbours where those differ visibly."""
+    prep = _prep(128, 112)
+    for name in REAL_CLIPS:
+        for backend in ALL:
+            with open_video(real_videos / name, backend) as reader:
+                n = reader.meta.num_frames
+                request, following = [n - 2, 0, n // 2, 1], [n - 1, 1, n // 2 + 1, 2]
+                assert reader.size_for(ResizeCrop(prep)) is not None
+                new = reader.get_frames(request, ResizeCrop(prep))
+                old = reader.get_frames(request, partial(resize_crop, preprocessing=prep))
+                old_next = reader.get_frames(following, partial(resize_crop, preprocessing=prep))
+            own, moving = _mean_diff(new, old), _mean_diff(old, old_next) > 8
+            assert (own < 8).all(), (name, backend, own)
+            assert (own < _mean_diff(new, old_next))[moving].all(), (name, backend, own)
