@@ -23,6 +23,7 @@ import argparse
 from dataclasses import fields
 from typing import List, Optional, Union
 
+from models.backbones import PRECISIONS
 from pipeline.errors import run_script
 from pipeline.inference import PredictOptions, TimelineOptions, format_summary, predict
 
@@ -51,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--strategy", default=DEFAULTS["strategy"],
                         help="e.g. ddp to run on several GPUs or CPU processes")
     parser.add_argument("--precision", default=None, help="default: 16-mixed on a GPU, 32-true on the CPU")
+    parser.add_argument("--backbone-precision", default=None, choices=PRECISIONS,
+                        help="the CNN's precision (auto: bf16 on CPUs with native bf16, fp16 on CUDA); "
+                             "default: the checkpoint's")
     parser.add_argument("--backend", default=None,
                         help="video decoder: auto, decord, opencv, pyav or a custom reader 'module:Class' "
                              "(default: the one the model was trained with)")
@@ -105,6 +109,7 @@ def parse_args(argv: Optional[List[str]] = None) -> PredictOptions:
         num_nodes=args.num_nodes,
         strategy=args.strategy,
         precision=args.precision,
+        backbone_precision=args.backbone_precision,
         backend=args.backend,
         decode_timeout=args.decode_timeout,
         trust_checkpoint=args.trust_checkpoint,

@@ -91,8 +91,8 @@ def test_local_weights_file_is_loaded(tmp_path):
 
 def test_spatial_grid_refines_global_pooling_into_cells():
     x = torch.randn(2, 3, 64, 64)
-    pooled = create_backbone("efficientnet_lite0", input_size=64).eval()
-    grid = create_backbone("efficientnet_lite0", input_size=64, grid=2).eval()
+    pooled = create_backbone("efficientnet_lite0", input_size=64, precision="fp32").eval()
+    grid = create_backbone("efficientnet_lite0", input_size=64, grid=2, precision="fp32").eval()
     assert grid.feature_dim == 4 * pooled.feature_dim
     cells = grid(x).view(2, pooled.feature_dim, 4)  # [N,D,cells]: one feature vector per quarter of the frame
     assert torch.allclose(cells.mean(-1), pooled(x), atol=1e-5)

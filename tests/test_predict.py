@@ -133,7 +133,8 @@ def test_every_file_gets_a_row_and_predictions_match_the_module(checkpoint, vide
     model = load_recognizer(str(checkpoint))
     settings = json.loads((tmp_path / "preds.settings.json").read_text())
     assert set(settings) == {"checkpoint", "checkpoint_sha256", "class_names", "model", "preprocessing", "sampling",
-                             "backend", "top_k", "format", "timeline", "torch", "pytorch_lightning", "python"}
+                             "backend", "top_k", "format", "timeline", "torch", "pytorch_lightning", "python",
+                             "backbone_precision"}
     assert settings["checkpoint_sha256"] == hashlib.sha256(checkpoint.read_bytes()).hexdigest()
     assert settings["class_names"] == model.class_names == ["goal", "no_goal"]
     assert settings["sampling"]["num_clips"] == 2 and settings["sampling"]["clip_len"] == 12

@@ -53,6 +53,7 @@ def run_settings(
         "class_names": model.class_names,
         "model": {k: hp[k] for k in MODEL_KEYS if k in hp},
         "preprocessing": model.preprocessing.to_dict(),
+        "backbone_precision": model.model.backbone.precision,
         "sampling": sampler.to_config(),
         "backend": backend,
         "top_k": options.top_k,

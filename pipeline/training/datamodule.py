@@ -220,11 +220,14 @@ class VideoDataModule(pl.LightningDataModule):
         splits.train, splits.val, splits.test = keep(splits.train), keep(splits.val), keep(splits.test)
         self._checked = True
 
-    def feature_cache(self) -> FeatureCache:
-        """The cache of the attached frozen backbone's features, under this data's decoder and rate."""
+    def feature_cache(self, device: Optional[torch.device] = None) -> FeatureCache:
+        """The cache of the attached frozen backbone's features computed on `device` (its precision
+        can depend on it; default: where the trainer runs, else the CPU), under this data's decoder and rate."""
         if self.feature_extractor is None:
             raise RuntimeError("feature_cache needs a frozen backbone: attach_model(preprocessing, backbone) first")
-        return FeatureCache(self.cache_dir, self.feature_extractor.fingerprint(), self.backend, self.cache_rate)
+        if device is None:
+            device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
+        return FeatureCache(self.cache_dir, self.feature_extractor.fingerprint(device), self.backend, self.cache_rate)
 
     def _cached_features(self, records: List[VideoRecord]) -> Tuple[List[Optional[CachedFeatures]], Dict[int, str]]:
         """Per-frame features of every record; under DDP each rank embeds its shard, then all read all."""

@@ -40,10 +40,10 @@ def extract_features(args: Optional[List[str]] = None, progress: bool = True) ->
         raise UsageError("nothing to cache: features are cached only with a frozen backbone "
                          "(model.freeze_backbone true) and data.cache_features true")
     data.attach_model(model.preprocessing, backbone)
-    cache = data.feature_cache()
+    rank, world, device = process_shard()
+    cache = data.feature_cache(device)
     splits = data.splits
     records = list({os.fspath(r.path): r for r in splits.train + splits.val + splits.test}.values())
-    rank, world, device = process_shard()
     mine = [r for i, r in enumerate(records) if i % world == rank]
     before = sum(cache.load(r.path) is not None for r in mine)
     entries, errors = precompute_features(mine, backbone, cache, backend=data.backend, device=device,
