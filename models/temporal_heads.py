@@ -5,6 +5,10 @@
 state, their mean, or attention over them, then a linear layer V gives the logits.
 `MeanPoolHead` has no recurrence (the order of frames cannot matter); it is the baseline that
 shows what the recurrence adds.
+
+With `motion="diff"` the recurrent head reads, beside each frame's features, how they changed
+since the frame before (x_t - x_{t-1}, zero at t = 0): actions that share their poses and differ
+in how the body moves are told apart by the change, which a frozen per-frame CNN never sees.
 """
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from torch import nn
 
 CELLS: Dict[str, Type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 READOUTS = ("last", "mean", "attention")
+MOTIONS = ("none", "diff")
 
 
 @dataclass(frozen=True)
@@ -28,6 +33,7 @@ class HeadDefaults:
     bidirectional: bool = False
     dropout: float = 0.2
     readout: str = "last"
+    motion: str = "none"
 
 
 HEAD_DEFAULTS = HeadDefaults()
@@ -46,19 +52,22 @@ class RecurrentHead(nn.Module):
         bidirectional: bool = HEAD_DEFAULTS.bidirectional,
         dropout: float = HEAD_DEFAULTS.dropout,
         readout: str = HEAD_DEFAULTS.readout,
+        motion: str = HEAD_DEFAULTS.motion,
     ):
         super().__init__()
+        if motion not in MOTIONS:
+            raise ValueError(f"unknown motion {motion!r}; choose one of {', '.join(MOTIONS)}")
         if cell not in CELLS:
             raise ValueError(f"unknown cell {cell!r}; choose one of {', '.join(CELLS)} (or 'none' for mean pooling)")
         if readout not in READOUTS:
             raise ValueError(f"unknown readout {readout!r}; choose one of {', '.join(READOUTS)}")
-        self.cell, self.readout, self.bidirectional = cell, readout, bidirectional
+        self.cell, self.readout, self.bidirectional, self.motion = cell, readout, bidirectional, motion
         # Frozen CNN features have arbitrary scale; normalising them lets one learning rate suit every backbone.
         self.norm = nn.LayerNorm(input_dim)
         self.input_dropout = nn.Dropout(dropout)
         extra = {"nonlinearity": "tanh"} if cell == "rnn" else {}
         self.rnn = CELLS[cell](
-            input_dim,
+            input_dim * (2 if motion == "diff" else 1),
             hidden_size,
             num_layers=num_layers,
             batch_first=True,
@@ -74,7 +83,11 @@ class RecurrentHead(nn.Module):
 
     def states(self, features: torch.Tensor) -> torch.Tensor:
         """features [B,T,D] -> hidden states of the top layer [B,T,H] (H doubled when bidirectional)."""
-        outputs, _ = self.rnn(self.input_dropout(self.norm(features)))
+        x = self.norm(features)
+        if self.motion == "diff":
+            change = torch.cat([torch.zeros_like(x[:, :1]), x[:, 1:] - x[:, :-1]], dim=1)
+            x = torch.cat([x, change], dim=-1)
+        outputs, _ = self.rnn(self.input_dropout(x))
         return outputs
 
     def pool(self, outputs: torch.Tensor) -> torch.Tensor:
@@ -116,8 +129,11 @@ def build_temporal_head(
     bidirectional: bool = HEAD_DEFAULTS.bidirectional,
     dropout: float = HEAD_DEFAULTS.dropout,
     readout: str = HEAD_DEFAULTS.readout,
+    motion: str = HEAD_DEFAULTS.motion,
 ) -> nn.Module:
-    """cell: "rnn" (Elman, tanh), "lstm", "gru", or "none" for the order-blind mean-pool baseline."""
+    """cell: "rnn" (Elman, tanh), "lstm", "gru", or "none" for the order-blind mean-pool baseline;
+    motion: "diff" adds each step's feature change to the recurrent head's input."""
     if cell == "none":
         return MeanPoolHead(input_dim, num_classes, dropout)
-    return RecurrentHead(input_dim, num_classes, cell, hidden_size, num_layers, bidirectional, dropout, readout)
+    return RecurrentHead(input_dim, num_classes, cell, hidden_size, num_layers, bidirectional, dropout, readout,
+                         motion)

@@ -45,3 +45,21 @@ def test_bad_options_are_rejected():
         build_temporal_head(4, 2, cell="transformer")
     with pytest.raises(ValueError, match="unknown readout"):
         build_temporal_head(4, 2, readout="max")
+
+
+def test_motion_diff_gives_the_head_what_changed_between_frames():
+    torch.manual_seed(0)
+    head = RecurrentHead(input_dim=4, num_classes=2, cell="gru", hidden_size=8, dropout=0.0, motion="diff").eval()
+    assert head.rnn.weight_ih_l0.shape[1] == 8, "features and their change, side by side"
+    x = torch.randn(1, 5, 4)
+    states = head.states(x)
+    # The change is zero at t = 0: the first state equals that of a head fed zeros as the change.
+    rnn_input = torch.cat([head.norm(x), torch.zeros_like(x)], dim=-1)[:, :1]
+    expected, _ = head.rnn(rnn_input)
+    assert torch.allclose(states[:, :1], expected, atol=1e-6)
+    # Holding a frame still (same features again) differs from the frame sequence moving on.
+    still = torch.cat([x[:, :3], x[:, 2:3]], dim=1)
+    moving = torch.cat([x[:, :3], x[:, 1:2]], dim=1)
+    assert not torch.allclose(head(still), head(moving))
+    with pytest.raises(ValueError, match="motion"):
+        RecurrentHead(input_dim=4, num_classes=2, motion="flow")

@@ -30,7 +30,7 @@ from pipeline.inference.output import PredictionTable
 RESUME_KEYS = ("checkpoint_sha256", "sampling", "preprocessing", "class_names", "timeline", "top_k", "backend",
                "format")
 MODEL_KEYS = ("backbone", "input_size", "spatial_grid", "cell", "hidden_size", "num_layers", "bidirectional",
-              "readout")
+              "readout", "motion")
 
 
 def checkpoint_sha256(path: str) -> str:

@@ -47,6 +47,7 @@ class RecognizerModule(pl.LightningModule):
         bidirectional: bool = HEAD_DEFAULTS.bidirectional,
         dropout: float = HEAD_DEFAULTS.dropout,
         readout: str = HEAD_DEFAULTS.readout,
+        motion: str = HEAD_DEFAULTS.motion,
         lr: float = 1e-3,
         backbone_lr: float = 1e-4,
         weight_decay: float = 1e-4,
@@ -70,6 +71,8 @@ class RecognizerModule(pl.LightningModule):
                 "bf16" or "fp16": the precision the CNN runs at (models.backbones.resolve_precision).
             cell: "rnn" (Elman), "lstm", "gru", or "none" (mean pooling, order-blind baseline).
             readout: "last", "mean" or "attention" over the recurrent states.
+            motion: "diff" gives the recurrent head each step's feature change beside the features
+                (what moved between frames); "none" the features alone.
             scheduler: "cosine" (over max_epochs) or "none".
         """
         super().__init__()
@@ -83,7 +86,8 @@ class RecognizerModule(pl.LightningModule):
         backbone_net = create_backbone(backbone, weights, freeze_backbone, input_size, allow_download, spatial_grid,
                                        backbone_precision)
         head = build_temporal_head(
-            backbone_net.feature_dim, num_classes, cell, hidden_size, num_layers, bidirectional, dropout, readout
+            backbone_net.feature_dim, num_classes, cell, hidden_size, num_layers, bidirectional, dropout, readout,
+            motion,
         )
         self.model = VideoRecognizer(backbone_net, head)
         self.val_metrics = self._metrics(num_classes, "val/")
@@ -103,7 +107,7 @@ class RecognizerModule(pl.LightningModule):
             "mean_class_acc": MulticlassAccuracy(num_classes, average="macro"),
             "f1_macro": MulticlassF1Score(num_classes, average="macro"),
         }
-        if num_classes >= 5:
+        if num_classes > 5:  # with five classes or fewer every label is in the top five: always 1.0
             metrics["acc_top5"] = MulticlassAccuracy(num_classes, top_k=5, average="micro")
         return torchmetrics.MetricCollection(metrics, prefix=prefix)
 
