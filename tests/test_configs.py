@@ -75,6 +75,7 @@ LAYOUTS: Dict[str, Callable[[Path, Path], List[str]]] = {
     "demo.yaml": _split_folders,
     "folders.yaml": _class_folders,
     "list.yaml": _list_files,
+    "small.yaml": _class_folders,
     "ucf101.yaml": _ucf101_split_files,
 }
 

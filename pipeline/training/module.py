@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import math
 from typing import Any, Dict, List, Optional
 
 import numpy as np
@@ -73,7 +74,7 @@ class RecognizerModule(pl.LightningModule):
             readout: "last", "mean" or "attention" over the recurrent states.
             motion: "diff" gives the recurrent head each step's feature change beside the features
                 (what moved between frames); "none" the features alone.
-            scheduler: "cosine" (over max_epochs) or "none".
+            scheduler: "cosine" (over the run's optimizer steps, from max_epochs or max_steps) or "none".
         """
         super().__init__()
         if not class_names:
@@ -274,9 +275,12 @@ class RecognizerModule(pl.LightningModule):
         optimizer = torch.optim.AdamW(groups, weight_decay=hp.weight_decay)
         if hp.scheduler == "none":
             return optimizer
-        epochs = max(1, self.trainer.max_epochs or 1) if self._trainer is not None else 1
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+        # Cosine over the optimizer steps of the whole run, however it is bounded (max_epochs or
+        # max_steps): a tiny dataset's 2 steps per epoch still get a full decay.
+        steps = self.trainer.estimated_stepping_batches if self._trainer is not None else 1
+        total = int(steps) if math.isfinite(steps) and steps > 0 else 1
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def on_fit_start(self) -> None:
         # Recurrent gradients underflow into denormal floats, which x86 CPUs handle up to
