@@ -59,6 +59,7 @@ class BenchmarkDefaults:
     inference_videos: int = 0  # videos for the batch-inference rows; 0 leaves them out
     inference_workers: int = 2  # predict.py's loader workers in those rows
     precision_sizes: tuple = (112, 224)  # input sizes of the fp32 / bf16 CNN rows
+    phone_seconds: float = 12.0  # length of each generated phone-like clip of the cache-fill rows
 
 
 BENCHMARK_DEFAULTS = BenchmarkDefaults()
@@ -240,29 +241,33 @@ def isolation_rows(video: Path, repeats: int, clips: int = 12) -> List[Dict]:
     ]
 
 
-def measure_cache_memory(video: Path, cache_dir: Path, input_size: int = 112, backend: str = "pyav") -> Dict:
-    """Fill the feature cache for one video in a fresh process; its peak memory (MB) over its start,
-    the decoding child's peak, the frames embedded and the seconds it took."""
+def measure_cache_memory(video: Path, cache_dir: Path, input_size: int = 112, backend: str = "pyav",
+                         every_frame: bool = True) -> Dict:
+    """Fill the feature cache for one video in a fresh process, embedding every frame (the worst case
+    for memory) or the frames the default rate keeps; its peak memory (MB) over its start, the
+    decoding child's peak, the frames embedded and the seconds it took."""
     done = subprocess.run(
         [sys.executable, "-c", "import sys; from pipeline.benchmark import _cache_one; _cache_one(*sys.argv[1:])",
-         str(video), str(cache_dir), str(input_size), backend],
+         str(video), str(cache_dir), str(input_size), backend, "all" if every_frame else "default"],
         capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[1],
     )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def _cache_one(video: str, cache_dir: str, input_size: str, backend: str) -> None:
+def _cache_one(video: str, cache_dir: str, input_size: str, backend: str, rate: str) -> None:
     """The child side of `measure_cache_memory`: prints one JSON line."""
     from pipeline.data.annotations import VideoRecord
     from pipeline.data.feature_cache import FeatureCache, precompute_features
+    from pipeline.data.feature_rate import FEATURE_RATE_DEFAULTS, FeatureRate
     from pipeline.data.readers.isolated import DECODER
 
     backbone = create_backbone("efficientnet_lite0", input_size=int(input_size))
+    cache = FeatureCache(cache_dir, backbone.fingerprint(), backend,
+                         FeatureRate(None, None) if rate == "all" else FEATURE_RATE_DEFAULTS)
     start_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     began = time.perf_counter()
-    features, errors = precompute_features([VideoRecord(Path(video), 0)], backbone,
-                                           FeatureCache(cache_dir, backbone.fingerprint(), backend),
-                                           backend=backend, progress=False)
+    features, errors = precompute_features([VideoRecord(Path(video), 0)], backbone, cache, backend=backend,
+                                           progress=False)
     seconds = time.perf_counter() - began
     DECODER.stop()  # reap the decoding child, so that RUSAGE_CHILDREN holds its peak
     print(json.dumps({
@@ -282,11 +287,17 @@ def memory_rows(minutes: List[float], tmp: Path, input_size: int) -> List[Dict]:
         frames = int(length * 60 * 25)
         video = make_test_video(tmp / f"long-{length:g}min.mp4", frames=frames, fps=25)
         m = measure_cache_memory(video, tmp / "cache", input_size)
-        what = (f"cache features of a {length:g}-minute 640x360 video ({frames} frames): peak MB of the process "
-                f"(+{m['grown_mb']:.0f} MB while caching), of the decoding child {m['child_peak_mb']:.0f} MB")
+        what = (f"cache features of every frame of a {length:g}-minute 640x360 video ({frames} frames): peak MB of "
+                f"the process (+{m['grown_mb']:.0f} MB while caching), of the decoding child "
+                f"{m['child_peak_mb']:.0f} MB")
         rows.append(_row("memory", what, m["peak_mb"], "MB", None, None))
-        rows.append(_row("memory", f"cache fill time per minute of video ({length:g}-minute video, {input_size}px)",
-                         m["seconds"] / length, "s/min", None, None))
+        every = m["seconds"] / length
+        rows.append(_row("memory", f"cache fill time per minute of video, every frame ({length:g}-minute video, "
+                         f"{input_size}px) (baseline)", every, "s/min", 1.0, None))
+        capped = measure_cache_memory(video, tmp / "cache", input_size, every_frame=False)
+        rows.append(_row("memory", f"cache fill time per minute of video, default rate: {capped['frames']} frames "
+                         f"({length:g}-minute video, {input_size}px)", capped["seconds"] / length, "s/min",
+                         every / (capped["seconds"] / length), None))
     return rows
 
 
@@ -304,11 +315,12 @@ def _row(group: str, what: str, rate: float, unit: str, vs_baseline: Optional[fl
 def run_benchmark(video: Optional[Path] = None, repeats: int = BENCHMARK_DEFAULTS.repeats,
                   input_size: int = BENCHMARK_DEFAULTS.input_size, device: str = BENCHMARK_DEFAULTS.device,
                   memory_minutes: Optional[List[float]] = None, inference: Optional[Dict] = None,
-                  core: bool = True) -> Dict:
+                  core: bool = True, phone_clips: int = 0) -> Dict:
     """Every row, on `video` (default: a generated 640x360 clip), plus a description of the machine;
     memory rows for generated videos of `memory_minutes` minutes when given; batch-inference and
     precision rows when `inference` holds run_inference_benchmark's arguments (device and repeats
-    are these). core=False leaves out the decoding, isolation, backbone and head rows."""
+    are these); cache-fill rows on `phone_clips` generated phone-like clips when > 0. core=False
+    leaves out the decoding, isolation, backbone and head rows."""
     torch_device = torch.device(device)
     with tempfile.TemporaryDirectory() as tmp:
         source = video or make_test_video(Path(tmp) / "bench.mp4")
@@ -320,6 +332,12 @@ def run_benchmark(video: Optional[Path] = None, repeats: int = BENCHMARK_DEFAULT
             rows += model_rows(source, repeats, input_size, torch_device)
         if memory_minutes:
             rows += memory_rows(memory_minutes, Path(tmp), input_size)
+        if phone_clips:
+            from pipeline.benchmark_cache import cache_fill_rows
+
+            backbone = create_backbone("efficientnet_lite0", input_size=input_size)
+            rows += cache_fill_rows(backbone, Path(tmp), phone_clips, BENCHMARK_DEFAULTS.phone_seconds,
+                                    BENCHMARK_DEFAULTS.inference_workers, _row)
     if inference is not None:
         rows += run_inference_benchmark(**inference, repeats=repeats, device=device, input_size=input_size)
     machine = {

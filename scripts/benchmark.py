@@ -44,6 +44,9 @@ def main(argv: List[str]) -> int:
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads of this process (default: torch's, one per core); on a busy machine 1 "
                              "avoids threads waiting on each other")
+    parser.add_argument("--phone-clips", type=int, default=0,
+                        help="cache-fill rows: generate this many 720p/1080p phone-like clips and fill the feature "
+                             "cache from empty, every frame vs the default rate")
     parser.add_argument("--only-inference", action="store_true", help="only the inference and precision rows")
     args = parser.parse_args(argv)
     if args.threads:
@@ -55,7 +58,7 @@ def main(argv: List[str]) -> int:
     elif args.only_inference:
         raise UsageError("--only-inference needs --inference-videos N")
     print(format_markdown(run_benchmark(args.video, args.repeats, args.input_size, args.device, args.memory_minutes,
-                                        inference, core=not args.only_inference)))
+                                        inference, core=not args.only_inference, phone_clips=args.phone_clips)))
     return EXIT_OK
 
 
