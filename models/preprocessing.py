@@ -1,4 +1,4 @@
-"""The input a backbone expects: resize, centre crop, interpolation, mean and std.
+"""The input a backbone expects: resize, centre crop (or the whole frame), interpolation, mean and std.
 
 A backbone's weights carry this spec; the pipeline applies it, and checkpoints store it so
 training and inference can never disagree.
@@ -8,17 +8,32 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Dict, Optional, Tuple
 
+FRAME_FITS = ("crop", "pad", "stretch")
+FRAME_FIT_DEFAULT = "crop"  # the one place the default lives (not yet measured against "pad" on real video)
+
 
 @dataclass(frozen=True)
 class Preprocessing:
-    """Frames are resized so their shorter side is `resize_size`, centre-cropped to a
-    `crop_size` square, scaled to [0, 1] and normalised with `mean` and `std` (RGB)."""
+    """How a frame becomes the backbone's `crop_size` square, then scaled to [0, 1] and normalised
+    with `mean` and `std` (RGB). `fit`:
+
+    - "crop": the shorter side resized to `resize_size`, the centre `crop_size` square kept (the
+      ImageNet recipe; it cuts the frame's sides, about 15% each of a 4:3 frame, more of a 16:9 one);
+    - "pad": the whole frame, its longer side resized to `crop_size`, centred on a square of the mean
+      colour (zero once normalised);
+    - "stretch": the whole frame resized to the square, its aspect ratio not kept.
+    """
 
     resize_size: int
     crop_size: int
     mean: Tuple[float, float, float]
     std: Tuple[float, float, float]
     interpolation: str = "bilinear"
+    fit: str = FRAME_FIT_DEFAULT
+
+    def __post_init__(self) -> None:
+        if self.fit not in FRAME_FITS:
+            raise ValueError(f"unknown frame fit {self.fit!r}; choose one of {', '.join(FRAME_FITS)}")
 
     def with_input_size(self, crop_size: Optional[int]) -> Preprocessing:
         """The same recipe at another input size, keeping the resize/crop ratio."""
@@ -29,9 +44,17 @@ class Preprocessing:
         resize = int(round(crop_size * self.resize_size / self.crop_size))
         return replace(self, resize_size=resize, crop_size=crop_size)
 
+    def with_fit(self, fit: str) -> Preprocessing:
+        """The same recipe fitting frames by `fit` ("crop", "pad" or "stretch")."""
+        return replace(self, fit=fit)
+
     def to_dict(self) -> Dict[str, Any]:
-        """Plain values, as a checkpoint stores them."""
-        return asdict(self)
+        """Plain values, as a checkpoint stores them ("fit" only when it is not the default crop, so
+        that what earlier versions wrote and read stays the same)."""
+        data = asdict(self)
+        if self.fit == FRAME_FIT_DEFAULT:
+            del data["fit"]
+        return data
 
     @classmethod
     def from_dict(cls, data: Dict[str, Any]) -> Preprocessing:
@@ -42,4 +65,5 @@ class Preprocessing:
             mean=tuple(float(v) for v in data["mean"]),
             std=tuple(float(v) for v in data["std"]),
             interpolation=str(data.get("interpolation", "bilinear")),
+            fit=str(data.get("fit", FRAME_FIT_DEFAULT)),
         )

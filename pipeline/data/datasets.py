@@ -7,7 +7,6 @@ keeps the message so the training loop can report it.
 """
 from __future__ import annotations
 
-from functools import partial
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -19,7 +18,7 @@ from pipeline.data.annotations import VideoRecord
 from pipeline.data.feature_rate import CachedFeatures
 from pipeline.data.readers import DEFAULT_DECODE_TIMEOUT, VideoMeta, VideoReader, VideoReadError, read_with_fallback
 from pipeline.data.sampling import ClipSampler
-from pipeline.data.transforms import resize_crop
+from pipeline.data.transforms import ResizeCrop
 
 
 def _worker_rng() -> np.random.Generator:
@@ -54,7 +53,7 @@ def read_clips(
         indices = clip_indices(sampler, reader.meta.num_frames, training)
         # Decode each distinct frame once, even when clips overlap or padding repeats frames.
         unique, inverse = np.unique(indices, return_inverse=True)
-        frames = reader.get_frames(unique.tolist(), transform=partial(resize_crop, preprocessing=preprocessing))
+        frames = reader.get_frames(unique.tolist(), transform=ResizeCrop(preprocessing))
         return reader.meta, indices, frames[inverse.reshape(-1)]
 
     meta, indices, frames = read_with_fallback(path, backend, read, isolated=isolated, timeout=decode_timeout)

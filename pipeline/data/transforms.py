@@ -1,7 +1,8 @@
 """The backbone's own preprocessing, in two halves that share one spec (`Preprocessing`).
 
 1. `resize_crop` (uint8, on the CPU, inside DataLoader workers): shorter side to `resize_size`,
-   centre crop to `crop_size`. It makes clips from videos of any size stackable into one batch
+   centre crop to `crop_size` (or the whole frame, padded or stretched to the square: the
+   preprocessing's `fit`). It makes clips from videos of any size stackable into one batch
    and keeps the tensors that cross to the device small. `ResizeCrop` is the same as a picklable
    callable that also says (`scaled_size`) what size it shrinks frames to, so that a reader can
    have the decoder output that size and skip the full-resolution RGB frame.
@@ -28,25 +29,41 @@ _CV2_INTERPOLATION = {
 
 
 def scaled_size(height: int, width: int, preprocessing: Preprocessing) -> Tuple[int, int]:
-    """(new_h, new_w): a `height` x `width` frame's size after `resize_crop`'s resize, before its crop."""
+    """(new_h, new_w): a `height` x `width` frame's size after `resize_crop`'s resize, before its crop or pad."""
     crop = preprocessing.crop_size
+    if preprocessing.fit == "stretch":
+        return crop, crop
+    if preprocessing.fit == "pad":
+        scale = crop / max(height, width)
+        return max(1, min(crop, round(height * scale))), max(1, min(crop, round(width * scale)))
     scale = preprocessing.resize_size / min(height, width)
     return max(crop, round(height * scale)), max(crop, round(width * scale))
 
 
+def _pad_colour(preprocessing: Preprocessing) -> np.ndarray:
+    """The mean colour as uint8 RGB: padding that normalises to (about) zero."""
+    return np.clip(np.round(np.asarray(preprocessing.mean) * 255), 0, 255).astype(np.uint8)
+
+
 def resize_crop(frames: np.ndarray, preprocessing: Preprocessing) -> np.ndarray:
-    """frames: uint8 [T,H,W,3] -> uint8 [T,crop,crop,3]."""
+    """frames: uint8 [T,H,W,3] -> uint8 [T,crop,crop,3] (resized, then centre-cropped or padded)."""
     t, h, w = frames.shape[:3]
     crop = preprocessing.crop_size
     new_h, new_w = scaled_size(h, w, preprocessing)
     # Area averaging when shrinking plays the part of torchvision's antialiasing.
-    shrink = preprocessing.resize_size < min(h, w)
+    shrink = preprocessing.resize_size < min(h, w) if preprocessing.fit == "crop" else new_h * new_w < h * w
     interp = cv2.INTER_AREA if shrink else _CV2_INTERPOLATION.get(preprocessing.interpolation, cv2.INTER_LINEAR)
-    top, left = (new_h - crop) // 2, (new_w - crop) // 2
     out = np.empty((t, crop, crop, 3), dtype=np.uint8)
+    if preprocessing.fit == "pad":
+        out[:] = _pad_colour(preprocessing)
+    pad_top, pad_left = (crop - new_h) // 2, (crop - new_w) // 2
+    top, left = (new_h - crop) // 2, (new_w - crop) // 2
     for i in range(t):
         resized = frames[i] if (new_h, new_w) == (h, w) else cv2.resize(frames[i], (new_w, new_h), interpolation=interp)
-        out[i] = resized[top:top + crop, left:left + crop]
+        if preprocessing.fit == "pad":
+            out[i, pad_top:pad_top + new_h, pad_left:pad_left + new_w] = resized
+        else:
+            out[i] = resized[top:top + crop, left:left + crop]
     return out
 
 

@@ -21,6 +21,7 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionM
 
 from models import Backbone, Preprocessing, VideoRecognizer, build_temporal_head, create_backbone
 from models.backbones import PRECISION_DEFAULT
+from models.preprocessing import FRAME_FIT_DEFAULT
 from models.temporal_heads import HEAD_DEFAULTS
 from pipeline.data.transforms import normalize
 from pipeline.errors import InputError
@@ -40,6 +41,7 @@ class RecognizerModule(pl.LightningModule):
         weights: str = "default",
         input_size: Optional[int] = None,
         spatial_grid: int = 1,
+        frame_fit: str = FRAME_FIT_DEFAULT,
         freeze_backbone: bool = True,
         backbone_precision: str = PRECISION_DEFAULT,
         cell: str = HEAD_DEFAULTS.cell,
@@ -66,6 +68,9 @@ class RecognizerModule(pl.LightningModule):
             input_size: crop size fed to the backbone; None keeps the weights' own size.
             spatial_grid: pool the backbone's last feature map to grid x grid cells (1 = global
                 average pooling); > 1 keeps where things are in the frame, at grid**2 x the width.
+            frame_fit: how a frame becomes the backbone's square input: "crop" (shorter side resized,
+                centre square kept: the frame's sides are cut), "pad" (the whole frame, padded to the
+                square) or "stretch" (the whole frame, resized to the square).
             freeze_backbone: no gradients and BatchNorm in eval mode; otherwise the backbone is
                 fine-tuned with `backbone_lr`.
             backbone_precision: "auto" (bf16 on a CPU with native bf16, fp16 on CUDA, else fp32), "fp32",
@@ -86,6 +91,7 @@ class RecognizerModule(pl.LightningModule):
         num_classes = len(self.class_names)
         backbone_net = create_backbone(backbone, weights, freeze_backbone, input_size, allow_download, spatial_grid,
                                        backbone_precision)
+        backbone_net.preprocessing = backbone_net.preprocessing.with_fit(frame_fit)
         head = build_temporal_head(
             backbone_net.feature_dim, num_classes, cell, hidden_size, num_layers, bidirectional, dropout, readout,
             motion,
