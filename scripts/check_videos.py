@@ -51,7 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="frames in a clip (default: the config's data.clip_len, else "
                              f"{SAMPLING_DEFAULTS.clip_len})")
     parser.add_argument("--backend", default=None,
-                        help="decoder: auto, decord, opencv, pyav or 'module:Class' (default: the config's, else auto)")
+                        help="decoder: auto, decord, opencv, pyav, nvdec (GPU) or 'module:Class' "
+                             "(default: the config's, else auto)")
     parser.add_argument("--no-fallback", action="store_true", help="judge the chosen decoder alone")
     parser.add_argument("--decode-timeout", type=float, default=DEFAULT_DECODE_TIMEOUT,
                         help="seconds a decoder may take on one file")

@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the CNN's precision (auto: bf16 on CPUs with native bf16, fp16 on CUDA); "
                              "default: the checkpoint's")
     parser.add_argument("--backend", default=None,
-                        help="video decoder: auto, decord, opencv, pyav or a custom reader 'module:Class' "
+                        help="video decoder: auto, decord, opencv, pyav, nvdec (GPU) or a custom reader 'module:Class' "
                              "(default: the one the model was trained with)")
     parser.add_argument("--decode-timeout", type=float, default=DEFAULTS["decode_timeout"],
                         help="seconds a decoder may take on one file before the file is given up "

@@ -226,7 +226,7 @@ def test_error_is_picklable():
 
 
 def test_auto_and_default_backend(index_video):
-    assert DEFAULT_BACKEND == "decord" and set(BACKENDS) == {"decord", "opencv", "pyav"}
+    assert DEFAULT_BACKEND == "decord" and set(BACKENDS) == {"decord", "opencv", "pyav", "nvdec"}
     expected = "decord" if "decord" in ALL else ALL[0]
     assert open_video(index_video).name == expected
     assert read_meta(index_video, "pyav").num_frames == 50

@@ -83,7 +83,7 @@ class VideoDataModule(pl.LightningDataModule):
                 or "window" (contiguous frames `frame_stride` apart, random start in training).
             test_clips: clips per video at validation and test time (K), probabilities averaged.
             pad: how videos shorter than a clip are filled: "loop" or "repeat_last".
-            backend: video decoder: "auto", "decord", "opencv", "pyav", or a custom reader as
+            backend: video decoder: "auto", "decord", "opencv", "pyav", "nvdec" (GPU), or a custom reader as
                 "package.module:ClassName". Decoding runs in a child process per loader worker; a file
                 this decoder cannot read (it fails, crashes or hangs) is tried with the other installed ones.
             decode_timeout: seconds the decoder may take to answer one request (open a file, read a

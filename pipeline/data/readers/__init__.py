@@ -1,6 +1,7 @@
 """Read exactly the frames asked for from a video file, as RGB uint8, with honest metadata.
 
-One interface (`VideoReader`), three backends (decord, OpenCV, PyAV). A frame index always means
+One interface (`VideoReader`), three CPU backends (decord, OpenCV, PyAV) and an optional GPU one
+(nvdec: NVIDIA's hardware decoder through torchcodec, used only when asked for by name). A frame index always means
 "the i-th frame the decoder outputs, in presentation order", and `meta.num_frames` counts the
 frames that backend can actually decode: container headers lie (a cinepak AVI that claims 444
 frames and holds 68), and decoders disagree by a frame at the end of packed-B-frame MPEG-4 files.
@@ -22,6 +23,8 @@ The files:
     decord_backend.py  DecordReader: batched seeking where timestamps are trusted, else forward.
     opencv_backend.py  OpenCVReader: always forward (grab/retrieve), reopening to rewind.
     pyav_backend.py    PyAVReader: keyframe seeking on trusted timestamps, else forward decoding.
+    nvdec_backend.py   NvdecReader: decoding and resizing on the GPU (pip install -e ".[gpu]"); files
+                       it refuses go to a CPU decoder. Not yet run on a GPU.
     isolated.py        IsolatedReader: any backend, decoding in a child process, so a decoder that
                        crashes or hangs on one file costs that file only (decoder_crashed / _timeout).
     __init__.py        the factory (here): BACKENDS, available_backends, open_video, read_meta;
@@ -42,6 +45,7 @@ from typing import Callable, Optional, TypeVar
 from pipeline.data.readers.base import DEFAULT_THREADS, ERROR_KINDS, PathLike, VideoMeta, VideoReader, VideoReadError
 from pipeline.data.readers.decord_backend import DecordReader
 from pipeline.data.readers.isolated import DEFAULT_DECODE_TIMEOUT, IsolatedReader
+from pipeline.data.readers.nvdec_backend import NvdecReader
 from pipeline.data.readers.opencv_backend import OpenCVReader
 from pipeline.data.readers.pyav_backend import PyAVReader
 
@@ -53,6 +57,7 @@ __all__ = [
     "ERROR_KINDS",
     "DecordReader",
     "IsolatedReader",
+    "NvdecReader",
     "OpenCVReader",
     "PathLike",
     "PyAVReader",
@@ -72,13 +77,15 @@ T = TypeVar("T")
 
 DEFAULT_BACKEND = "decord"
 _AUTO_ORDER = ("decord", "opencv", "pyav")
-_MODULES = {"decord": "decord", "opencv": "cv2", "pyav": "av"}
+_MODULES = {"decord": "decord", "opencv": "cv2", "pyav": "av", "nvdec": "torchcodec"}
+_OPT_IN = ("nvdec",)  # used only when asked for by name: "auto" picks it once measured faster (issue 8)
 _NOT_RETRIED = ("not_found", "empty_file", "index_out_of_range")  # no other decoder changes these
 
 BACKENDS: dict[str, type[VideoReader]] = {
     "decord": DecordReader,
     "opencv": OpenCVReader,
     "pyav": PyAVReader,
+    "nvdec": NvdecReader,
 }
 
 
@@ -102,9 +109,9 @@ def _resolve_backend(backend: str) -> str:
         raise RuntimeError(f"no video backend is installed; install one of {list(_MODULES.values())}")
     if backend == "auto":
         return DEFAULT_BACKEND if DEFAULT_BACKEND in available else available[0]
-    if backend in available:
+    if backend in available or (backend in _OPT_IN and _installed(backend)):
         return backend
-    order = _AUTO_ORDER[_AUTO_ORDER.index(backend) + 1 :] + _AUTO_ORDER
+    order = _AUTO_ORDER[_AUTO_ORDER.index(backend) + 1 :] + _AUTO_ORDER if backend in _AUTO_ORDER else _AUTO_ORDER
     used = next(name for name in order if name in available)
     warnings.warn(
         f"video backend {backend!r} is not installed ({_MODULES[backend]} does not import); using {used!r}",
