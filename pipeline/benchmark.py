@@ -40,7 +40,7 @@ from pipeline.benchmark_inference import run_inference_benchmark
 from pipeline.data.datasets import read_clips
 from pipeline.data.readers import available_backends, open_video
 from pipeline.data.sampling import SegmentSampler
-from pipeline.data.transforms import normalize, resize_crop
+from pipeline.data.transforms import ResizeCrop, normalize, resize_crop
 from pipeline.demo.video_writer import write_video
 
 CLIP_FRAMES = 16  # frames per clip in the "open + read one clip" rows
@@ -180,8 +180,8 @@ def backbone_rows(video: Path, repeats: int, backbone: Backbone, device: torch.d
 
     def pipeline_path():
         with open_video(video) as reader:
-            frames = reader.get_frames(range(n))
-        x = normalize(torch.from_numpy(resize_crop(frames, preprocessing)).to(device), preprocessing)
+            frames = reader.get_frames(range(n), ResizeCrop(preprocessing))  # decoded straight to size
+        x = normalize(torch.from_numpy(frames).to(device), preprocessing)
         with torch.no_grad():
             out = backbone(x)
         _sync(device)
