@@ -8,8 +8,9 @@ In the order a video travels (reader -> sampler -> transform):
     sampling.py       which frame indices form a clip of T frames: `ClipSampler`s (segment, window),
                       train-time jitter, deterministic multi-clip eval, padding of short videos,
                       and SAMPLING_DEFAULTS, the one place those defaults live. Knows indices only.
-    transforms.py     the backbone's own preprocessing: `resize_crop` on uint8 in the workers,
-                      `normalize` on the device for a whole batch.
+    transforms.py     the backbone's own preprocessing: `resize_crop` / `ResizeCrop` on uint8 in the
+                      workers (crop, pad or stretch to the square; readers decode straight to its
+                      size), `normalize` on the device for a whole batch.
 
 Around them:
 
