@@ -75,8 +75,11 @@ def test_last_ckpt_names_the_best_checkpoint_that_exists(direction_data, tmp_pat
     # epoch. last.ckpt, listed first here, must still be written after it: a resumed run tests the
     # best checkpoint that last.ckpt names, and an older one no longer exists.
     best_cb = pl.callbacks.ModelCheckpoint(monitor="step", mode="max", save_top_k=1)
-    trainer, _, _ = _fit(direction_data, tmp_path, cache=True, epochs=3, callbacks=[LastCheckpoint(), best_cb])
+    trainer, model, _ = _fit(direction_data, tmp_path, cache=True, epochs=3, callbacks=[LastCheckpoint(), best_cb])
     assert trainer.checkpoint_callback is best_cb
+    # The cosine runs over the optimizer steps of the whole run (3 epochs of 2 batches), down to zero.
+    assert model._total_steps == trainer.global_step == 6
+    assert trainer.optimizers[0].param_groups[0]["lr"] < 1e-9
     last = torch.load(Path(best_cb.dirpath) / "last.ckpt", map_location="cpu", weights_only=True)
     [saved] = [state for key, state in last["callbacks"].items() if key.startswith("ModelCheckpoint")]
     assert saved["best_model_path"] == best_cb.best_model_path

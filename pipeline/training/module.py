@@ -105,6 +105,7 @@ class RecognizerModule(pl.LightningModule):
         self.test_confusion = MulticlassConfusionMatrix(num_classes)
         self.test_confusion_result: Optional[torch.Tensor] = None
         self.skipped_videos: List[str] = []
+        self._total_steps: Optional[int] = None  # optimizer steps of the whole run (the cosine's length)
         self._timeline_features: Dict[str, List[torch.Tensor]] = {}  # frame features of timeline videos in flight
 
     @staticmethod
@@ -283,10 +284,19 @@ class RecognizerModule(pl.LightningModule):
             return optimizer
         # Cosine over the optimizer steps of the whole run, however it is bounded (max_epochs or
         # max_steps): a tiny dataset's 2 steps per epoch still get a full decay.
-        steps = self.trainer.estimated_stepping_batches if self._trainer is not None else 1
-        total = int(steps) if math.isfinite(steps) and steps > 0 else 1
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, self._cosine_factor)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def _cosine_factor(self, step: int) -> float:
+        # The run's length is asked for at the first step, not when the optimizer is made: asking then
+        # sets the training data up before a resumed run's state is restored, and the resumed run
+        # would then draw other batches than the uninterrupted one.
+        if step == 0:
+            return 1.0
+        if self._total_steps is None:
+            steps = self.trainer.estimated_stepping_batches if self._trainer is not None else 1
+            self._total_steps = int(steps) if math.isfinite(steps) and steps > 0 else 1
+        return 0.5 * (1.0 + math.cos(math.pi * min(step, self._total_steps) / self._total_steps))
 
     def on_fit_start(self) -> None:
         # Recurrent gradients underflow into denormal floats, which x86 CPUs handle up to
