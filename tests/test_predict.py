@@ -53,7 +53,7 @@ CSV_ATOL = 1e-5
 @pytest.fixture(scope="module")
 def football(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("football") / "data"
-    return generate_football_dataset(root, n_train=240, n_val=20, n_test=40, num_frames=CLIP_FRAMES, seed=5)
+    return generate_football_dataset(root, n_train=160, n_val=20, n_test=40, num_frames=CLIP_FRAMES, seed=5)
 
 
 @pytest.fixture(scope="module")
