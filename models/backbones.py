@@ -10,7 +10,6 @@ for the device its input is on; that one field is the whole precision choice of 
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 from dataclasses import dataclass
@@ -189,9 +188,9 @@ def resolve_precision(precision: str, device: Union[str, torch.device]) -> str:
 
 
 def _autocast(precision: str, device: torch.device) -> ContextManager:
-    """Autocast to the precision's dtype; fp32 leaves any surrounding autocast as it is."""
+    """Autocast to the precision's dtype; fp32 turns any surrounding autocast (Lightning's 16-mixed) off."""
     if precision == "fp32":
-        return contextlib.nullcontext()
+        return torch.autocast(device.type, enabled=False)
     return torch.autocast(device.type, dtype=_AUTOCAST_DTYPES[precision])
 
 
@@ -299,7 +298,7 @@ class Backbone(nn.Module):
     def fingerprint(self, device: Union[str, torch.device, None] = None) -> str:
         """A short hash of the weights, preprocessing and precision (on `device`, by default the one the
         weights are on): features computed by two backbones with the same fingerprint are interchangeable
-        (used as a feature-cache key). fp32 adds nothing, so fp32 keys stay those of earlier versions."""
+        (used as a feature-cache key)."""
         if device is None:
             device = next(self.trunk.parameters()).device
         precision = resolve_precision(self.precision, device)

@@ -11,7 +11,7 @@ import torch
 from pipeline.data.annotations import VideoRecord
 from pipeline.data.datasets import FeatureClipDataset
 from pipeline.data.feature_cache import FeatureCache, embed_frames, precompute_features
-from pipeline.data.feature_rate import FEATURE_RATE_DEFAULTS, FeatureRate
+from pipeline.data.feature_rate import FEATURE_RATE_DEFAULTS, CachedFeatures, FeatureRate
 from pipeline.data.readers import open_video
 from pipeline.data.sampling import build_sampler
 from pipeline.data.transforms import resize_crop
@@ -34,6 +34,8 @@ def test_the_rate_spreads_its_frames_over_the_whole_video():
     # A window sampler reads frames `stride` apart: stored frames are never further apart than that.
     window = FeatureRate(fps=None, max_frames=16, max_step=2).frames(300, 30.0)
     assert len(window) == 150 and np.diff(window).max() == 2
+    entry = CachedFeatures(np.zeros((150, 1)), window, 300)  # frames 1, 3, 5, ...
+    assert window[entry.rows_for(np.array([0, 2, 4, 6]))].tolist() == [1, 3, 5, 7], "the spacing is kept"
 
     for bad in (dict(fps=0), dict(max_frames=0), dict(max_frames=2.5)):
         with pytest.raises(ValueError):
@@ -60,20 +62,23 @@ def test_capped_cache_embeds_only_its_frames_and_clips_use_the_nearest(index_vid
     direct = embed_frames(torch.from_numpy(frames), backbone, torch.device("cpu"))
     np.testing.assert_allclose(np.asarray(entry.features, np.float32), direct.astype(np.float32), atol=2e-3)
 
-    # Evaluation takes frames 6, 18, 31, 43 of the 50 (segment centres); the cache serves 3, 15, 28, 40.
+    # Evaluation takes frames 6, 18, 31, 43 of the 50 (segment centres); the cache serves the nearest,
+    # ties to the later: 9, 21, 34, 46.
     dataset = FeatureClipDataset([VideoRecord(index_video, 0)], [entry], build_sampler("segment", 4), training=False)
     clip = dataset[0]["features"][0].numpy()
-    expected = np.asarray(entry.features, np.float32)[[0, 2, 4, 6]]
+    expected = np.asarray(entry.features, np.float32)[[1, 3, 5, 7]]
     np.testing.assert_array_equal(clip, expected)
 
 
-def test_a_new_rate_makes_new_entries_and_old_every_frame_entries_stay_valid(index_video, tmp_path):
+def test_a_new_rate_makes_new_entries(index_video, tmp_path):
     features = np.random.default_rng(0).standard_normal((50, 4)).astype(np.float16)
     every = FeatureCache(tmp_path, "fp", "pyav", FeatureRate(fps=None, max_frames=None))
-    # An entry as caches wrote them before rates existed: the features alone, every frame.
-    np.save(every.path_for(index_video), features)
-    legacy = every.load(index_video)
-    assert legacy is not None and legacy.num_frames == 50 and legacy.frames.tolist() == list(range(50))
+    every.save(index_video, features)
+    assert every.load(index_video).frames.tolist() == list(range(50))
+    entry = every.path_for(index_video)
+    entry.with_name(f"{entry.stem}.frames.npz").unlink()  # features without their frames file: not trusted
+    assert every.load(index_video) is None
+    every.save(index_video, features)
     assert FeatureCache(tmp_path, "fp", "pyav", FeatureRate(fps=None, max_frames=8)).load(index_video) is None
     assert FeatureCache(tmp_path, "fp", "pyav", FeatureRate(fps=5, max_frames=8)).load(index_video) is None
     capped = FeatureCache(tmp_path, "fp", "pyav", FeatureRate(fps=None, max_frames=8))

@@ -34,8 +34,7 @@ class FeatureCache:
 
     def __init__(self, directory: os.PathLike, fingerprint: str, backend: str = "auto",
                  rate: FeatureRate = FEATURE_RATE_DEFAULTS):
-        # Decoders can disagree by a frame, so features are kept per decoder too. Every-frame entries
-        # keep the folder name they had before rates existed, so those caches stay valid.
+        # Decoders can disagree by a frame, so features are kept per decoder too.
         suffix = "" if rate.every_frame else f"-{rate.key()}"
         self.directory = Path(directory) / f"{fingerprint}-{backend}{suffix}"
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -54,10 +53,7 @@ class FeatureCache:
             return None
         try:
             features = np.load(path, mmap_mode="r")
-            frames_path = _frames_path(path)
-            if not frames_path.is_file() and self.rate.every_frame:  # written before rates existed
-                return CachedFeatures(features, np.arange(len(features), dtype=np.int64), len(features))
-            with np.load(frames_path) as stored:
+            with np.load(_frames_path(path)) as stored:
                 frames, num_frames = stored["frames"].astype(np.int64), int(stored["num_frames"])
         except (ValueError, OSError, KeyError):  # a damaged entry is recomputed, not trusted
             return None

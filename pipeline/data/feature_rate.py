@@ -94,12 +94,13 @@ class CachedFeatures:
         return len(self.frames)
 
     def rows_for(self, indices: np.ndarray) -> np.ndarray:
-        """The row of the nearest stored frame for each frame index (any shape; ties go to the earlier)."""
+        """The row of the nearest stored frame for each frame index (any shape). Ties go to the later
+        frame, so that a window of frames `max_step` apart that starts at frame 0 keeps its spacing."""
         indices = np.asarray(indices, dtype=np.int64)
         last = len(self.frames) - 1
         after = np.minimum(np.searchsorted(self.frames, indices), last)
         before = np.maximum(after - 1, 0)
-        closer_before = np.abs(self.frames[before] - indices) <= np.abs(self.frames[after] - indices)
+        closer_before = np.abs(self.frames[before] - indices) < np.abs(self.frames[after] - indices)
         return np.where(closer_before & (before != after), before, after)
 
     def clip(self, indices: np.ndarray) -> np.ndarray:

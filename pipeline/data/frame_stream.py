@@ -31,6 +31,7 @@ from pipeline.data.readers import (
     open_video,
 )
 from pipeline.data.transforms import ResizeCrop
+from pipeline.data.workers import available_cores
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ FrameChooser = Callable[[VideoMeta], Sequence[int]]  # which frames (increasing)
 def decoder_threads() -> int:
     """Decoder threads for one stream: the cores this process may use, shared among the DataLoader
     workers of its loader and the processes (DDP ranks) of this machine."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    cores = available_cores()
     info = get_worker_info()
     sharers = (info.num_workers if info is not None else 1) * int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
     return max(1, cores // sharers)

@@ -28,7 +28,8 @@ from pipeline.inference.output import PredictionTable
 
 # Settings that change what a row says; a resumed run must agree with the stored ones on each.
 RESUME_KEYS = ("checkpoint_sha256", "sampling", "preprocessing", "class_names", "timeline", "top_k", "backend",
-               "format")
+               "format", "backbone_precision")
+RECORDED_SINCE = ("backbone_precision",)  # outputs written before these were recorded are not refused for them
 MODEL_KEYS = ("backbone", "input_size", "spatial_grid", "cell", "hidden_size", "num_layers", "bidirectional",
               "readout", "motion")
 
@@ -83,7 +84,8 @@ def check_resume(output: Path, settings: Dict[str, Any], overwrite: bool) -> Non
     except (OSError, ValueError) as exc:
         raise UsageError(f"{path}: the settings of {output} cannot be read ({exc}); {advice}") from None
     settings = json.loads(json.dumps(settings))  # compare as stored: tuples are lists there
-    changed = [k for k in RESUME_KEYS if previous.get(k) != settings.get(k)]
+    changed = [k for k in RESUME_KEYS if previous.get(k) != settings.get(k)
+               and (k in previous or k not in RECORDED_SINCE)]
     if changed:
         raise UsageError(
             f"{output} was written with other settings ({', '.join(changed)} differ); resuming would mix "

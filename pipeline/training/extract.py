@@ -17,14 +17,15 @@ from pipeline.errors import EXIT_OK, EXIT_SOME_FAILED, UsageError
 from pipeline.training.cli import build_cli
 
 
-def process_shard() -> Tuple[int, int, torch.device]:
-    """(rank, world size, device) of this process, from torchrun's or SLURM's environment."""
+def process_shard(device_type: str) -> Tuple[int, int, torch.device]:
+    """(rank, world size, device) of this process, from torchrun's or SLURM's environment; the device is
+    of the type the trainer would train on (so that the cache is keyed as training will read it)."""
     rank = int(os.environ.get("RANK", os.environ.get("SLURM_PROCID", 0)))
     world = int(os.environ.get("WORLD_SIZE", os.environ.get("SLURM_NTASKS", 1)))
-    if torch.cuda.is_available():
+    if device_type == "cuda":
         local = int(os.environ.get("LOCAL_RANK", os.environ.get("SLURM_LOCALID", 0)))
         return rank, world, torch.device("cuda", local % torch.cuda.device_count())
-    return rank, world, torch.device("cpu")
+    return rank, world, torch.device(device_type)
 
 
 def extract_features(args: Optional[List[str]] = None, progress: bool = True) -> Dict[str, Any]:
@@ -40,7 +41,7 @@ def extract_features(args: Optional[List[str]] = None, progress: bool = True) ->
         raise UsageError("nothing to cache: features are cached only with a frozen backbone "
                          "(model.freeze_backbone true) and data.cache_features true")
     data.attach_model(model.preprocessing, backbone)
-    rank, world, device = process_shard()
+    rank, world, device = process_shard(cli.trainer.strategy.root_device.type)
     cache = data.feature_cache(device)
     splits = data.splits
     records = list({os.fspath(r.path): r for r in splits.train + splits.val + splits.test}.values())

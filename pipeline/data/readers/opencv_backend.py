@@ -69,11 +69,13 @@ class OpenCVReader(VideoReader):
             ok, self._bgr = self._cap.retrieve(self._bgr)
             if not ok or self._bgr is None:
                 raise VideoReadError(self.path, f"opencv could not retrieve frame {index}", "decode_error")
-            bgr = self._shrunk(self._bgr)
             if out is None:
-                out = np.empty((len(indices), *bgr.shape), dtype=np.uint8)
-            elif bgr.shape != out.shape[1:]:
+                full = self._bgr.shape  # checked before shrinking, which would hide a change of size
+                size = self.decode_size or full[:2]
+                out = np.empty((len(indices), *size, 3), dtype=np.uint8)
+            elif self._bgr.shape != full:
                 raise VideoReadError(self.path, f"frame {index} changes the frame size", "decode_error")
+            bgr = self._shrunk(self._bgr)
             self._cv2.cvtColor(bgr, self._cv2.COLOR_BGR2RGB, dst=out[i])
         return out
 

@@ -17,6 +17,7 @@ from pipeline.data.readers.base import (
     scan_packets,
 )
 
+_REFORMAT_THREADS = True  # whether this PyAV's reformat takes `threads` (PyAV >= 17); found at the first frame
 _SEEK_GAP = 32  # decode forward through gaps up to this many frames rather than seek
 _SHRINK = "AREA"  # swscale's area averaging: the closest to cv2.INTER_AREA, and as fast as its bilinear
 
@@ -173,12 +174,17 @@ class PyAVReader(VideoReader):
 
     def _to_rgb(self, frame) -> np.ndarray:
         """uint8 [H,W,3], or [h,w,3] at `decode_size`: swscale converts (and scales) in one pass."""
+        global _REFORMAT_THREADS
         height, width = self.decode_size or (None, None)
-        interpolation = _SHRINK if self.decode_size else None
-        rgb = self._reformatter.reformat(
-            frame, width=width, height=height, format="rgb24", interpolation=interpolation, threads=self.threads
-        )
-        return rgb.to_ndarray()
+        options = dict(width=width, height=height, format="rgb24", interpolation=_SHRINK if self.decode_size else None)
+        if _REFORMAT_THREADS:
+            try:
+                return self._reformatter.reformat(frame, **options, threads=self.threads).to_ndarray()
+            except TypeError as exc:  # PyAV < 17 has no threaded reformat
+                if "threads" not in str(exc):
+                    raise
+                _REFORMAT_THREADS = False
+        return self._reformatter.reformat(frame, **options).to_ndarray()
 
     def close(self) -> None:
         if getattr(self, "_container", None) is not None:
