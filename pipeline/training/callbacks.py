@@ -60,7 +60,7 @@ class LastCheckpoint(Checkpoint):
         tmp = final.with_name(f".{final.name}.tmp")
         if trainer.is_global_zero:
             final.parent.mkdir(parents=True, exist_ok=True)
-        trainer.save_checkpoint(str(tmp))  # collective: every rank takes part, rank 0 writes
+        trainer.save_checkpoint(str(tmp), weights_only=False)  # collective: every rank takes part, rank 0 writes
         if trainer.is_global_zero:
             os.replace(tmp, final)
         trainer.strategy.barrier("last-checkpoint")
