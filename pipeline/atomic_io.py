@@ -3,7 +3,8 @@ then renamed over it, so a run killed at any moment leaves the old file or the n
 
 The temporary file gets an unpredictable name and is created exclusively (``O_EXCL | O_NOFOLLOW``, by
 `tempfile.mkstemp`) in the destination's folder, so in a shared folder nobody can plant a symlink
-that redirects the write elsewhere."""
+that redirects the write elsewhere. `check_writable` finds an output that cannot be written before
+any work starts."""
 from __future__ import annotations
 
 import csv
@@ -12,6 +13,8 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
+
+from pipeline.errors import OutputError
 
 
 def _file_mode() -> int:
@@ -62,3 +65,21 @@ def write_csv_atomic(path: os.PathLike, header: Sequence[str], rows: Iterable[Se
         writer = csv.writer(handle)
         writer.writerow(header)
         writer.writerows(rows)
+
+
+def check_writable(output: Path) -> None:
+    """Raise OutputError unless `output` can be created or replaced (its folder made and written)."""
+    if output.is_dir():
+        raise OutputError(f"{output}: is a folder; --output names the table file to write")
+    folder = next((p for p in output.parents if p.exists()), None)
+    if folder is not None and not folder.is_dir():
+        raise OutputError(f"{output}: cannot be written ({folder} is a file, not a folder)")
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".probe")
+        os.close(fd)
+        os.unlink(probe)
+        if output.exists() and not os.access(output, os.W_OK):
+            raise PermissionError(13, "permission denied", str(output))
+    except OSError as exc:
+        raise OutputError(f"{output}: cannot be written ({exc.strerror or exc})") from None

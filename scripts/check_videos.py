@@ -28,14 +28,13 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from pipeline.atomic_io import write_csv_atomic
+from pipeline.atomic_io import check_writable, write_csv_atomic
 from pipeline.data.annotations import build_splits
 from pipeline.data.readers import DEFAULT_DECODE_TIMEOUT, fallback_order
 from pipeline.data.sampling import SAMPLING_DEFAULTS
 from pipeline.data.video_check import VideoCheck, check_videos, summary_counts
 from pipeline.errors import EXIT_OK, EXIT_SOME_FAILED, InputError, UsageError, run_script
 from pipeline.inference.inputs import collect_inputs
-from pipeline.inference.settings import check_writable
 
 COLUMNS = ("path", "status", "decoder", "frames", "header_frames", "fps", "width", "height", "duration", "reason")
 SPLIT_KEYS = ("train_list", "val_list", "test_list", "class_list", "annotation_dir", "ucf_split", "val_fraction",

@@ -18,6 +18,7 @@ import torch
 from torch.utils.data import Dataset
 
 from models.preprocessing import Preprocessing
+from pipeline.atomic_io import check_writable
 from pipeline.data.sampling import SAMPLING_DEFAULTS, ClipSampler, sampler_from_config
 from pipeline.inference.datamodule import PredictDataModule
 from pipeline.inference.datasets import PredictClipDataset, TimelineDataset
@@ -25,7 +26,7 @@ from pipeline.inference.inputs import collect_inputs, video_key
 from pipeline.inference.options import EXIT_OK, EXIT_SOME_FAILED, PredictOptions
 from pipeline.inference.output import PredictionTable, PredictionWriter
 from pipeline.inference.progress import VideoProgressBar
-from pipeline.inference.settings import check_resume, check_writable, run_settings, settings_path, start_output
+from pipeline.inference.settings import check_resume, run_settings, settings_path, start_output
 from pipeline.inference.timeline_output import collect_events, timeline_row_hook
 from pipeline.training.module import load_recognizer
 

@@ -2,17 +2,15 @@
 
 It is written before anything is predicted and checked when a run resumes into an existing
 output, so rows made with another checkpoint, sampling or preprocessing are never mixed: such a
-run is refused (UsageError, exit 2) before anything is read or written. `check_writable` finds an
-output that cannot be written (OutputError, exit 5) before the first video is read.
+run is refused (UsageError, exit 2) before anything is read or written. (`atomic_io.check_writable`
+finds an output that cannot be written, OutputError exit 5, before the first video is read.)
 """
 from __future__ import annotations
 
 import csv
 import hashlib
 import json
-import os
 import platform
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Dict
@@ -22,7 +20,7 @@ import torch
 
 from pipeline.atomic_io import write_text_atomic
 from pipeline.data.sampling import ClipSampler
-from pipeline.errors import OutputError, UsageError
+from pipeline.errors import UsageError
 from pipeline.inference.options import PredictOptions
 from pipeline.inference.output import PredictionTable
 
@@ -101,24 +99,6 @@ def _check_columns(table: PredictionTable, advice: str) -> None:
         header = next(csv.reader([handle.readline()]), [])
     if header and header != table.columns:
         raise UsageError(f"{table.path}: its columns are not this model's ({', '.join(header[:8])}...); {advice}")
-
-
-def check_writable(output: Path) -> None:
-    """Raise OutputError unless `output` can be created or replaced (its folder made and written)."""
-    if output.is_dir():
-        raise OutputError(f"{output}: is a folder; --output names the table file to write")
-    folder = next((p for p in output.parents if p.exists()), None)
-    if folder is not None and not folder.is_dir():
-        raise OutputError(f"{output}: cannot be written ({folder} is a file, not a folder)")
-    try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".probe")
-        os.close(fd)
-        os.unlink(probe)
-        if output.exists() and not os.access(output, os.W_OK):
-            raise PermissionError(13, "permission denied", str(output))
-    except OSError as exc:
-        raise OutputError(f"{output}: cannot be written ({exc.strerror or exc})") from None
 
 
 def write_settings(output: Path, settings: Dict[str, Any]) -> None:
