@@ -264,3 +264,11 @@ def test_a_class_with_few_validation_videos_is_named(direction_data, caplog, cap
     with caplog.at_level(logging.WARNING):
         VideoDataModule(root=str(direction_data), clip_len=4)
     assert "fewer than 3 videos of class left_to_right (2), right_to_left (2)" in caplog.text
+
+
+def test_results_do_not_depend_on_whether_the_cache_was_empty_or_full(direction_data, tmp_path):
+    _, cold, _ = _fit(direction_data, tmp_path, cache=True)  # fills tmp_path/cache
+    assert list((tmp_path / "cache").rglob("*.npy")), "the first run filled the cache"
+    _, warm, _ = _fit(direction_data, tmp_path, cache=True)  # reads it
+    cold_head, warm_head = cold.model.head.state_dict(), warm.model.head.state_dict()
+    assert all(torch.equal(cold_head[k], warm_head[k]) for k in cold_head), "same seed, same weights"
