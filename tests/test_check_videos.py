@@ -90,6 +90,10 @@ def test_every_file_gets_its_verdict(mixed, tmp_path):
     assert len(cache["entries"]) == 8, "every verdict is cached but not_found"
 
 
+# Slow (make test-all): the default suite must stay under 10 minutes on 2 cores;
+# reading a config's data section is the data module's
+# own code, tested in tests/test_configs.py.
+@pytest.mark.slow
 def test_a_config_data_section_and_its_clip_length(good, tmp_path):
     root = tmp_path / "clips"
     for label in ("wave", "run"):

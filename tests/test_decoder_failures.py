@@ -53,7 +53,10 @@ def test_feature_cache_survives_a_crashing_decoder(dataset, tmp_path, caplog):
     assert "read with" in caplog.text and "abort_readable" in caplog.text
 
 
-@pytest.mark.parametrize("cache", [False, True], ids=["frames", "cached-features"])
+# The decoded-frames variant is slow (make test-all): the default suite must stay under 10 minutes on
+# 2 cores, and tests/test_training.py covers skipping an unreadable video on that path.
+@pytest.mark.parametrize("cache", [pytest.param(False, marks=pytest.mark.slow), True],
+                         ids=["frames", "cached-features"])
 def test_training_skips_and_names_the_file_no_decoder_reads(dataset, tmp_path, cache):
     pl.seed_everything(0, workers=True)
     data = VideoDataModule(root=str(dataset), clip_len=4, batch_size=4, num_workers=1, cache_features=cache,

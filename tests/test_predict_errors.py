@@ -106,6 +106,10 @@ def test_a_wrong_option_is_refused_before_anything_is_written(checkpoint, videos
     assert not output.parent.exists(), "nothing is written for a run that cannot work"
 
 
+# Slow (make test-all): the default suite must stay under 10 minutes on 2 cores;
+# test_a_wrong_option_is_refused_before_anything_is_written
+# covers refusing a bad stride before any work.
+@pytest.mark.slow
 def test_zero_stride_writes_nothing_and_the_corrected_run_is_not_refused(checkpoint, videos, tmp_path):
     args = ["--ckpt", str(checkpoint), "--input", str(videos), "--output", str(tmp_path / "preds.csv"), "--timeline"]
     run = _run(*args, "--stride", "0")
@@ -150,6 +154,10 @@ def test_debug_shows_the_traceback(videos, tmp_path):
     assert run.returncode == EXIT_BAD_INPUT and "Traceback" in run.stderr
 
 
+# Slow (make test-all): the default suite must stay under 10 minutes on 2 cores;
+# tests/test_safe_loading.py covers refusing such
+# checkpoints through predict.py and train.py.
+@pytest.mark.slow
 def test_a_checkpoint_that_needs_more_than_plain_data_needs_the_trust_flag(checkpoint, videos, tmp_path):
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)
     state["notes"] = fractions.Fraction(1, 3)  # harmless, but a class to construct: not plain data
