@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, ContextManager, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, ContextManager, Dict, List, Optional, Tuple, Union
 
 import torch
 from torch import nn
@@ -57,7 +57,7 @@ def register_backbone(spec: BackboneSpec) -> BackboneSpec:
 
 
 def available_backbones() -> List[str]:
-    """The names `create_backbone` accepts."""
+    """The names `create_backbone` accepts (besides "timm/<model>": any CNN-like timm model)."""
     return sorted(BACKBONES)
 
 
@@ -148,6 +148,77 @@ def _load_by_position(model: nn.Module, source: Dict[str, torch.Tensor], origin:
     model.load_state_dict(mapped)
 
 
+# ---------------------------------------------------------------- any timm model
+
+TIMM_PREFIX = "timm/"  # "timm/convnext_tiny": any CNN-like timm model by name
+
+
+class _TimmClassifier(nn.Module):
+    """A timm model shaped as the registry expects: its feature map, then `pool`, then `classifier`."""
+
+    def __init__(self, model_name: str):
+        super().__init__()
+        import timm
+
+        self.model_name = model_name
+        self.body = timm.create_model(model_name, pretrained=False, num_classes=0)
+        self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(1))
+        self.classifier = nn.Identity()
+
+    def load_state_dict(self, state_dict: Dict[str, Any], strict: bool = True, assign: bool = False) -> Any:
+        """Also takes the timm model's own weights (a file saved from timm): its classifier is left out."""
+        if not any(key.startswith("body.") for key in state_dict):
+            body = self.body.state_dict()
+            state_dict = {f"body.{key}": value for key, value in state_dict.items() if key in body}
+        return super().load_state_dict(state_dict, strict, assign)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        features = self.body.forward_features(images)
+        if features.dim() != 4:
+            raise ValueError(f"timm model {self.model_name!r} gives {features.dim()}-d features, not a feature "
+                             "map [B,C,H,W]: only CNN-like timm models (convnext, resnet, efficientnet...) fit")
+        return self.classifier(self.pool(features))
+
+
+def _timm_spec(name: str) -> BackboneSpec:
+    import timm
+    from timm.models import get_pretrained_cfg
+
+    model_name = name[len(TIMM_PREFIX):]
+    if not timm.is_model(model_name.split(".")[0]):
+        raise ValueError(f"unknown timm model {model_name!r} (see timm.list_models())")
+    cfg = get_pretrained_cfg(model_name)
+
+    def load_default(model: nn.Module, weights: str, allow_download: bool) -> None:
+        # Pretrained weights from the local Hugging Face cache; downloaded only when allowed.
+        from huggingface_hub import try_to_load_from_cache
+
+        hub_id = getattr(cfg, "hf_hub_id", None)
+        cached = next((path for path in (try_to_load_from_cache(hub_id, f) for f in
+                                         ("model.safetensors", "pytorch_model.bin")) if isinstance(path, str)),
+                      None) if hub_id else None
+        if cached is None and not allow_download:
+            raise BackboneWeightsError(
+                f"timm weights of {model_name} ({hub_id}) are not in the local Hugging Face cache. Put them there, "
+                "pass a local weights file, use weights='none', or allow the download (allow_download=True).")
+        overlay = {"file": cached} if cached else None
+        pretrained = timm.create_model(model_name, pretrained=True, num_classes=0, pretrained_cfg_overlay=overlay)
+        model.body.load_state_dict(pretrained.state_dict())
+
+    def preprocessing(weights: str) -> Preprocessing:
+        size = int(cfg.input_size[-1]) if cfg is not None else 224
+        crop_pct = float(cfg.crop_pct) if cfg is not None and cfg.crop_pct else 0.875
+        mean = tuple(cfg.mean) if cfg is not None else (0.485, 0.456, 0.406)
+        std = tuple(cfg.std) if cfg is not None else (0.229, 0.224, 0.225)
+        known = cfg is not None and cfg.interpolation in ("bilinear", "bicubic")
+        interpolation = cfg.interpolation if known else "bilinear"
+        return Preprocessing(resize_size=int(round(size / crop_pct)), crop_size=size, mean=mean, std=std,
+                             interpolation=interpolation)
+
+    return BackboneSpec(name, lambda: _TimmClassifier(model_name), load_default, "classifier", "pool", preprocessing,
+                        ("default",))
+
+
 register_backbone(_efficientnet_lite0_spec())
 for _name, _classifier in (
     ("resnet18", "fc"),
@@ -198,6 +269,8 @@ def _autocast(precision: str, device: torch.device) -> ContextManager:
 
 
 def _get_spec(name: str) -> BackboneSpec:
+    if name.startswith(TIMM_PREFIX) and name not in BACKBONES:
+        register_backbone(_timm_spec(name))
     if name not in BACKBONES:
         raise ValueError(f"unknown backbone {name!r}; available: {', '.join(available_backbones())}")
     return BACKBONES[name]
