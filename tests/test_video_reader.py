@@ -294,3 +294,18 @@ def test_pyav_without_metadata_errors_argument(index_video, monkeypatch):
     with open_video(index_video, "pyav") as reader:
         assert reader.meta.num_frames == 50
         assert [decode_index(f) for f in reader.get_frames([4, 40])] == [4, 40]
+
+
+def test_decodable_count_finds_where_a_damaged_tail_begins():
+    from pipeline.data.readers.base import decodable_count
+
+    for claimed, good in ((444, 68), (100, 100), (100, 0), (100, 1), (100, 99), (1, 1), (0, 0)):
+        probes: list = []
+
+        def decodes(i: int, probes: list = probes, good: int = good) -> bool:
+            probes.append(i)
+            return i < good
+
+        count = decodable_count(claimed, decodes)
+        assert count == good, (claimed, good)
+        assert len(probes) <= 2 * max(claimed, 1).bit_length() + 2, "a few probes, not one per frame"

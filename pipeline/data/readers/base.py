@@ -200,6 +200,27 @@ class VideoReader(abc.ABC):
         )
 
 
+def decodable_count(claimed: int, decodes: Callable[[int], bool]) -> int:
+    """How many of `claimed` frames (a header's or a packet scan's count) really decode, given a probe
+    `decodes(index)`: the count itself when the last frame decodes, else the end of the good run found
+    by stepping back in doubling strides from the end and bisecting (a damaged tail costs a few probes)."""
+    if claimed < 1 or decodes(claimed - 1):
+        return max(claimed, 0)
+    bad, step = claimed - 1, 1
+    good = bad - step
+    while good >= 0 and not decodes(good):
+        bad, step = good, step * 2
+        good = bad - step
+    if good < 0:
+        if not decodes(0):
+            return 0
+        good = 0
+    while bad - good > 1:
+        mid = (good + bad) // 2
+        good, bad = (mid, bad) if decodes(mid) else (good, mid)
+    return good + 1
+
+
 def scan_packets(container: Any, stream: Any) -> tuple[list[int] | None, list[int]]:
     """Demux (no decoding) a PyAV stream: sorted packet pts and keyframe pts, or (None, []) when the
     pts are not presentation times, so that "the i-th smallest pts" would not be the i-th frame shown.

@@ -15,6 +15,7 @@ from pipeline.data.readers.base import (
     Size,
     VideoReader,
     VideoReadError,
+    decodable_count,
     timestamps_trustworthy,
 )
 
@@ -46,7 +47,7 @@ class DecordReader(VideoReader):
             kind = "no_video_stream" if "video stream" in message.lower() else "unreadable"
             raise VideoReadError(self.path, f"decord cannot open it: {message}", kind) from exc
         header = len(self._vr)
-        count = self._decodable_count(header)
+        count = decodable_count(header, self._decodes)
         height, width = self._vr[0].shape[:2] if count else (0, 0)
         self._meta = self._make_meta(count, self._vr.get_avg_fps(), width, height, header)
         self._trusted = timestamps_trustworthy(self.path)
@@ -74,24 +75,6 @@ class DecordReader(VideoReader):
             return True
         except Exception:
             return False
-
-    def _decodable_count(self, header: int) -> int:
-        if header < 1 or self._decodes(header - 1):
-            return header
-        # Backwards search: step back in growing strides to a decodable frame, then bisect.
-        bad, step = header - 1, 1
-        good = bad - step
-        while good >= 0 and not self._decodes(good):
-            bad, step = good, step * 2
-            good = bad - step
-        if good < 0:
-            good = -1 if not self._decodes(0) else 0
-            if good < 0:
-                return 0
-        while bad - good > 1:
-            mid = (good + bad) // 2
-            good, bad = (mid, bad) if self._decodes(mid) else (good, mid)
-        return good + 1
 
     def _read_sorted(self, indices: list[int]) -> np.ndarray:
         size = self.decode_size

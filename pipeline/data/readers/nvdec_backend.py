@@ -28,7 +28,13 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.data.readers.base import PathLike, VideoReader, VideoReadError, timestamps_trustworthy
+from pipeline.data.readers.base import (
+    PathLike,
+    VideoReader,
+    VideoReadError,
+    decodable_count,
+    timestamps_trustworthy,
+)
 
 RESIZE_BATCH = 32  # frames resized at once on the GPU: bounds the float copy of full-size frames
 
@@ -97,7 +103,7 @@ class NvdecReader(VideoReader):
             raise VideoReadError(self.path, "nvdec seeks by timestamp and this file's are not presentation times")
         metadata = self._decoder.metadata
         fps = metadata.average_fps_from_header or metadata.average_fps  # the header's, as the other backends
-        count = self._decodable_count(len(self._decoder))
+        count = decodable_count(len(self._decoder), self._decodes)  # a damaged tail has packets that do not decode
         self._meta = self._make_meta(count, fps, metadata.width, metadata.height, metadata.num_frames_from_header)
 
     def _decodes(self, index: int) -> bool:
@@ -106,16 +112,6 @@ class NvdecReader(VideoReader):
             return True
         except Exception:
             return False
-
-    def _decodable_count(self, scanned: int) -> int:
-        """The scan counts packets; a damaged tail holds packets that do not decode: bisect to the last good."""
-        if scanned < 1 or self._decodes(scanned - 1):
-            return scanned
-        good, bad = -1, scanned - 1
-        while bad - good > 1:
-            mid = (good + bad) // 2
-            good, bad = (mid, bad) if self._decodes(mid) else (good, mid)
-        return good + 1
 
     def _read_sorted(self, indices: list[int]) -> np.ndarray:
         frames = self._decoder.get_frames_at(indices).data  # uint8 [T,H,W,3] on the decoder's device
