@@ -21,6 +21,7 @@ from pipeline.data.annotations import (
     build_splits,
     find_videos,
     is_video_file,
+    kfold_split,
     read_class_list,
     read_list_file,
     read_ucf101_split,
@@ -473,3 +474,36 @@ def test_build_splits_rejects_bad_arguments(tmp_path):
         build_splits("folders", tmp_path, train_list="x.txt")
     with pytest.raises(ValueError, match="sum to < 1"):
         build_splits("folders", tmp_path, val_fraction=0.5, test_fraction=0.5)
+
+
+def test_kfold_every_video_held_out_once_stratified_and_balanced():
+    records = records_for({0: 12, 1: 7, 2: 5})
+    held = [kfold_split(records, 5, fold, seed=3)[1] for fold in range(5)]
+    flat = [r for fold in held for r in fold]
+    assert sorted(flat, key=lambda r: str(r.path)) == sorted(records, key=lambda r: str(r.path))  # each once
+    for fold in range(5):
+        rest, out = kfold_split(list(reversed(records)), 5, fold, seed=3)
+        assert out == held[fold] and not set(rest) & set(out) and len(rest) + len(out) == 24
+        assert all(abs(Counter(r.label for r in out)[c] - n / 5) < 1 for c, n in {0: 12, 1: 7, 2: 5}.items())
+    assert sorted(len(f) for f in held) == [4, 5, 5, 5, 5]  # classes continue where the last one stopped
+    assert held != [kfold_split(records, 5, fold, seed=4)[1] for fold in range(5)]
+    with pytest.raises(ValueError):
+        kfold_split(records, 1, 0, seed=0)
+    with pytest.raises(ValueError):
+        kfold_split(records, 3, 3, seed=0)
+
+
+def test_build_splits_cross_validation_pools_every_split_and_carves_val(tmp_path):
+    make_folders(tmp_path / "train", {"jump": 8, "sit": 8})
+    make_folders(tmp_path / "test", {"jump": 2, "sit": 2})
+    tested = []
+    for fold in range(4):
+        splits = build_splits("folders", tmp_path, val_fraction=0.25, num_folds=4, fold=fold, seed=1)
+        parts = [splits.train, splits.val, splits.test]
+        assert sum(len(p) for p in parts) == 20 and len({r.path for p in parts for r in p}) == 20
+        assert len(splits.test) == 5 and set(Counter(r.label for r in splits.test).values()) == {2, 3}
+        assert {r.label for r in splits.val} == {0, 1}
+        tested += splits.test
+    assert len(tested) == len(set(tested)) == 20
+    with pytest.raises(ValueError, match="num_folds"):
+        build_splits("folders", tmp_path, num_folds=4, fold=4)

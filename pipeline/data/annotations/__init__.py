@@ -18,7 +18,7 @@ a long run never starts on a broken dataset and the user fixes everything in one
     folders.py    format "folders": ``root/<class>/<video>``, flat or pre-split (train/val/test).
     list_file.py  format "list": MMAction2 / Kinetics list files and an optional class list.
     ucf101.py     format "ucf101": the official splits, and `ucf101_group` (clips of one video).
-    splits.py     `stratified_split` and carving missing val / test splits from train.
+    splits.py     `stratified_split`, carving missing val / test splits from train, `kfold_split`.
 """
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ from pipeline.data.annotations.records import (
     emit_warnings,
     raise_problems,
 )
-from pipeline.data.annotations.splits import carve_missing_splits, stratified_split
+from pipeline.data.annotations.splits import carve_missing_splits, kfold_split, stratified_split
 from pipeline.data.annotations.ucf101 import read_ucf101_split, read_ucf101_splits, ucf101_group
 
 __all__ = [
@@ -51,7 +51,7 @@ __all__ = [
     "SplitDefaults", "VideoRecord",
     "build_splits", "find_videos", "is_video_file", "read_class_list", "read_folder_splits",
     "read_list_file", "read_list_splits", "read_ucf101_split", "read_ucf101_splits",
-    "read_video_list", "scan_class_folders", "split_list_line", "stratified_split", "ucf101_group",
+    "kfold_split", "read_video_list", "scan_class_folders", "split_list_line", "stratified_split", "ucf101_group",
 ]
 
 FormatReader = Callable[[DatasetSources], FormatSplits]
@@ -113,6 +113,8 @@ def build_splits(
     val_fraction: float = SPLIT_DEFAULTS.val_fraction,
     test_fraction: float = SPLIT_DEFAULTS.test_fraction,
     seed: int = SPLIT_DEFAULTS.seed,
+    num_folds: Optional[int] = SPLIT_DEFAULTS.num_folds,
+    fold: int = SPLIT_DEFAULTS.fold,
     check_files: bool = True,
 ) -> DatasetSplits:
     """Read a dataset in one of `FORMATS` into class names and train / val / test records.
@@ -126,7 +128,10 @@ def build_splits(
       carved from the train list keeping each source-video group (``_gNN_``) in one split.
 
     Splits given explicitly are used as given; a missing val (test) split is carved from train by
-    `stratified_split` with `val_fraction` (`test_fraction`) and `seed`. Every problem found is
+    `stratified_split` with `val_fraction` (`test_fraction`) and `seed`. With `num_folds` (k-fold
+    cross-validation) every video of the dataset, whatever split it was given in, is pooled; fold
+    `fold` of `kfold_split` is the test split and val is carved from the rest with `val_fraction`
+    (`test_fraction` is unused). Every problem found is
     raised together as one `AnnotationError`; non-fatal findings (a class absent from val or test,
     videos outside class folders) are emitted as `AnnotationWarning` and kept in ``.warnings``.
     `check_files=False` skips all file-system checks on listed videos.
@@ -135,12 +140,21 @@ def build_splits(
                              class_list=class_list, annotation_dir=annotation_dir, ucf_split=ucf_split,
                              check_files=check_files)
     _check_arguments(format, sources, val_fraction, test_fraction)
+    if num_folds is not None and not (num_folds >= 2 and 0 <= fold < num_folds):
+        raise ValueError(f"cross-validation needs num_folds >= 2 and 0 <= fold < num_folds, got num_folds={num_folds}, "
+                         f"fold={fold}")
     found = FORMAT_READERS[format](sources)
     _check_training_classes(found)
     raise_problems(found.problems)  # everything found so far, before carving from data known to be broken
     wanted = {"val": found.val is not None or val_fraction > 0, "test": found.test is not None or test_fraction > 0}
-    train, val, test = carve_missing_splits(found.train, found.val, found.test, val_fraction, test_fraction, seed,
-                                            found.group_key)
+    if num_folds is not None:
+        pool = found.train + (found.val or []) + (found.test or [])
+        rest, test = kfold_split(pool, num_folds, fold, seed, found.group_key)
+        train, val, _ = carve_missing_splits(rest, None, [], val_fraction, 0.0, seed, found.group_key)
+        wanted["test"] = True
+    else:
+        train, val, test = carve_missing_splits(found.train, found.val, found.test, val_fraction, test_fraction,
+                                                seed, found.group_key)
     splits = DatasetSplits(found.class_names, train, val, test)
     _note_eval_coverage(splits, wanted, found.notes)
     splits.warnings = found.notes

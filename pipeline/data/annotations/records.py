@@ -26,6 +26,8 @@ class SplitDefaults:
     test_fraction: float = 0.15
     seed: int = 0
     ucf_split: int = 1
+    num_folds: Optional[int] = None  # k-fold cross-validation: None = the fixed split above
+    fold: int = 0
 
 
 SPLIT_DEFAULTS = SplitDefaults()

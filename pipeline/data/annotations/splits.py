@@ -1,4 +1,5 @@
-"""Splitting records: the seeded, stratified split, and carving missing val / test splits from train."""
+"""Splitting records: the seeded, stratified split, carving missing val / test splits from train, and the
+folds of k-fold cross-validation."""
 from __future__ import annotations
 
 import zlib
@@ -87,3 +88,41 @@ def carve_missing_splits(
     ft = test_fraction if test is None else 0.0
     parts = stratified_split(train, [1.0 - fv - ft, fv, ft], seed, group_key)
     return parts[0], (parts[1] if val is None else val), (parts[2] if test is None else test)
+
+
+def kfold_split(
+    records: Sequence[VideoRecord],
+    num_folds: int,
+    fold: int,
+    seed: int,
+    group_key: Optional[GroupKey] = None,
+) -> tuple[list[VideoRecord], list[VideoRecord]]:
+    """(rest, held_out): fold `fold` of a stratified, seeded partition of `records` into `num_folds` folds.
+
+    Each class is shuffled as `stratified_split` does (its own generator from seed and label) and
+    dealt round-robin into the folds, each class starting where the previous one stopped, so fold
+    sizes differ by at most one video per class and the folds' totals stay balanced. Every record is
+    held out in exactly one fold. With `group_key`, a group's records stay together (counts apply to
+    groups). Both lists are sorted by (label, path).
+    """
+    if num_folds < 2:
+        raise ValueError(f"num_folds must be at least 2 for cross-validation, got {num_folds}")
+    if not 0 <= fold < num_folds:
+        raise ValueError(f"fold must be in 0..{num_folds - 1}, got {fold}")
+    by_class: dict[int, list[VideoRecord]] = {}
+    for r in records:
+        by_class.setdefault(r.label, []).append(r)
+    rest: list[VideoRecord] = []
+    held_out: list[VideoRecord] = []
+    position = 0
+    for label in sorted(by_class):
+        groups: dict[Hashable, list[VideoRecord]] = {}
+        for r in sorted(by_class[label], key=lambda r: str(r.path)):
+            groups.setdefault(group_key(r) if group_key else str(r.path), []).append(r)
+        units = [groups[k] for k in sorted(groups, key=str)]
+        rng = np.random.default_rng([seed & 0xFFFFFFFF, zlib.crc32(str(label).encode())])
+        for i in rng.permutation(len(units)):
+            (held_out if position % num_folds == fold else rest).extend(units[i])
+            position += 1
+    key = lambda r: (r.label, str(r.path))  # noqa: E731
+    return sorted(rest, key=key), sorted(held_out, key=key)
