@@ -9,4 +9,6 @@
   checkpoint, and `format_summary` for the script's printout.
 - extract.py: `extract_features(args)`, the feature cache filled ahead of training with train.py's
   options (scripts/extract_features.py), resumable, each torchrun/SLURM process its share.
+- crossval.py: `cross_validate(args, num_folds)`, k-fold cross-validation (scripts/crossval.py): one
+  train.py run per fold, every video tested once, metrics' mean and spread, resumable.
 """

@@ -55,6 +55,8 @@ class VideoDataModule(pl.LightningDataModule):
         val_fraction: float = SPLIT_DEFAULTS.val_fraction,
         test_fraction: float = SPLIT_DEFAULTS.test_fraction,
         split_seed: int = SPLIT_DEFAULTS.seed,
+        num_folds: Optional[int] = SPLIT_DEFAULTS.num_folds,
+        fold: int = SPLIT_DEFAULTS.fold,
         clip_len: int = SAMPLING_DEFAULTS.clip_len,
         sampler: str = SAMPLING_DEFAULTS.sampler,
         frame_stride: int = SAMPLING_DEFAULTS.frame_stride,
@@ -77,6 +79,9 @@ class VideoDataModule(pl.LightningDataModule):
             train_list / val_list / test_list: list files for format "list"; a missing val or
                 test split is carved from train by a seeded stratified split.
             class_list: class names, one per line or `index name` (optional for "list").
+            num_folds / fold: k-fold cross-validation (scripts/crossval.py sets both): every video of
+                the dataset is pooled, fold `fold` of `num_folds` stratified folds is the test split,
+                and val is carved from the rest with `val_fraction`. null: the usual split.
             annotation_dir: folder with classInd.txt and train/testlist0N.txt for "ucf101".
             clip_len: frames per clip (T).
             sampler: "segment" (TSN: T segments, random frame in training, centre in evaluation)
@@ -125,6 +130,8 @@ class VideoDataModule(pl.LightningDataModule):
             val_fraction=val_fraction,
             test_fraction=test_fraction,
             seed=split_seed,
+            num_folds=num_folds,
+            fold=fold,
         )
         self.train_sampler: ClipSampler = build_sampler(sampler, clip_len, 1, frame_stride, pad)
         self.eval_sampler: ClipSampler = build_sampler(sampler, clip_len, test_clips, frame_stride, pad)
