@@ -8,7 +8,7 @@ A video travels through the sub-packages in this order (shared/DESIGN.md draws i
                  loaders), frame_stream.py (long videos in chunks), feature_cache.py (frozen-backbone
                  features, once per video), video_check.py (scripts/check_videos.py)
     training/    module.py (the LightningModule), datamodule.py, callbacks.py, cli.py (scripts/train.py),
-                 checkpoints.py (loading a checkpoint never runs code)
+                 checkpoints.py (loading a checkpoint never runs code), extract.py, crossval.py
     inference/   inputs, datasets, predict.py (scripts/predict.py), output table, timelines over long videos
     demo/        the generated demo data sets and the H.264 writer; not needed to train on real data
 
