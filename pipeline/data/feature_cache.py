@@ -7,10 +7,16 @@ cap per video, see pipeline.data.feature_rate), so the cost scales with what cli
 with the file. Entries are keyed by the backbone's fingerprint (weights and preprocessing), the
 decoder, the rate, and the video's path, size and modification time, and written atomically: the
 features as `<key>.npy`, which frames they are as `<key>.frames.npz`.
+
+Spatial views (`data.cache_views`, pipeline.data.views) are entries of their own beside the plain
+one: `<key>.<view>.npy` and `<key>.<view>.frames.npz`. The plain entry is the same file whatever views
+are asked for, and a video is decoded once for all the views it lacks, each view embedded by the CNN:
+adding a view embeds only that view, and each view costs as much CNN time and disk as the plain one.
 """
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
@@ -24,9 +30,19 @@ from models.preprocessing import Preprocessing
 from pipeline.atomic_io import atomic_path, temp_file_beside
 from pipeline.data.annotations import VideoRecord
 from pipeline.data.feature_rate import FEATURE_RATE_DEFAULTS, CachedFeatures, FeatureRate
-from pipeline.data.frame_stream import stream_frames
-from pipeline.data.readers import DEFAULT_DECODE_TIMEOUT, VideoReadError
+from pipeline.data.frame_stream import FrameChooser, decoder_threads
+from pipeline.data.readers import (
+    DEFAULT_DECODE_TIMEOUT,
+    VideoMeta,
+    VideoReadError,
+    another_decoder_may_help,
+    fallback_order,
+    open_video,
+)
 from pipeline.data.transforms import normalize
+from pipeline.data.views import DEFAULT_VIEWS, PLAIN, ViewsResizeCrop, check_views
+
+log = logging.getLogger(__name__)
 
 
 class FeatureCache:
@@ -40,15 +56,35 @@ class FeatureCache:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.rate = rate
 
-    def path_for(self, video: os.PathLike) -> Path:
-        """The entry of `video`: a new one whenever the file's size or modification time changes."""
+    def path_for(self, video: os.PathLike, view: str = PLAIN) -> Path:
+        """The entry of `video` under `view`: a new one whenever the file's size or modification time changes."""
         stat = Path(video).stat()
         key = f"{Path(video).resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
-        return self.directory / f"{hashlib.sha1(key.encode()).hexdigest()[:24]}.npy"
+        name = hashlib.sha1(key.encode()).hexdigest()[:24]
+        return self.directory / (f"{name}.npy" if view == PLAIN else f"{name}.{view}.npy")
 
-    def load(self, video: os.PathLike) -> Optional[CachedFeatures]:
-        """The cached entry of `video` (features memory-mapped), or None when absent or unreadable."""
-        path = self.path_for(video)
+    def load(self, video: os.PathLike, views: Sequence[str] = DEFAULT_VIEWS) -> Optional[CachedFeatures]:
+        """The cached entry of `video` (features memory-mapped) with the plain view and every one of
+        `views`, or None when one of them is absent or unreadable."""
+        plain = self._load_view(video, PLAIN)
+        if plain is None:
+            return None
+        others = {}
+        for view in check_views(views):
+            if view != PLAIN:
+                entry = self._load_view(video, view)
+                if entry is None or not np.array_equal(entry.frames, plain.frames):
+                    return None
+                others[view] = entry.features
+        return CachedFeatures(plain.features, plain.frames, plain.num_frames, others)
+
+    def missing_views(self, video: os.PathLike, views: Sequence[str] = DEFAULT_VIEWS) -> Tuple[str, ...]:
+        """Which of plain and `views` `video` has no readable entry for, plain first."""
+        wanted = dict.fromkeys((PLAIN, *check_views(views)))
+        return tuple(view for view in wanted if self._load_view(video, view) is None)
+
+    def _load_view(self, video: os.PathLike, view: str) -> Optional[CachedFeatures]:
+        path = self.path_for(video, view)
         if not path.is_file():
             return None
         try:
@@ -62,20 +98,21 @@ class FeatureCache:
         return CachedFeatures(features, frames, num_frames)
 
     def save(self, video: os.PathLike, features: np.ndarray, frames: Optional[np.ndarray] = None,
-             num_frames: Optional[int] = None) -> None:
-        """Store the features of `video`'s `frames` (default: every frame), atomically."""
+             num_frames: Optional[int] = None, view: str = PLAIN) -> None:
+        """Store the features of `video`'s `frames` (default: every frame) under `view`, atomically."""
         frames = np.arange(len(features)) if frames is None else np.asarray(frames)
-        writer = self.writer(video, frames, len(frames) if num_frames is None else num_frames, features.shape[1])
+        writer = self.writer(video, frames, len(frames) if num_frames is None else num_frames, features.shape[1], view)
         writer.write(features)
         writer.commit()
 
-    def writer(self, video: os.PathLike, frames: np.ndarray, num_frames: int, dim: int) -> EntryWriter:
-        """A writer that stores `video`'s float16 features [len(frames), dim] chunk by chunk."""
-        return EntryWriter(self.path_for(video), frames, num_frames, dim)
+    def writer(self, video: os.PathLike, frames: np.ndarray, num_frames: int, dim: int,
+               view: str = PLAIN) -> EntryWriter:
+        """A writer that stores `video`'s float16 features [len(frames), dim] under `view` chunk by chunk."""
+        return EntryWriter(self.path_for(video, view), frames, num_frames, dim)
 
 
 def _frames_path(entry: Path) -> Path:
-    return entry.with_name(f"{entry.stem}.frames.npz")
+    return entry.with_name(f"{entry.stem}.frames.npz")  # <key>.frames.npz, <key>.<view>.frames.npz
 
 
 class EntryWriter:
@@ -114,18 +151,47 @@ class EntryWriter:
         self.tmp.unlink(missing_ok=True)
 
 
+def _stream_chunks(path: str, transform: ViewsResizeCrop, backend: str, choose: FrameChooser, chunk_frames: int,
+                   timeout: float) -> Iterator[Tuple[VideoMeta, np.ndarray, np.ndarray]]:
+    """frame_stream.stream_frames with a transform that makes each frame's views: yields (meta, frame
+    indices int64 [n], frames uint8 [n,V,c,c,3]); a decoder that fails before a chunk was handed over
+    hands the file to the next installed one."""
+    first_error: Optional[VideoReadError] = None
+    for name in fallback_order(backend):
+        handed_over = False
+        try:
+            with open_video(path, name, isolated=True, timeout=timeout, threads=decoder_threads()) as reader:
+                meta = reader.meta
+                indices = np.asarray(choose(meta), dtype=np.int64)
+                start = 0
+                for frames in reader.iter_frames(indices, chunk_frames, transform):
+                    handed_over = True
+                    yield meta, indices[start:start + len(frames)], frames
+                    start += len(frames)
+        except VideoReadError as exc:
+            if handed_over or not another_decoder_may_help(exc):
+                raise
+            first_error = first_error or exc
+            continue
+        if first_error is not None:
+            log.warning("%s; read with %s instead", first_error, name)
+        return
+    assert first_error is not None
+    raise first_error
+
+
 class _FrameChunks(IterableDataset):
-    """The frames the rate stores of each video, in chunks of uint8 [n,c,c,3], each loader worker streaming
-    its own videos.
+    """The frames the rate stores of each video under the views it lacks, in chunks of uint8 [n,V,c,c,3],
+    each loader worker streaming its own videos.
 
     Items: {"video": position in `paths`, "frames": chunk or None, "last": whether the video is complete,
     "error": why it could not be read, "stored": with a video's first chunk, which frames it will stream}.
     Memory holds a few chunks, whatever the videos' lengths.
     """
 
-    def __init__(self, paths: Sequence[str], preprocessing: Preprocessing, backend: str, chunk_frames: int,
-                 decode_timeout: float, rate: FeatureRate = FEATURE_RATE_DEFAULTS):
-        self.paths, self.preprocessing, self.backend = list(paths), preprocessing, backend
+    def __init__(self, paths: Sequence[str], views: Sequence[Tuple[str, ...]], preprocessing: Preprocessing,
+                 backend: str, chunk_frames: int, decode_timeout: float, rate: FeatureRate = FEATURE_RATE_DEFAULTS):
+        self.paths, self.views, self.preprocessing, self.backend = list(paths), list(views), preprocessing, backend
         self.chunk_frames, self.decode_timeout, self.rate = chunk_frames, decode_timeout, rate
 
     def __iter__(self) -> Iterator[Dict[str, Any]]:
@@ -134,8 +200,9 @@ class _FrameChunks(IterableDataset):
         for video in mine:
             stored = None
             try:
-                chunks = stream_frames(self.paths[video], self.preprocessing, self.backend, self.rate.frames_of,
-                                       chunk_frames=self.chunk_frames, timeout=self.decode_timeout)
+                transform = ViewsResizeCrop(self.preprocessing, self.views[video])
+                chunks = _stream_chunks(self.paths[video], transform, self.backend, self.rate.frames_of,
+                                        self.chunk_frames, self.decode_timeout)
                 for meta, indices, frames in chunks:
                     first = stored is None
                     if first:
@@ -169,48 +236,56 @@ def precompute_features(
     progress: bool = True,
     compute: bool = True,
     decode_timeout: float = DEFAULT_DECODE_TIMEOUT,
+    views: Sequence[str] = DEFAULT_VIEWS,
 ) -> Tuple[List[Optional[CachedFeatures]], Dict[int, str]]:
     """Fill the cache for every record of this shard (rank, world size), then load all.
     With compute=False nothing is decoded: entries are only read (other ranks have written them).
 
     The frames the cache's rate picks are decoded in isolated child processes (in `num_workers` loader
-    workers) and embedded `batch_size` at a time as they arrive, so memory does not grow with a
-    video's length; a video that cannot be read (its decoders fail, crash or hang) is left out and
-    named. Returns the entry of each record (None for a video that could not be read) and the error
-    message of each unreadable video by record index.
+    workers), once for all the spatial views a video lacks (the plain view and `views`), and each view
+    is embedded `batch_size` frames at a time as they arrive, so memory does not grow with a video's
+    length; a video that cannot be read (its decoders fail, crash or hang) is left out and named.
+    Returns the entry of each record with all its views (None for a video that could not be read) and
+    the error message of each unreadable video by record index.
     """
     device = device or torch.device("cpu")
+    views = check_views(views)
     rank, world = shard
-    todo = [i for i, r in enumerate(records) if compute and i % world == rank and cache.load(r.path) is None]
+    missing = {i: cache.missing_views(r.path, views) for i, r in enumerate(records) if compute and i % world == rank}
+    todo = [i for i, lacking in missing.items() if lacking]
     errors: Dict[int, str] = {}
     if todo:
         backbone.eval().to(device)
-        chunks = _FrameChunks([str(records[i].path) for i in todo], backbone.preprocessing, backend, batch_size,
-                              decode_timeout, cache.rate)
+        chunks = _FrameChunks([str(records[i].path) for i in todo], [missing[i] for i in todo],
+                              backbone.preprocessing, backend, batch_size, decode_timeout, cache.rate)
         loader = DataLoader(chunks, batch_size=None, num_workers=min(num_workers, len(todo)))
         bar = _progress(len(todo), "extracting frame features") if progress else None
-        writers: Dict[int, EntryWriter] = {}  # entries of the videos being streamed, by position in todo
+        writers: Dict[Tuple[int, str], EntryWriter] = {}  # entries being streamed, by (position in todo, view)
         for item in loader:
             index = todo[item["video"]]
+            lacking = missing[index]
             if item["error"]:
-                if item["video"] in writers:
-                    writers.pop(item["video"]).discard()
+                for view in lacking:
+                    if (item["video"], view) in writers:
+                        writers.pop((item["video"], view)).discard()
                 errors[index] = item["error"]
             else:
-                features = embed_frames(item["frames"], backbone, device, batch_size)
-                if item["video"] not in writers:
-                    writers[item["video"]] = cache.writer(records[index].path, item["stored"], item["num_frames"],
-                                                          features.shape[1])
-                writers[item["video"]].write(features)
-                if item["last"]:
-                    writers.pop(item["video"]).commit()
+                for v, view in enumerate(lacking):  # each view its own batches, as a plain-only cache embeds
+                    features = embed_frames(item["frames"][:, v].contiguous(), backbone, device, batch_size)
+                    key = (item["video"], view)
+                    if key not in writers:
+                        writers[key] = cache.writer(records[index].path, item["stored"], item["num_frames"],
+                                                    features.shape[1], view)
+                    writers[key].write(features)
+                    if item["last"]:
+                        writers.pop(key).commit()
             if bar is not None and item["last"]:
                 bar.update(1)
         if bar is not None:
             bar.close()
     features: List[Optional[CachedFeatures]] = []
     for i, record in enumerate(records):
-        feats = cache.load(record.path)
+        feats = cache.load(record.path, views)
         if feats is None and i not in errors:
             errors[i] = f"{record.path}: no cached features (unreadable on another process)"
         features.append(feats)

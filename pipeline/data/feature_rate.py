@@ -13,12 +13,13 @@ apart than that (`max_step`), so its windows keep their spacing.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Optional
+from dataclasses import dataclass, field
+from typing import Mapping, Optional
 
 import numpy as np
 
 from pipeline.data.readers import VideoMeta
+from pipeline.data.views import PLAIN
 
 
 @dataclass(frozen=True)
@@ -83,11 +84,23 @@ FEATURE_RATE_DEFAULTS = FeatureRate()  # the one place the cache's default rate 
 @dataclass(frozen=True)
 class CachedFeatures:
     """One cache entry: `features` float16 [M,D] of the frames `frames` (int64 [M], increasing) of a
-    video that has `num_frames` decodable frames."""
+    video that has `num_frames` decodable frames, and the same frames' features under other spatial
+    views (`views`: name -> float16 [M,D]; see pipeline.data.views); `features` is the plain view."""
 
     features: np.ndarray
     frames: np.ndarray
     num_frames: int
+    views: Mapping[str, np.ndarray] = field(default_factory=dict)
+
+    def of_view(self, view: str = PLAIN) -> np.ndarray:
+        """The stored features [M,D] of `view` ("plain": `features`)."""
+        if view == PLAIN:
+            return self.features
+        try:
+            return self.views[view]
+        except KeyError:
+            raise KeyError(f"view {view!r} is not cached in this entry (cached: plain, {', '.join(self.views)})") \
+                from None
 
     def __len__(self) -> int:
         """Stored frames (rows)."""
@@ -103,6 +116,6 @@ class CachedFeatures:
         closer_before = np.abs(self.frames[before] - indices) < np.abs(self.frames[after] - indices)
         return np.where(closer_before & (before != after), before, after)
 
-    def clip(self, indices: np.ndarray) -> np.ndarray:
-        """Features (float32) of the frames at `indices` (any shape): [..., D]."""
-        return np.asarray(self.features[self.rows_for(indices)], dtype=np.float32)
+    def clip(self, indices: np.ndarray, view: str = PLAIN) -> np.ndarray:
+        """Features (float32) of the frames at `indices` (any shape) under `view`: [..., D]."""
+        return np.asarray(self.of_view(view)[self.rows_for(indices)], dtype=np.float32)

@@ -2,7 +2,9 @@
 
 Names follow PyTorchVideo's clip_sampling: a sampler is a small object that, given a video's frame
 count, returns `ClipInfo`s. Training gives one jittered clip; evaluation gives `num_clips`
-deterministic clips. Videos shorter than a clip are padded by a stated policy, never dropped:
+deterministic clips. The segment sampler's `jitter` (data.temporal_jitter) lets a training clip cover
+a random sub-span of the video (speed and phase jitter); evaluation never jitters. Videos shorter than
+a clip are padded by a stated policy, never dropped:
 
     loop:        0, 1, ..., n-1, 0, 1, ...
     repeat_last: 0, 1, ..., n-1, n-1, n-1, ...
@@ -28,6 +30,7 @@ class SamplingDefaults:
     frame_stride: int = 1
     num_clips: int = 1
     pad: str = "loop"
+    temporal_jitter: float = 0.0  # segment sampler, training only: see SegmentSampler
 
 
 SAMPLING_DEFAULTS = SamplingDefaults()
@@ -120,17 +123,34 @@ class SegmentSampler(ClipSampler):
     Training takes a random frame inside each segment; evaluation clip k of K takes the frame at
     offset (k + 0.5) / K of each segment (the centre when K == 1). A video shorter than clip_len
     gives all its frames, then padding.
+
+    With `jitter` j > 0, a training clip's segments divide a random sub-span of the video instead
+    of all of it: its length a fraction of the video drawn uniformly from [1 - j, 1] (never fewer
+    than clip_len frames), at a uniformly random offset. That varies the clip's speed and phase;
+    evaluation is unchanged.
     """
 
     name = "segment"
 
+    def __init__(self, clip_len: int, num_clips: int = SAMPLING_DEFAULTS.num_clips, pad: str = SAMPLING_DEFAULTS.pad,
+                 jitter: float = SAMPLING_DEFAULTS.temporal_jitter) -> None:
+        super().__init__(clip_len, num_clips, pad)
+        if not 0.0 <= float(jitter) < 1.0:
+            raise ValueError(f"temporal_jitter must be in [0, 1), got {jitter!r}")
+        self.jitter = float(jitter)
+
     def _train_indices(self, num_frames: int, rng: np.random.Generator) -> list[int]:
         if num_frames < self.clip_len:
             return list(range(num_frames))
-        edges = np.linspace(0, num_frames, self.clip_len + 1)
+        first, span = 0, num_frames
+        if self.jitter > 0:  # no draw without jitter: the same random sequence as before it existed
+            fraction = rng.uniform(1.0 - self.jitter, 1.0)
+            span = min(num_frames, max(self.clip_len, int(round(fraction * num_frames))))
+            first = int(rng.integers(0, num_frames - span + 1))
+        edges = np.linspace(0, span, self.clip_len + 1)
         starts = np.floor(edges[:-1]).astype(np.int64)
         ends = np.maximum(np.floor(edges[1:]).astype(np.int64), starts + 1)  # exclusive
-        return rng.integers(starts, ends).tolist()
+        return (first + rng.integers(starts, ends)).tolist()
 
     def _eval_indices(self, num_frames: int, clip_index: int, num_clips: int) -> list[int]:
         if num_frames < self.clip_len:
@@ -139,6 +159,12 @@ class SegmentSampler(ClipSampler):
         offset = (clip_index + 0.5) / num_clips
         positions = (np.arange(self.clip_len) + offset) * seg
         return np.minimum(np.floor(positions).astype(np.int64), num_frames - 1).tolist()
+
+    def to_config(self) -> dict[str, Any]:
+        config = super().to_config()
+        if self.jitter:  # absent when off, so that configs written before it existed stay the same
+            config["temporal_jitter"] = self.jitter
+        return config
 
 
 class RandomWindowSampler(ClipSampler):
@@ -195,15 +221,19 @@ def build_sampler(
     num_clips: int = SAMPLING_DEFAULTS.num_clips,
     stride: int = SAMPLING_DEFAULTS.frame_stride,
     pad: str = SAMPLING_DEFAULTS.pad,
+    temporal_jitter: float = SAMPLING_DEFAULTS.temporal_jitter,
 ) -> ClipSampler:
-    """A sampler by name: "segment" or "window" (`stride` applies to "window" only)."""
+    """A sampler by name: "segment" or "window" (`stride` applies to "window" only, `temporal_jitter`
+    to "segment" only: a window already starts at random)."""
     if name not in SAMPLERS:
         raise ValueError(f"unknown clip sampler {name!r}; valid: {sorted(SAMPLERS)}")
     if name == RandomWindowSampler.name:
+        if temporal_jitter:
+            raise ValueError(f"temporal_jitter={temporal_jitter} has no meaning for the {name!r} sampler")
         return RandomWindowSampler(clip_len, num_clips=num_clips, stride=stride, pad=pad)
     if stride != 1:
         raise ValueError(f"stride={stride} has no meaning for the {name!r} sampler")
-    return SAMPLERS[name](clip_len, num_clips=num_clips, pad=pad)
+    return SegmentSampler(clip_len, num_clips=num_clips, pad=pad, jitter=temporal_jitter)
 
 
 def sampler_from_config(cfg: dict[str, Any]) -> ClipSampler:

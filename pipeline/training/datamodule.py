@@ -15,7 +15,7 @@ import os
 from collections import Counter
 from functools import partial
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import pytorch_lightning as pl
 import torch
@@ -31,6 +31,7 @@ from pipeline.data.feature_rate import FEATURE_RATE_DEFAULTS, CachedFeatures, Fe
 from pipeline.data.readers import DEFAULT_DECODE_TIMEOUT
 from pipeline.data.sampling import SAMPLING_DEFAULTS, ClipSampler, build_sampler
 from pipeline.data.video_check import check_videos
+from pipeline.data.views import DEFAULT_VIEWS, check_views
 from pipeline.data.workers import resolve_num_workers
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,9 @@ class VideoDataModule(pl.LightningDataModule):
         frame_stride: int = SAMPLING_DEFAULTS.frame_stride,
         test_clips: int = SAMPLING_DEFAULTS.num_clips,
         pad: str = SAMPLING_DEFAULTS.pad,
+        temporal_jitter: float = SAMPLING_DEFAULTS.temporal_jitter,
+        cache_views: Sequence[str] = DEFAULT_VIEWS,
+        feature_noise: float = 0.0,
         backend: str = "auto",
         decode_timeout: float = DEFAULT_DECODE_TIMEOUT,
         batch_size: int = 8,
@@ -88,6 +92,19 @@ class VideoDataModule(pl.LightningDataModule):
                 or "window" (contiguous frames `frame_stride` apart, random start in training).
             test_clips: clips per video at validation and test time (K), probabilities averaged.
             pad: how videos shorter than a clip are filled: "loop" or "repeat_last".
+            temporal_jitter: in training, each clip of the "segment" sampler covers a random part of
+                the video, its length a fraction drawn from [1 - temporal_jitter, 1], at a random offset
+                (speed and phase jitter); 0: the whole video. Evaluation is unchanged.
+            cache_views: spatial views of each frame that training draws from, one per clip per epoch:
+                "plain", "flip" (mirrored), "zoom" (centre 80%), "left" / "right" (the left / right 80% of
+                the width), cut from the decoded frame before the preprocessing's crop, pad or stretch.
+                Validation and test always see "plain". With the feature cache every listed view (and
+                plain) is embedded and stored: the cache's CNN time and disk grow with the number of
+                views (adding one embeds only that view); without it (fine-tuning, cache_features
+                false) the view is applied to the decoded frames on the fly.
+            feature_noise: cached features only: in training, Gaussian noise of this standard deviation,
+                relative to each feature dimension's spread (its std over every cached frame of the
+                training videos), is added to every frame's features; 0: none. No effect without the cache.
             backend: video decoder: "auto", "decord", "opencv", "pyav", "nvdec" (GPU), or a custom reader as
                 "package.module:ClassName". Decoding runs in a child process per loader worker; a file
                 this decoder cannot read (it fails, crashes or hangs) is tried with the other installed ones.
@@ -133,7 +150,9 @@ class VideoDataModule(pl.LightningDataModule):
             num_folds=num_folds,
             fold=fold,
         )
-        self.train_sampler: ClipSampler = build_sampler(sampler, clip_len, 1, frame_stride, pad)
+        self.cache_views = check_views(cache_views)
+        self.feature_noise = feature_noise
+        self.train_sampler: ClipSampler = build_sampler(sampler, clip_len, 1, frame_stride, pad, temporal_jitter)
         self.eval_sampler: ClipSampler = build_sampler(sampler, clip_len, test_clips, frame_stride, pad)
         self.preprocessing: Optional[Preprocessing] = None  # set by attach_model
         self.feature_extractor: Optional[Backbone] = None  # set by attach_model
@@ -199,13 +218,14 @@ class VideoDataModule(pl.LightningDataModule):
             sampler = self.train_sampler if training else self.eval_sampler
             if self.cache_features and self.feature_extractor is not None:
                 with torch.random.fork_rng(devices=[]):  # the same random draws follow, cached or not
-                    features, errors = self._cached_features(records)
+                    features, errors = self._cached_features(records, self.cache_views if training else DEFAULT_VIEWS)
                 for error in errors.values():
                     log.warning("unreadable video left out of %s: %s", name, error)
-                self.datasets[name] = FeatureClipDataset(records, features, sampler, training, errors)
+                self.datasets[name] = FeatureClipDataset(records, features, sampler, training, errors,
+                                                         self.cache_views, self.feature_noise)
             else:
                 self.datasets[name] = VideoClipDataset(records, sampler, self.preprocessing, training, self.backend,
-                                                       self.decode_timeout)
+                                                       self.decode_timeout, self.cache_views)
 
     def _leave_out_unusable_videos(self) -> None:
         """Check every video once (rank 0 checks, the others read its cached verdicts) and drop the
@@ -236,13 +256,15 @@ class VideoDataModule(pl.LightningDataModule):
             device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
         return FeatureCache(self.cache_dir, self.feature_extractor.fingerprint(device), self.backend, self.cache_rate)
 
-    def _cached_features(self, records: List[VideoRecord]) -> Tuple[List[Optional[CachedFeatures]], Dict[int, str]]:
-        """Per-frame features of every record; under DDP each rank embeds its shard, then all read all."""
+    def _cached_features(self, records: List[VideoRecord], views: Sequence[str] = DEFAULT_VIEWS
+                         ) -> Tuple[List[Optional[CachedFeatures]], Dict[int, str]]:
+        """Per-frame features of every record under plain and `views`; under DDP each rank embeds its
+        shard, then all read all."""
         backbone, cache = self.feature_extractor, self.feature_cache()
         trainer = self.trainer
         if trainer is None:  # used on its own, outside a Trainer
             return precompute_features(records, backbone, cache, backend=self.backend, num_workers=self.num_workers,
-                                       decode_timeout=self.decode_timeout)
+                                       decode_timeout=self.decode_timeout, views=views)
         features, errors = precompute_features(
             records,
             backbone,
@@ -253,10 +275,12 @@ class VideoDataModule(pl.LightningDataModule):
             shard=(trainer.global_rank, trainer.world_size),
             progress=trainer.is_global_zero,
             decode_timeout=self.decode_timeout,
+            views=views,
         )
         trainer.strategy.barrier("feature-cache")
         if trainer.world_size > 1:  # other ranks' entries are complete now
-            features, errors = precompute_features(records, backbone, cache, progress=False, compute=False)
+            features, errors = precompute_features(records, backbone, cache, progress=False, compute=False,
+                                                   views=views)
         return features, errors
 
     def _loader(self, name: str) -> DataLoader:

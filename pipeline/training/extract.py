@@ -1,7 +1,9 @@
 """Fill the feature cache ahead of training (scripts/extract_features.py).
 
 It takes train.py's options (the same config), so the entries it writes are the ones training will
-read: the same backbone, preprocessing, decoder and rate. Videos already cached are skipped, so a
+read: the same backbone, preprocessing, decoder and rate, and the spatial views of `data.cache_views`
+for the training videos (validation and test videos are only ever read plain). Videos already cached
+are skipped (a video that lacks only a newly listed view is decoded again for that view alone), so a
 stopped run resumes where it was. Started by torchrun (or SLURM) with several processes, each one
 embeds its share of the videos (RANK of WORLD_SIZE) on its own GPU when there is one.
 """
@@ -13,6 +15,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import torch
 
 from pipeline.data.feature_cache import precompute_features
+from pipeline.data.views import DEFAULT_VIEWS
 from pipeline.errors import EXIT_OK, EXIT_SOME_FAILED, UsageError
 from pipeline.training.cli import build_cli
 
@@ -29,7 +32,8 @@ def process_shard(device_type: str) -> Tuple[int, int, torch.device]:
 
 
 def extract_features(args: Optional[List[str]] = None, progress: bool = True) -> Dict[str, Any]:
-    """Embed every video of the train, val and test splits that the cache lacks (this process's share).
+    """Embed every video of the train, val and test splits that the cache lacks (this process's share),
+    the training videos under each of `data.cache_views`.
 
     Returns {"cache": folder, "videos": in all, "cached_before": already there, "embedded": written now,
     "unreadable": {path: why}}.
@@ -44,18 +48,25 @@ def extract_features(args: Optional[List[str]] = None, progress: bool = True) ->
     rank, world, device = process_shard(cli.trainer.strategy.root_device.type)
     cache = data.feature_cache(device)
     splits = data.splits
+    train = {os.fspath(r.path) for r in splits.train}
     records = list({os.fspath(r.path): r for r in splits.train + splits.val + splits.test}.values())
     mine = [r for i, r in enumerate(records) if i % world == rank]
-    before = sum(cache.load(r.path) is not None for r in mine)
-    entries, errors = precompute_features(mine, backbone, cache, backend=data.backend, device=device,
-                                          num_workers=data.num_workers, progress=progress,
-                                          decode_timeout=data.decode_timeout)
+    groups = [([r for r in mine if os.fspath(r.path) in train], data.cache_views),
+              ([r for r in mine if os.fspath(r.path) not in train], DEFAULT_VIEWS)]
+    before = sum(cache.load(r.path, views) is not None for group, views in groups for r in group)
+    embedded, errors = 0, {}
+    for group, views in groups:
+        entries, failed = precompute_features(group, backbone, cache, backend=data.backend, device=device,
+                                              num_workers=data.num_workers, progress=progress,
+                                              decode_timeout=data.decode_timeout, views=views)
+        embedded += sum(entry is not None for entry in entries)
+        errors.update({os.fspath(group[i].path): message for i, message in failed.items()})
     return {
         "cache": str(cache.directory),
         "videos": len(mine),
         "cached_before": before,
-        "embedded": sum(entry is not None for entry in entries) - before,
-        "unreadable": {os.fspath(mine[i].path): message for i, message in sorted(errors.items())},
+        "embedded": embedded - before,
+        "unreadable": dict(sorted(errors.items())),
         "rank": rank,
         "world_size": world,
     }
