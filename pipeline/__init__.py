@@ -18,4 +18,23 @@ A video travels through the sub-packages in this order (shared/DESIGN.md draws i
 
 The networks themselves (backbones, recurrent heads) are plain PyTorch in the top-level `models`
 package, which never imports `pipeline`.
+
+The Python API is `from pipeline import Recognizer` (pipeline/inference/recognizer.py); it is
+imported on first use, so that `import pipeline` (and scripts that need only readers or annotations)
+stays cheap: no torch, no Lightning.
 """
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_API = {"Recognizer": "pipeline.inference.recognizer", "Prediction": "pipeline.inference.recognizer",
+        "Timeline": "pipeline.inference.recognizer", "UnreadableVideoError": "pipeline.inference.recognizer"}
+
+__all__ = sorted(_API)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _API:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_API[name]), name)

@@ -1,5 +1,7 @@
 """Inference: label videos with a trained checkpoint, by the thousand, resumably.
 
+    recognizer.py       Recognizer: the Python API (a checkpoint loaded once; predict, predict_many, timeline)
+    engine.py           the API's in-process predict loop over the same datasets and model steps as predict.py
     predict.py          predict(options): the run, step by step; summarize and format_summary
     options.py          PredictOptions (what a run is asked to do) and the exit codes
     inputs.py           collect_inputs: folders, video files and list files -> video paths
@@ -10,22 +12,58 @@
     progress.py         VideoProgressBar, counted in videos
     timeline.py         windows over a long video, event segments, per-video files and plot
     timeline_output.py  a run's timelines: per-video files as rows come in, then events.csv
-"""
-from pipeline.inference.inputs import collect_inputs
-from pipeline.inference.options import EXIT_BAD_INPUT, EXIT_OK, EXIT_SOME_FAILED, PredictOptions
-from pipeline.inference.output import PredictionTable
-from pipeline.inference.predict import format_summary, predict, summarize
-from pipeline.inference.timeline import TimelineOptions
 
-__all__ = [
-    "EXIT_BAD_INPUT",
-    "EXIT_OK",
-    "EXIT_SOME_FAILED",
-    "PredictOptions",
-    "PredictionTable",
-    "TimelineOptions",
-    "collect_inputs",
-    "format_summary",
-    "predict",
-    "summarize",
-]
+The names below are imported on first use, so that `pipeline.inference.inputs` (which
+scripts/check_videos.py needs) does not import Lightning and the model code with it. The function
+`predict` shares its name with its module: `pipeline.inference.predict` stays the function, as it
+was when these names were imported eagerly (the import system's setting of the submodule is ignored).
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+from typing import Any
+
+_EXPORTS = {
+    "EXIT_BAD_INPUT": "pipeline.inference.options",
+    "EXIT_OK": "pipeline.inference.options",
+    "EXIT_SOME_FAILED": "pipeline.inference.options",
+    "PredictOptions": "pipeline.inference.options",
+    "PredictionTable": "pipeline.inference.output",
+    "TimelineOptions": "pipeline.inference.timeline",
+    "collect_inputs": "pipeline.inference.inputs",
+    "format_summary": "pipeline.inference.predict",
+    "predict": "pipeline.inference.predict",
+    "summarize": "pipeline.inference.predict",
+    "Prediction": "pipeline.inference.recognizer",
+    "Recognizer": "pipeline.inference.recognizer",
+    "Timeline": "pipeline.inference.recognizer",
+    "UnreadableVideoError": "pipeline.inference.recognizer",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list:
+    return sorted(set(globals()) | set(_EXPORTS))
+
+
+class _Package(types.ModuleType):
+    """This package, whose exported functions win over submodules of the same name."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _EXPORTS and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

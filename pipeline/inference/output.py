@@ -48,6 +48,11 @@ def format_for(path: os.PathLike, requested: Optional[str] = None) -> str:
     return "jsonl" if Path(path).suffix.lower() in (".jsonl", ".json") else "csv"
 
 
+def table_columns(class_names: Sequence[str]) -> List[str]:
+    """The columns of a prediction table, in order, for a model with these classes."""
+    return [*BASE_COLUMNS, *(f"prob_{name}" for name in class_names), *META_COLUMNS]
+
+
 class PredictionTable:
     """The output file of a prediction run: its columns, its rows, appending and merging."""
 
@@ -55,7 +60,7 @@ class PredictionTable:
         self.path = Path(path)
         self.class_names = list(class_names)
         self.format = format_for(self.path, fmt)
-        self.columns = [*BASE_COLUMNS, *(f"prob_{name}" for name in self.class_names), *META_COLUMNS]
+        self.columns = table_columns(self.class_names)
 
     # ------------------------------------------------------------------ encoding
 
@@ -197,6 +202,20 @@ def video_row(item: Dict[str, Any], probs: Optional[np.ndarray], class_names: Se
     return row
 
 
+def prediction_rows(prediction: Dict[str, Any], class_names: Sequence[str], top_k: int) -> List[Dict[str, Any]]:
+    """The output rows of one predicted batch (the model's predict_step output: its videos' "items" and
+    the probabilities [N,C] of the readable ones, in order), one per video."""
+    probs = prediction.get("probs")
+    rows, k = [], 0
+    for item in prediction["items"]:
+        p = None
+        if item.get("status", "ok") == "ok" and probs is not None:
+            p = probs[k].numpy()
+            k += 1
+        rows.append(video_row(item, p, class_names, top_k))
+    return rows
+
+
 def probability_fields(probs: np.ndarray, class_names: Sequence[str], top_k: int) -> Dict[str, Any]:
     """label, probability, top-k labels and probabilities, and prob_<class> of probabilities [C]."""
     order = np.argsort(-probs, kind="stable")[:top_k]
@@ -227,14 +246,7 @@ class PredictionWriter(BasePredictionWriter):
         self.appender = RowAppender(self.table, target)
 
     def write_on_batch_end(self, trainer, pl_module, prediction, batch_indices, batch, batch_idx, dataloader_idx=0):
-        probs = prediction.get("probs")
-        rows, k = [], 0
-        for item in prediction["items"]:
-            p = None
-            if item.get("status", "ok") == "ok" and probs is not None:
-                p = probs[k].numpy()
-                k += 1
-            rows.append(video_row(item, p, self.table.class_names, self.top_k))
+        rows = prediction_rows(prediction, self.table.class_names, self.top_k)
         if self.on_rows is not None:
             self.on_rows(rows, prediction)
         self.appender.write(rows)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import pytorch_lightning as pl
 import torch
@@ -42,9 +42,7 @@ def predict(options: PredictOptions) -> Dict[str, Any]:
     output = Path(options.output)
     model = load_model(options)
     options.validate_for_model(model.class_names)
-    sampling = dict(model.hparams.get("sampling") or {})
-    sampler = clip_sampler_for(options, sampling)
-    backend = options.backend or sampling.get("backend") or "auto"
+    sampler, backend = reading_for(options, model)
     table = PredictionTable(output, model.class_names, options.format)
     videos = collect_inputs(options.inputs)
     settings = run_settings(options, model, sampler, backend)
@@ -58,7 +56,7 @@ def predict(options: PredictOptions) -> Dict[str, Any]:
     data = PredictDataModule(
         videos,
         table,
-        _dataset_factory(options, sampler, model.preprocessing, backend),
+        dataset_factory(options, sampler, model.preprocessing, backend),
         batch_size=1 if options.timeline is not None else options.batch_size,
         num_workers=options.num_workers,
         retry_failed=options.retry_failed,
@@ -90,6 +88,13 @@ def load_model(options: PredictOptions) -> pl.LightningModule:
     return model
 
 
+def reading_for(options: PredictOptions, model: pl.LightningModule) -> Tuple[ClipSampler, str]:
+    """How this run reads the model's videos: the checkpoint's sampler (see clip_sampler_for) and the
+    decoder (the option's, else the one the model was trained with)."""
+    sampling = dict(model.hparams.get("sampling") or {})
+    return clip_sampler_for(options, sampling), options.backend or sampling.get("backend") or "auto"
+
+
 def clip_sampler_for(options: PredictOptions, sampling: Dict[str, Any]) -> ClipSampler:
     """The checkpoint's evaluation sampler, with `clips` applied; a timeline takes one clip per window."""
     defaults = {"name": SAMPLING_DEFAULTS.sampler, "clip_len": SAMPLING_DEFAULTS.clip_len}
@@ -109,9 +114,10 @@ def timeline_dir_for(options: PredictOptions) -> Optional[Path]:
     return Path(options.timeline_dir or output.with_name(output.stem + "_timeline"))
 
 
-def _dataset_factory(
+def dataset_factory(
     options: PredictOptions, sampler: ClipSampler, preprocessing: Preprocessing, backend: str
 ) -> Callable[[List[str]], Dataset]:
+    """What reads a run's videos: their clips (PredictClipDataset), or with a timeline their windows."""
     if options.timeline is not None:
         return partial(TimelineDataset, sampler=sampler, preprocessing=preprocessing, backend=backend,
                        options=options.timeline, decode_timeout=options.decode_timeout)
@@ -119,21 +125,25 @@ def _dataset_factory(
                    decode_timeout=options.decode_timeout)
 
 
-def _accelerator(device: str) -> str:
+def accelerator_for(device: str) -> str:
+    """Lightning's accelerator ("gpu" or "cpu") for a --device (auto: the GPU when there is one)."""
     if device == "auto":
         return "gpu" if torch.cuda.is_available() else "cpu"
     return {"cuda": "gpu"}.get(device, device)
 
 
+def precision_for(options: PredictOptions) -> str:
+    """Lightning's precision of the run: the option's, else 16-mixed on a GPU and 32-true on the CPU."""
+    return options.precision or ("16-mixed" if accelerator_for(options.device) == "gpu" else "32-true")
+
+
 def _trainer(options: PredictOptions, callbacks: List[pl.Callback]) -> pl.Trainer:
-    accelerator = _accelerator(options.device)
-    precision = options.precision or ("16-mixed" if accelerator == "gpu" else "32-true")
     return pl.Trainer(
-        accelerator=accelerator,
+        accelerator=accelerator_for(options.device),
         devices=options.devices,
         num_nodes=options.num_nodes,
         strategy=options.strategy,
-        precision=precision,
+        precision=precision_for(options),
         logger=False,
         enable_checkpointing=False,
         enable_progress_bar=False,  # VideoProgressBar counts videos instead of batches

@@ -10,14 +10,15 @@ import csv
 import hashlib
 from collections import Counter
 from pathlib import Path
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Sequence, Tuple
 
 import numpy as np
+import torch
 
 from pipeline.atomic_io import write_csv_atomic
 from pipeline.inference.inputs import video_key
 from pipeline.inference.output import PredictionTable, RowHook, probability_fields
-from pipeline.inference.timeline import TimelineOptions, find_events, write_timeline
+from pipeline.inference.timeline import Event, TimelineOptions, find_events, write_timeline
 
 EVENT_COLUMNS = ["path", "label", "start", "end", "peak_probability", "peak_time"]
 
@@ -32,16 +33,26 @@ def timeline_row_hook(
         for row, item in zip(rows, prediction["items"]):
             if row["status"] != "ok":
                 continue
-            times = np.asarray(item["window_times"], dtype=np.float64)
-            probs = prediction["window_probs"].numpy()
-            events = find_events(times, probs, class_names, options)
+            times, probs, events = complete_timeline_row(row, item, prediction["window_probs"], class_names, options,
+                                                         top_k)
             write_timeline(out_dir, stems[row["path"]], times, probs, class_names, events, options, title=row["path"])
-            # The video's own row averages all its windows, as multi-clip prediction averages clips;
-            # where the events are is in the timeline files.
-            row.update(probability_fields(probs.mean(axis=0), class_names, top_k))
-            row["clips"] = len(times)
 
     return on_rows
+
+
+def complete_timeline_row(
+    row: Dict[str, Any], item: Dict[str, Any], window_probs: torch.Tensor, class_names: Sequence[str],
+    options: TimelineOptions, top_k: int,
+) -> Tuple[np.ndarray, np.ndarray, List[Event]]:
+    """A readable video's timeline: window times [W,2] (seconds), probabilities [W,C] and events; its row
+    gets the probabilities averaged over all windows (as multi-clip prediction averages clips; where
+    the events are is in the timeline) and `clips`, the number of windows."""
+    times = np.asarray(item["window_times"], dtype=np.float64)
+    probs = window_probs.numpy()
+    events = find_events(times, probs, class_names, options)
+    row.update(probability_fields(probs.mean(axis=0), class_names, top_k))
+    row["clips"] = len(times)
+    return times, probs, events
 
 
 def collect_events(out_dir: Path, table: PredictionTable, videos: Sequence[str]) -> Path:
