@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from conftest import index_frame, make_index_video
+
 from models.preprocessing import Preprocessing
 from pipeline.data.annotations import VideoRecord
 from pipeline.data.datasets import FeatureClipDataset, VideoClipDataset, read_clips

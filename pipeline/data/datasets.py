@@ -147,8 +147,6 @@ class FeatureClipDataset(Dataset):
         views: Sequence[str] = DEFAULT_VIEWS,
         feature_noise: float = 0.0,
     ):
-        if not feature_noise >= 0:
-            raise ValueError(f"feature_noise must be a number >= 0, got {feature_noise!r}")
         self.records = list(records)
         self.features = list(features)
         self.sampler = sampler
@@ -156,7 +154,7 @@ class FeatureClipDataset(Dataset):
         self.errors = dict(errors or {})
         self.views = check_views(views)
         self.noise_scale: Optional[np.ndarray] = None  # float32 [D]: the noise's std per feature dimension
-        if training and feature_noise > 0:
+        if training and check_feature_noise(feature_noise) > 0:
             self.noise_scale = (feature_noise * feature_spread(self.features)).astype(np.float32)
 
     def __len__(self) -> int:
@@ -175,6 +173,13 @@ class FeatureClipDataset(Dataset):
         if self.noise_scale is not None:
             clip += rng.standard_normal(clip.shape, dtype=np.float32) * self.noise_scale
         return {"features": torch.from_numpy(clip), "label": record.label, "index": index, "error": ""}
+
+
+def check_feature_noise(feature_noise: float) -> float:
+    """`feature_noise` when it is a number >= 0; a ValueError otherwise."""
+    if not isinstance(feature_noise, (int, float)) or not feature_noise >= 0:
+        raise ValueError(f"feature_noise must be a number >= 0, got {feature_noise!r}")
+    return float(feature_noise)
 
 
 def feature_spread(entries: Sequence[Optional[CachedFeatures]]) -> np.ndarray:

@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from models.backbones import Backbone
 from models.preprocessing import Preprocessing
 from pipeline.data.annotations import SPLIT_DEFAULTS, DatasetSplits, VideoRecord, build_splits
-from pipeline.data.datasets import FeatureClipDataset, VideoClipDataset, collate_clips
+from pipeline.data.datasets import FeatureClipDataset, VideoClipDataset, check_feature_noise, collate_clips
 from pipeline.data.feature_cache import FeatureCache, precompute_features
 from pipeline.data.feature_rate import FEATURE_RATE_DEFAULTS, CachedFeatures, FeatureRate
 from pipeline.data.readers import DEFAULT_DECODE_TIMEOUT
@@ -151,7 +151,7 @@ class VideoDataModule(pl.LightningDataModule):
             fold=fold,
         )
         self.cache_views = check_views(cache_views)
-        self.feature_noise = feature_noise
+        self.feature_noise = check_feature_noise(feature_noise)
         self.train_sampler: ClipSampler = build_sampler(sampler, clip_len, 1, frame_stride, pad, temporal_jitter)
         self.eval_sampler: ClipSampler = build_sampler(sampler, clip_len, test_clips, frame_stride, pad)
         self.preprocessing: Optional[Preprocessing] = None  # set by attach_model
