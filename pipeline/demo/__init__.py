@@ -7,6 +7,10 @@ What the clips show and why is in docs/demo_data.md.
     football_render.py  render_football_clip: draws a plan (pitch, goal, players, ball, camera)
     direction.py        render_direction_clip: a ball crossing left to right, or the same reversed
     match.py            generate_match_video: football clips one after another, plus goals.csv
+    motion.py           the motion set (docs/motion_data.md): render_motion_clip, generate_motion_dataset
+                        (a stick figure walks, runs, jumps, waves, sits down / stands up; flat class folders)
+    stick_figure.py     the articulated figure: its actions as joint angles over time, and its drawing
+    backgrounds.py      frames of real videos (or a procedural scene), cropped and slowly panned
     drawing.py          sub-pixel cv2 helpers, colours, motion curves, camera jitter and noise
     video_writer.py     write_video: uint8 RGB frames -> H.264 mp4, atomically
 """

@@ -47,6 +47,7 @@ PathLike = Union[str, "os.PathLike[str]"]
 MOTION_CLASSES = ("walk", "run", "jump", "wave", "sit_down", "stand_up")
 REVERSED_CLASSES = {"stand_up": "sit_down"}  # class -> the class whose clip it plays backwards
 MOTION_VERSION = 1  # bump when rendering changes, so old data sets are regenerated
+WIDTH, HEIGHT, FRAMES, FPS = 320, 180, (48, 64), 25.0  # defaults: frame size (16:9), clip length range, rate
 MOTION_CRF = 16  # high quality: compression should add as little per-frame difference as it can
 HEIGHT_FRACTION = (0.2, 0.4)  # the standing figure's height, as a fraction of the frame's
 TRAVEL_CHANCE = 0.5  # walk, run and jump move across the frame in this share of clips (else on the spot)
@@ -111,8 +112,8 @@ def _hip_x(scene: MotionScene, motion: Motion, width: int) -> np.ndarray:
     return start + offsets
 
 
-def render_motion_clip(label: str, rng: np.random.Generator, width: int = 320, height: int = 180,
-                       frames: Tuple[int, int] = (48, 64), fps: float = 25.0,
+def render_motion_clip(label: str, rng: np.random.Generator, width: int = WIDTH, height: int = HEIGHT,
+                       frames: Tuple[int, int] = FRAMES, fps: float = FPS,
                        backgrounds: Sequence[np.ndarray] = ()) -> np.ndarray:
     """One clip of class `label`: uint8 [T,H,W,3] RGB, T drawn from `frames` (min, max). The background is
     a frame from `backgrounds` (uint8 [h,w,3] each), or a procedural scene when there are none."""
@@ -155,10 +156,10 @@ def background_pool(backgrounds: str, height: int) -> Tuple[List[np.ndarray], st
 def generate_motion_dataset(
     out_dir: PathLike,
     clips_per_class: int = 30,
-    width: int = 320,
-    height: int = 180,
-    frames: Tuple[int, int] = (48, 64),
-    fps: float = 25.0,
+    width: int = WIDTH,
+    height: int = HEIGHT,
+    frames: Tuple[int, int] = FRAMES,
+    fps: float = FPS,
     seed: int = 0,
     backgrounds: str = "auto",
     force: bool = False,
