@@ -11,13 +11,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import make_index_video
 
 from pipeline.data.readers import open_video
 from pipeline.demo.backgrounds import load_background_frames
 from pipeline.demo.motion import MOTION_CLASSES, generate_motion_dataset, motion_for, render_motion_clip
 from pipeline.demo.stick_figure import JOINTS, RUN_CADENCE, WALK_CADENCE
 from pipeline.errors import InputError
-from tests.conftest import make_index_video
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = {"width": 96, "height": 54, "frames": (16, 16)}
