@@ -9,6 +9,11 @@ after every other callback's end-of-epoch work, ModelCheckpoint's included: writ
 it would hold the best checkpoint of the epoch before, whose file ModelCheckpoint then deletes,
 and a resumed run would go on to test a file that no longer exists.
 
+`BestCheckpointLink` keeps `best.ckpt` beside `best-epochNN.ckpt`: a hard link to the best checkpoint
+(a copy where the filesystem has no hard links), replaced atomically whenever the best changes, so
+commands can name the best model without knowing its epoch. A link to a file, not to a name: when
+ModelCheckpoint deletes the previous best, best.ckpt still holds it until it is pointed at the new one.
+
 `RandomState` keeps the random generators' states in every checkpoint, so that a run resumed
 from last.ckpt draws the same clips, order and dropout as the uninterrupted run would have.
 """
@@ -17,6 +22,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import shutil
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -64,6 +70,64 @@ class LastCheckpoint(Checkpoint):
         if trainer.is_global_zero:
             os.replace(tmp, final)
         trainer.strategy.barrier("last-checkpoint")
+
+
+class BestCheckpointLink(Checkpoint):
+    """Keeps `best.ckpt` beside ModelCheckpoint's best checkpoint, the same file under a stable name.
+
+    A `Checkpoint` that moves itself behind all callbacks (as `LastCheckpoint` does), so it sees the
+    best checkpoint that ModelCheckpoint has just written; it looks after every validation, every
+    training epoch and at the end of fit. Global rank 0 writes.
+    """
+
+    def __init__(self, filename: str = "best.ckpt"):
+        self.filename = filename
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        trainer.callbacks = [cb for cb in trainer.callbacks if cb is not self] + [self]
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not trainer.sanity_checking:
+            self.refresh(trainer)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.refresh(trainer)
+
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.refresh(trainer)
+
+    def refresh(self, trainer: pl.Trainer) -> Optional[Path]:
+        """Point best.ckpt at the current best checkpoint when it changed; returns best.ckpt's path."""
+        best = next((cb.best_model_path for cb in trainer.checkpoint_callbacks
+                     if isinstance(cb, ModelCheckpoint) and cb.best_model_path), "")
+        if not best or not trainer.is_global_zero or not Path(best).is_file():
+            return None
+        source = Path(best)
+        target = source.with_name(self.filename)
+        if target != source and not _same_content(source, target):
+            link_or_copy(source, target)
+        return target
+
+
+def _same_content(source: Path, target: Path) -> bool:
+    """Whether `target` is `source` (a hard link) or a copy of its current version (size and mtime)."""
+    if not target.is_file():
+        return False
+    if os.path.samefile(source, target):
+        return True
+    a, b = source.stat(), target.stat()
+    return (a.st_size, a.st_mtime_ns) == (b.st_size, b.st_mtime_ns)
+
+
+def link_or_copy(source: Path, target: Path) -> None:
+    """Replace `target` atomically with a hard link to `source`, or a copy where links are not possible."""
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(source, tmp)
+    except OSError:  # no hard links here (some network and FUSE filesystems): a copy, mtime kept
+        shutil.copy2(source, tmp)
+    os.replace(tmp, target)
 
 
 class RandomState(Callback):

@@ -12,11 +12,11 @@ import logging
 import math
 from typing import Any, Dict, List, Optional
 
-import numpy as np
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 import torchmetrics
+from pytorch_lightning.loggers import TensorBoardLogger
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
 
 from models import Backbone, Preprocessing, VideoRecognizer, build_temporal_head, create_backbone
@@ -26,6 +26,7 @@ from models.temporal_heads import HEAD_DEFAULTS
 from pipeline.data.transforms import normalize
 from pipeline.errors import InputError
 from pipeline.training.checkpoints import load_checkpoint
+from pipeline.training.dashboards import confusion_figure
 
 log = logging.getLogger(__name__)
 
@@ -199,9 +200,11 @@ class RecognizerModule(pl.LightningModule):
         """The metrics and the mean loss of "val" or "test"."""
         return (self.val_metrics, self.val_loss) if stage == "val" else (self.test_metrics, self.test_loss)
 
-    def _eval_step(self, batch: Dict[str, Any], stage: str) -> None:
+    def _eval_step(self, batch: Dict[str, Any], stage: str) -> Optional[Dict[str, torch.Tensor]]:
+        """Update the stage's metrics; returns the batch's per-video probabilities [B,C], labels [B] and
+        record indices [B] (what callbacks such as dashboards.Dashboards read), None when nothing was readable."""
         if self._report_errors(batch):
-            return
+            return None
         probs = self.video_probabilities(batch)
         losses = F.nll_loss(probs.clamp_min(1e-8).log(), batch["label"], reduction="none")  # [B]
         metrics, mean_loss = self._eval_state(stage)
@@ -209,6 +212,7 @@ class RecognizerModule(pl.LightningModule):
         mean_loss.update(losses)
         if stage == "test":
             self.test_confusion.update(probs, batch["label"])
+        return {"probs": probs.detach(), "labels": batch["label"], "indices": batch["index"]}
 
     def _log_eval_epoch(self, stage: str) -> None:
         """Log the epoch's val or test loss and metrics over every video of the split, each counted once.
@@ -228,11 +232,11 @@ class RecognizerModule(pl.LightningModule):
     def on_validation_epoch_end(self) -> None:
         self._log_eval_epoch("val")
 
-    def validation_step(self, batch: Dict[str, Any], batch_idx: int) -> None:
-        self._eval_step(batch, "val")
+    def validation_step(self, batch: Dict[str, Any], batch_idx: int) -> Optional[Dict[str, torch.Tensor]]:
+        return self._eval_step(batch, "val")
 
-    def test_step(self, batch: Dict[str, Any], batch_idx: int) -> None:
-        self._eval_step(batch, "test")
+    def test_step(self, batch: Dict[str, Any], batch_idx: int) -> Optional[Dict[str, torch.Tensor]]:
+        return self._eval_step(batch, "test")
 
     def predict_step(self, batch: Dict[str, Any], batch_idx: int) -> Dict[str, Any]:
         """Per-video probabilities of the readable videos of a batch (timeline batches: per window)."""
@@ -247,29 +251,12 @@ class RecognizerModule(pl.LightningModule):
         self._log_eval_epoch("test")
         self.test_confusion_result = self.test_confusion.compute().cpu()
         self.test_confusion.reset()
-        experiment = getattr(self.logger, "experiment", None)
-        if self.trainer.is_global_zero and hasattr(experiment, "add_figure"):  # TensorBoard
-            experiment.add_figure("test/confusion_matrix", self._confusion_figure(), self.global_step)
-
-    def _confusion_figure(self):
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        matrix = self.test_confusion_result.numpy()
-        size = max(4.0, 0.5 * len(self.class_names) + 2)
-        fig, ax = plt.subplots(figsize=(size, size))
-        ax.imshow(matrix, cmap="Blues")
-        ticks = range(len(self.class_names))
-        ax.set_xticks(ticks, self.class_names, rotation=90)
-        ax.set_yticks(ticks, self.class_names)
-        ax.set_xlabel("predicted")
-        ax.set_ylabel("true")
-        for (i, j), count in np.ndenumerate(matrix):
-            ax.text(j, i, int(count), ha="center", va="center", fontsize=8)
-        fig.tight_layout()
-        return fig
+        if not self.trainer.is_global_zero:
+            return
+        for logger in self.trainer.loggers:  # the loggers that show images
+            if isinstance(logger, TensorBoardLogger):
+                figure = confusion_figure(self.test_confusion_result.numpy(), self.class_names)
+                logger.experiment.add_figure("test/confusion_matrix", figure, self.global_step)
 
     # ------------------------------------------------------------------ optimisation
 

@@ -1,0 +1,451 @@
+"""What a run shows while it trains: dashboards at every validation, throughput, and HPARAMS.
+
+`Dashboards` is a Lightning callback. At every validation (not the sanity check) it logs, from the
+per-video probabilities, labels and record indices that the module's validation steps return:
+
+- scalars, to every logger: per-class precision / recall / F1 (`val_per_class/<class>/...`) and, for
+  two classes, `val/auc` (the ROC's area for the positive class);
+- to TensorBoard only (the loggers that can show them): the confusion matrix (`val/confusion_matrix`),
+  a per-class table (text `val/per_class`), for two classes the precision-recall curve (`val/pr_curve`)
+  and the ROC (`val/roc`), and frame strips of the worst misclassified videos (`val_mistakes/N`: the
+  sampled frames of the first evaluation clip, in order, captioned with the true and predicted class
+  and the probability). With cached features the batch holds no frames: those few clips are decoded
+  again from their files (`eval_clip_frames`), once per fit, and kept as thumbnails.
+
+Training throughput (`train/clips_per_s`, `train/frames_per_s`, loading included) goes to every logger.
+The run's hyperparameters go to TensorBoard's HPARAMS tab with its final validation metrics at the end
+of fit and its test metrics at the end of test (`hp/val/...`, `hp/test/...`, scalars every logger gets):
+TensorBoard's placeholder `hp_metric` of -1 is switched off. Only global rank 0 draws and writes; under
+DDP the videos of every process are gathered first. The random generators are left as they were, so a
+resumed run repeats the uninterrupted one with or without this callback.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections import OrderedDict
+from contextlib import contextmanager
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import Callback
+from pytorch_lightning.loggers import TensorBoardLogger
+
+from pipeline.data.datasets import clip_indices, read_clips
+from pipeline.data.readers import DEFAULT_DECODE_TIMEOUT, VideoReadError, read_with_fallback
+from pipeline.data.transforms import ResizeCrop
+from pipeline.training.callbacks import rng_states, set_rng_states
+
+log = logging.getLogger(__name__)
+
+LOGGER_EXTRA = "loggers"  # setup.cfg's optional extra with the packages of the non-default loggers
+_EXTRA_PACKAGES = {"mlflow"}  # what that extra installs (as mlflow-skinny)
+
+
+class Dashboards(Callback):
+    """Per-validation confusion matrix, per-class scores, PR/ROC curves and mistake strips; throughput; HPARAMS."""
+
+    def __init__(self, mistakes: int = 4, positive_class: Optional[str] = None, frame_height: int = 96,
+                 max_class_scalars: int = 20):
+        """
+        Args:
+            mistakes: misclassified validation videos shown as frame strips (the most confident mistakes).
+            positive_class: for two-class tasks, the class the PR curve, ROC and AUC are about
+                (default: the second class name).
+            frame_height: height in pixels of each frame in a strip.
+            max_class_scalars: per-class scalars are logged up to this many classes (the table always).
+        """
+        self.mistakes = mistakes
+        self.positive_class = positive_class
+        self.frame_height = frame_height
+        self.max_class_scalars = max_class_scalars
+        self._outputs: List[Dict[str, torch.Tensor]] = []
+        self._thumbs: OrderedDict[tuple, Tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._clips = self._frames = 0
+        self._times: List[Optional[float]] = [None, None]  # train epoch start, last train batch end
+        self._session_written = False
+
+    # ------------------------------------------------------------------ HPARAMS
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        names = list(getattr(pl_module, "class_names", []))
+        if self.positive_class is not None and self.positive_class not in names:
+            raise ValueError(f"Dashboards: positive_class {self.positive_class!r} is not a class of this task "
+                             f"(classes: {', '.join(names)})")
+        for logger in trainer.loggers:  # Lightning would log hp_metric = -1 at every fit and test start
+            if isinstance(logger, TensorBoardLogger):
+                logger._default_hp_metric = False
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._write_hparams_session(trainer, pl_module)
+
+    def on_test_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._write_hparams_session(trainer, pl_module)
+
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._log_final_metrics(trainer, "val")
+
+    def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._log_final_metrics(trainer, "test")
+
+    def _write_hparams_session(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """TensorBoard's HPARAMS entry of this run: its hyperparameters and the names of the `hp/` metrics.
+
+        Written once, before any value: TensorBoard keeps the first such entry of a run, so it must
+        already name the test metrics that come later. The values are the `hp/` scalars.
+        """
+        if self._session_written or not trainer.is_global_zero:
+            return
+        from torch.utils.tensorboard.summary import hparams
+
+        self._session_written = True
+        names = ["loss", *(key.split("/", 1)[1] for key in getattr(pl_module, "val_metrics", {"val/acc": 0}))]
+        tags = [f"hp/val/{n}" for n in names] + [f"hp/test/{n}" for n in names]
+        if len(getattr(pl_module, "class_names", [])) == 2:
+            tags.append("hp/val/auc")
+        for logger in trainer.loggers:
+            if isinstance(logger, TensorBoardLogger):
+                summaries = hparams(run_hyperparameters(trainer, pl_module), {tag: 0.0 for tag in tags})
+                writer = logger.experiment._get_file_writer()
+                for summary in summaries:
+                    writer.add_summary(summary)
+
+    def _log_final_metrics(self, trainer: pl.Trainer, stage: str) -> None:
+        values = {f"hp/{k}": float(v) for k, v in trainer.callback_metrics.items() if k.startswith(f"{stage}/")}
+        if not values or not trainer.is_global_zero:
+            return
+        for logger in trainer.loggers:
+            logger.log_metrics(values, step=trainer.global_step)
+            logger.save()
+
+    # ------------------------------------------------------------------ throughput
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._clips = self._frames = 0
+        self._times = [time.perf_counter(), None]
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        clips = batch.get("features", batch.get("frames")) if isinstance(batch, dict) else None
+        if clips is not None:  # [B,K,T,...]
+            self._clips += clips.shape[0] * clips.shape[1]
+            self._frames += clips.shape[0] * clips.shape[1] * clips.shape[2]
+        self._times[1] = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        start, end = self._times
+        seconds = (end - start) if start is not None and end is not None else 0.0
+        rates = {"train/clips_per_s": self._clips / seconds if seconds > 0 else 0.0,
+                 "train/frames_per_s": self._frames / seconds if seconds > 0 else 0.0}
+        # Summed over processes: the whole run's throughput.
+        pl_module.log_dict(rates, on_step=False, on_epoch=True, sync_dist=True, reduce_fx="sum")
+
+    # ------------------------------------------------------------------ validation
+
+    def on_validation_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._outputs = []
+
+    def on_validation_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
+                                batch_idx: int, dataloader_idx: int = 0) -> None:
+        if isinstance(outputs, dict) and "probs" in outputs:
+            self._outputs.append({k: outputs[k].detach().float().cpu() if k == "probs" else outputs[k].cpu()
+                                  for k in ("probs", "labels", "indices")})
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        with kept_random_state():
+            self._validation_dashboards(trainer, pl_module)
+
+    def _validation_dashboards(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        probs, labels, indices = _gathered(self._outputs)
+        self._outputs = []
+        names = list(pl_module.class_names)
+        if not len(labels):
+            return
+        matrix = confusion_matrix(labels, probs.argmax(1), len(names))
+        scores = per_class_scores(matrix)
+        scalars: Dict[str, float] = {}
+        if len(names) <= self.max_class_scalars:
+            for i, name in enumerate(names):
+                for key in ("precision", "recall", "f1"):
+                    scalars[f"val_per_class/{metric_name(name)}/{key}"] = float(scores[key][i])
+        positive = names.index(self.positive_class) if self.positive_class else 1
+        curve = binary_curves(probs[:, positive], labels == positive) if len(names) == 2 else None
+        if curve is not None:
+            scalars["val/auc"] = curve["auc"]
+        if scalars:
+            pl_module.log_dict(scalars, on_step=False, on_epoch=True)  # equal on every process already
+        writers = [lg.experiment for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)]
+        if not writers or not trainer.is_global_zero:
+            return
+        step = trainer.global_step
+        table = per_class_table(names, scores)
+        for writer in writers:
+            writer.add_figure("val/confusion_matrix", confusion_figure(matrix, names), step)
+            writer.add_text("val/per_class", table, step)
+            if len(names) == 2:
+                writer.add_pr_curve("val/pr_curve", labels == positive, probs[:, positive], step)
+            if curve is not None:
+                writer.add_figure("val/roc", roc_figure(curve, names[positive]), step)
+        self._log_mistakes(trainer, pl_module, writers, probs, labels, indices)
+
+    def _log_mistakes(self, trainer: pl.Trainer, pl_module: pl.LightningModule, writers: list, probs: np.ndarray,
+                      labels: np.ndarray, indices: np.ndarray) -> None:
+        """Frame strips of the most confident mistakes, and a table listing them."""
+        dataset = _eval_dataset(trainer)
+        if self.mistakes <= 0 or dataset is None or not hasattr(dataset, "records"):
+            return
+        names = list(pl_module.class_names)
+        predicted = probs.argmax(1)
+        wrong = np.flatnonzero(predicted != labels)
+        wrong = wrong[np.argsort(-probs[wrong, predicted[wrong]], kind="stable")][: self.mistakes]
+        rows = ["| | video | true | predicted | probability | frames |", "|---|---|---|---|---|---|"]
+        for slot, i in enumerate(wrong):
+            record = dataset.records[int(indices[i])]
+            clip = self._thumbnails(trainer, pl_module, dataset, int(indices[i]))
+            if clip is None:
+                continue
+            frames, used = clip
+            video = f"{record.path.parent.name}/{record.path.name}"
+            truth, guess, p = names[labels[i]], names[predicted[i]], float(probs[i, predicted[i]])
+            image = frame_strip(frames, used, [video, f"true {truth}, predicted {guess} (p={p:.2f})"])
+            for writer in writers:
+                writer.add_image(f"val_mistakes/{slot}", image, trainer.global_step, dataformats="HWC")
+            rows.append(f"| {slot} | {video} | {truth} | {guess} | {p:.3f} | {' '.join(map(str, used))} |")
+        text = "\n".join(rows) if len(rows) > 2 else "no misclassified validation videos"
+        for writer in writers:
+            writer.add_text("val_mistakes/list", text, trainer.global_step)
+
+    def _thumbnails(self, trainer: pl.Trainer, pl_module: pl.LightningModule, dataset: Any,
+                    index: int) -> Optional[Tuple[np.ndarray, np.ndarray]]:
+        """The first evaluation clip of record `index` as small frames [T,h,w,3] and its frame indices,
+        decoded once per dataset (evaluation sampling is deterministic)."""
+        key = (id(dataset), index, str(dataset.records[index].path))
+        if key not in self._thumbs:
+            data = trainer.datamodule
+            try:
+                frames, used = eval_clip_frames(
+                    dataset, index, pl_module.preprocessing,
+                    getattr(dataset, "backend", getattr(data, "backend", "auto")),
+                    getattr(dataset, "decode_timeout", getattr(data, "decode_timeout", DEFAULT_DECODE_TIMEOUT)))
+            except VideoReadError as exc:
+                log.warning("no frame strip for a misclassified video: %s", exc)
+                return None
+            self._thumbs[key] = (resize_height(frames, self.frame_height), used)
+            while len(self._thumbs) > 8 * max(self.mistakes, 1):
+                self._thumbs.popitem(last=False)
+        self._thumbs.move_to_end(key)
+        return self._thumbs[key]
+
+
+# ---------------------------------------------------------------------- numbers
+
+
+def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, num_classes: int) -> np.ndarray:
+    """Counts int64 [C,C]: rows the true class, columns the predicted one."""
+    return np.bincount(labels * num_classes + predicted, minlength=num_classes ** 2).reshape(num_classes, -1)
+
+
+def per_class_scores(matrix: np.ndarray) -> Dict[str, np.ndarray]:
+    """Precision, recall, F1 and support [C] of each class from a confusion matrix (0 where undefined)."""
+    hits = matrix.diagonal().astype(np.float64)
+    predicted, support = matrix.sum(0), matrix.sum(1)
+    precision = np.divide(hits, predicted, out=np.zeros_like(hits), where=predicted > 0)
+    recall = np.divide(hits, support, out=np.zeros_like(hits), where=support > 0)
+    total = precision + recall
+    f1 = np.divide(2 * precision * recall, total, out=np.zeros_like(hits), where=total > 0)
+    return {"precision": precision, "recall": recall, "f1": f1, "support": support}
+
+
+def binary_curves(scores: np.ndarray, positive: np.ndarray) -> Optional[Dict[str, Any]]:
+    """The ROC (fpr, tpr) and its AUC of `scores` for the boolean labels `positive`; None when one
+    of the two classes is absent (the curve is undefined)."""
+    from torchmetrics.functional.classification import binary_auroc, binary_roc
+
+    if positive.all() or not positive.any():
+        return None
+    preds, target = torch.from_numpy(scores.astype(np.float32)), torch.from_numpy(positive.astype(np.int64))
+    fpr, tpr, _ = binary_roc(preds, target)
+    return {"fpr": fpr.numpy(), "tpr": tpr.numpy(), "auc": float(binary_auroc(preds, target))}
+
+
+def metric_name(name: str) -> str:
+    """A class name as loggers accept it in a metric key (MLflow allows letters, digits, _ - . / and space)."""
+    return re.sub(r"[^\w.\- ]", "_", name)
+
+
+def per_class_table(names: Sequence[str], scores: Dict[str, np.ndarray]) -> str:
+    """A Markdown table of precision, recall, F1 and support per class."""
+    rows = ["| class | precision | recall | F1 | videos |", "|---|---|---|---|---|"]
+    for i, name in enumerate(names):
+        rows.append(f"| {name} | {scores['precision'][i]:.3f} | {scores['recall'][i]:.3f} | {scores['f1'][i]:.3f} "
+                    f"| {int(scores['support'][i])} |")
+    return "\n".join(rows)
+
+
+def run_hyperparameters(trainer: pl.Trainer, pl_module: pl.LightningModule) -> Dict[str, Any]:
+    """The model's and data's hyperparameters, flattened to `a/b` keys with TensorBoard-friendly values."""
+    params: Dict[str, Any] = {"trainer/max_epochs": trainer.max_epochs}
+    sources = [getattr(pl_module, "hparams_initial", {}), getattr(trainer.datamodule, "hparams_initial", {})]
+
+    def add(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                add(f"{prefix}/{key}" if prefix else str(key), item)
+        elif prefix == "class_names":
+            params["num_classes"] = len(value or [])
+        elif prefix != "_class_path":
+            params[prefix] = value if isinstance(value, (bool, int, float, str)) else str(value)
+
+    for source in sources:
+        add("", dict(source))
+    return params
+
+
+# ---------------------------------------------------------------------- frames
+
+
+def eval_clip_frames(dataset: Any, index: int, preprocessing: Any, backend: str = "auto",
+                     timeout: float = DEFAULT_DECODE_TIMEOUT) -> Tuple[np.ndarray, np.ndarray]:
+    """The frames uint8 [T,h,w,3] (resized and cropped as the model sees them) and frame indices int64 [T]
+    of the first evaluation clip of `dataset.records[index]`, decoded from its file.
+
+    A dataset of cached features (`dataset.features[index]`, a CachedFeatures) served each sampled frame
+    by the nearest stored one: those stored frames are the ones decoded. Raises VideoReadError.
+    Decoded in this process, not in an isolated child (whose start costs seconds): these are frames
+    that were just decoded without trouble, by the loader or when the cache was filled.
+    """
+    record, sampler = dataset.records[index], dataset.sampler
+    entry = getattr(dataset, "features", None)
+    entry = entry[index] if entry is not None else None
+    if entry is None:
+        clips = read_clips(str(record.path), sampler, preprocessing, False, backend, timeout, isolated=False)
+        return clips["frames"][0].numpy(), clips["frame_indices"][0]
+    used = entry.frames[entry.rows_for(clip_indices(sampler, entry.num_frames, False)[0])]
+    return _decode(str(record.path), used, preprocessing, backend, timeout), used
+
+
+def _decode(path: str, indices: np.ndarray, preprocessing: Any, backend: str, timeout: float) -> np.ndarray:
+    unique, inverse = np.unique(indices, return_inverse=True)
+    job: Callable[[Any], np.ndarray] = lambda reader: reader.get_frames(  # noqa: E731
+        unique.tolist(), transform=ResizeCrop(preprocessing))
+    return read_with_fallback(path, backend, job, isolated=False, timeout=timeout)[inverse.reshape(-1)]
+
+
+def resize_height(frames: np.ndarray, height: int) -> np.ndarray:
+    """uint8 [T,H,W,3] -> uint8 [T,height,W*height/H,3] (area-averaged when smaller)."""
+    if frames.shape[1] == height:
+        return frames
+    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()
+    width = max(1, round(frames.shape[2] * height / frames.shape[1]))
+    mode = "area" if height < frames.shape[1] else "bilinear"
+    x = torch.nn.functional.interpolate(x, size=(height, width), mode=mode)
+    return x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
+def frame_strip(frames: np.ndarray, indices: Sequence[int], caption: Sequence[str], gap: int = 2) -> np.ndarray:
+    """uint8 [H,W,3]: the caption's lines on top, then the frames side by side, each headed by its index."""
+    from PIL import Image, ImageDraw
+
+    t, h, w, _ = frames.shape
+    line, width = 12, t * (w + gap) - gap
+    top = line * len(caption) + 4
+    canvas = Image.new("RGB", (width, top + line + h), (255, 255, 255))
+    draw = ImageDraw.Draw(canvas)
+    for row, text in enumerate(caption):
+        draw.text((2, 2 + row * line), text, fill=(0, 0, 0))
+    for i, (frame, index) in enumerate(zip(frames, indices)):
+        x = i * (w + gap)
+        draw.text((x + 2, top), f"#{int(index)}", fill=(80, 80, 80))
+        canvas.paste(Image.fromarray(frame), (x, top + line))
+    return np.asarray(canvas)
+
+
+# ---------------------------------------------------------------------- figures
+
+
+def confusion_figure(matrix: np.ndarray, class_names: Sequence[str]) -> Any:
+    """A matplotlib Figure of the confusion matrix (rows true, columns predicted), shaded by row share."""
+    from matplotlib.figure import Figure
+
+    n = len(class_names)
+    size = min(16.0, max(4.0, 0.5 * n + 2))
+    fig = Figure(figsize=(size, size))
+    ax = fig.subplots()
+    rows = matrix.sum(1, keepdims=True)
+    ax.imshow(np.divide(matrix, rows, out=np.zeros(matrix.shape), where=rows > 0), cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(n), class_names, rotation=90)
+    ax.set_yticks(range(n), class_names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    if n <= 30:
+        for (i, j), count in np.ndenumerate(matrix):
+            ax.text(j, i, int(count), ha="center", va="center", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def roc_figure(curve: Dict[str, Any], positive: str) -> Any:
+    """A matplotlib Figure of the ROC of class `positive`, with its AUC."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(4, 4))
+    ax = fig.subplots()
+    ax.plot(curve["fpr"], curve["tpr"], marker=".")
+    ax.plot([0, 1], [0, 1], linestyle=":", color="grey")
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.set_title(f"ROC of {positive}: AUC {curve['auc']:.3f}")
+    fig.tight_layout()
+    return fig
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _gathered(outputs: List[Dict[str, torch.Tensor]]) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """probs [N,C], labels [N], record indices [N] of this process's videos, and under DDP every process's."""
+    local = {k: torch.cat([o[k] for o in outputs]).numpy() if outputs else np.zeros((0,)) for k in
+             ("probs", "labels", "indices")}
+    parts = [local]
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        parts = [None] * torch.distributed.get_world_size()
+        torch.distributed.all_gather_object(parts, local)
+    parts = [p for p in parts if len(p["labels"])]
+    if not parts:
+        return np.zeros((0, 0)), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    return tuple(np.concatenate([p[k] for p in parts]) for k in ("probs", "labels", "indices"))  # type: ignore
+
+
+def _eval_dataset(trainer: pl.Trainer) -> Any:
+    loaders = trainer.val_dataloaders
+    loader = loaders[0] if isinstance(loaders, (list, tuple)) and loaders else loaders
+    return getattr(loader, "dataset", None)
+
+
+@contextmanager
+def kept_random_state() -> Iterator[None]:
+    """Python's, NumPy's and torch's random generators come out as they went in."""
+    states = rng_states()
+    try:
+        yield
+    finally:
+        set_rng_states(states)
+
+
+def missing_logger_package(message: str) -> Optional[str]:
+    """One line for an error whose text says a logger's optional package is missing (Lightning's
+    "Requirement 'wandb>=0.12.10' not met"), naming what to install; None for any other error."""
+    found = re.search(r"Requirement '([A-Za-z0-9_.\-]+)([^']*)' not met", message)
+    if not found:
+        return None
+    package = found.group(1)
+    logger = re.search(r"class_path '([\w.]+)'", message)
+    who = f"the logger {logger.group(1)}" if logger else "a logger in the config"
+    hint = (f"pip install 'rnn-action-recognition[{LOGGER_EXTRA}]' (or pip install -e '.[{LOGGER_EXTRA}]')"
+            if package in _EXTRA_PACKAGES else f"pip install '{package}{found.group(2)}'")
+    return f"{who} needs the package {package}, which is not installed: {hint}"
