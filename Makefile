@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 DEMO_DATA ?= data/demo/football
 
-.PHONY: demo test test-all lint install benchmark clean
+.PHONY: demo test test-all lint install benchmark motion-data clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ test-all: lint
 
 benchmark: $(STAMP)
 	$(PY) scripts/benchmark.py
+
+motion-data: $(STAMP)
+	$(PY) scripts/make_motion_data.py --out data/motion
 
 clean:
 	rm -rf runs .cache .pytest_cache
