@@ -11,6 +11,8 @@ In the order a video travels (reader -> sampler -> transform):
     transforms.py     the backbone's own preprocessing: `resize_crop` / `ResizeCrop` on uint8 in the
                       workers (crop, pad or stretch to the square; readers decode straight to its
                       size), `normalize` on the device for a whole batch.
+    views.py          spatial views of a decoded frame (plain, flip, zoom, left, right), cut before the
+                      fit: the augmentation the feature cache keeps (data.cache_views).
 
 Around them:
 

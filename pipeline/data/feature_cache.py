@@ -16,7 +16,6 @@ adding a view embeds only that view, and each view costs as much CNN time and di
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
@@ -30,19 +29,13 @@ from models.preprocessing import Preprocessing
 from pipeline.atomic_io import atomic_path, temp_file_beside
 from pipeline.data.annotations import VideoRecord
 from pipeline.data.feature_rate import FEATURE_RATE_DEFAULTS, CachedFeatures, FeatureRate
-from pipeline.data.frame_stream import FrameChooser, decoder_threads
+from pipeline.data.frame_stream import stream_frames
 from pipeline.data.readers import (
     DEFAULT_DECODE_TIMEOUT,
-    VideoMeta,
     VideoReadError,
-    another_decoder_may_help,
-    fallback_order,
-    open_video,
 )
 from pipeline.data.transforms import normalize
 from pipeline.data.views import DEFAULT_VIEWS, PLAIN, ViewsResizeCrop, check_views
-
-log = logging.getLogger(__name__)
 
 
 class FeatureCache:
@@ -151,35 +144,6 @@ class EntryWriter:
         self.tmp.unlink(missing_ok=True)
 
 
-def _stream_chunks(path: str, transform: ViewsResizeCrop, backend: str, choose: FrameChooser, chunk_frames: int,
-                   timeout: float) -> Iterator[Tuple[VideoMeta, np.ndarray, np.ndarray]]:
-    """frame_stream.stream_frames with a transform that makes each frame's views: yields (meta, frame
-    indices int64 [n], frames uint8 [n,V,c,c,3]); a decoder that fails before a chunk was handed over
-    hands the file to the next installed one."""
-    first_error: Optional[VideoReadError] = None
-    for name in fallback_order(backend):
-        handed_over = False
-        try:
-            with open_video(path, name, isolated=True, timeout=timeout, threads=decoder_threads()) as reader:
-                meta = reader.meta
-                indices = np.asarray(choose(meta), dtype=np.int64)
-                start = 0
-                for frames in reader.iter_frames(indices, chunk_frames, transform):
-                    handed_over = True
-                    yield meta, indices[start:start + len(frames)], frames
-                    start += len(frames)
-        except VideoReadError as exc:
-            if handed_over or not another_decoder_may_help(exc):
-                raise
-            first_error = first_error or exc
-            continue
-        if first_error is not None:
-            log.warning("%s; read with %s instead", first_error, name)
-        return
-    assert first_error is not None
-    raise first_error
-
-
 class _FrameChunks(IterableDataset):
     """The frames the rate stores of each video under the views it lacks, in chunks of uint8 [n,V,c,c,3],
     each loader worker streaming its own videos.
@@ -201,8 +165,8 @@ class _FrameChunks(IterableDataset):
             stored = None
             try:
                 transform = ViewsResizeCrop(self.preprocessing, self.views[video])
-                chunks = _stream_chunks(self.paths[video], transform, self.backend, self.rate.frames_of,
-                                        self.chunk_frames, self.decode_timeout)
+                chunks = stream_frames(self.paths[video], self.preprocessing, self.backend, self.rate.frames_of,
+                                       self.chunk_frames, self.decode_timeout, transform=transform)
                 for meta, indices, frames in chunks:
                     first = stored is None
                     if first:

@@ -30,6 +30,7 @@ from pipeline.data.readers import (
     fallback_order,
     open_video,
 )
+from pipeline.data.readers.base import FrameTransform
 from pipeline.data.transforms import ResizeCrop
 from pipeline.data.workers import available_cores
 
@@ -62,12 +63,15 @@ def stream_frames(
     chunk_frames: int = DEFAULT_CHUNK_FRAMES,
     timeout: float = DEFAULT_DECODE_TIMEOUT,
     threads: Optional[int] = None,
+    transform: Optional[FrameTransform] = None,
 ) -> Iterator[Tuple[VideoMeta, np.ndarray, np.ndarray]]:
     """Yields (meta, frame indices int64 [n], frames uint8 [n,c,c,3]) for the increasing frames
     `choose(meta)` picks, `chunk_frames` at a time. Raises `VideoReadError` when no decoder can read
     the file, or when the decoder fails after chunks were handed over. `threads`: decoder threads
-    (None: `decoder_threads()`; 0: the decoder's automatic count)."""
-    transform = ResizeCrop(preprocessing)
+    (None: `decoder_threads()`; 0: the decoder's automatic count). `transform`: what each decoded
+    frame becomes (default `ResizeCrop(preprocessing)`; `views.ViewsResizeCrop` makes each frame's
+    spatial views, frames uint8 [n,V,c,c,3])."""
+    transform = ResizeCrop(preprocessing) if transform is None else transform
     threads = decoder_threads() if threads is None else threads
     first_error: Optional[VideoReadError] = None
     for name in fallback_order(backend):
