@@ -2,21 +2,23 @@
 
 `train(args)` fits, then tests the best checkpoint, prints the metrics and says where the
 logs and checkpoints are. With no `--config` it trains configs/demo.yaml. Trainer defaults
-(TensorBoard logger under runs/, best and last checkpoints, learning-rate monitor) live here,
-and a config can override any of them.
+(TensorBoard logger under runs/, best and last checkpoints, learning-rate monitor, what the
+terminal shows: pipeline.training.progress) live here, and a config can override any of them.
+`--help` shows the values of the `--config` files given (else configs/demo.yaml's) as the defaults.
 """
 from __future__ import annotations
 
 import inspect
 import json
+import re
 import sys
 import tempfile
 import warnings
 from argparse import ArgumentError
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
-from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
+from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint, ProgressBar
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
@@ -27,13 +29,20 @@ from pipeline.training.callbacks import LastCheckpoint, RandomState
 from pipeline.training.checkpoints import load_checkpoint
 from pipeline.training.datamodule import VideoDataModule
 from pipeline.training.module import RecognizerModule
+from pipeline.training.progress import RunReport, progress_bar, silence_third_party_noise
 
 DEMO_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "demo.yaml"
+HELP_FLAGS = ("-h", "--help")
+CONFIG_FLAGS = ("--config", "-c")
+DESCRIPTION = ("Train a CNN + RNN video action classifier, then test its best checkpoint. The defaults shown are "
+               "the values of the --config files given (configs/demo.yaml without one); options given beside "
+               "--help are not applied to them: --print_config shows the whole resolved config.")
 
 TRAINER_DEFAULTS: Dict[str, Any] = {
     "max_epochs": 20,
     "deterministic": True,
-    "log_every_n_steps": 10,
+    "log_every_n_steps": 10,  # lowered to an epoch's batch count when epochs are shorter (RunReport)
+    "enable_model_summary": False,  # RunReport says it in one line; true prints Lightning's table
     "logger": {
         "class_path": "pytorch_lightning.loggers.TensorBoardLogger",
         "init_args": {"save_dir": "runs", "name": "default"},
@@ -86,6 +95,13 @@ class ActionCLI(LightningCLI):
     def after_instantiate_classes(self) -> None:
         _check_writable(self.trainer)
 
+    def _instantiate_trainer(self, config: Dict[str, Any], callbacks: List[Any]) -> Any:
+        # The progress display suits where stdout goes, unless the config chose one or turned it off.
+        given = [*callbacks, *(config.get("callbacks") or [])]
+        if config.get("enable_progress_bar") is not False and not any(isinstance(c, ProgressBar) for c in given):
+            callbacks = [*callbacks, progress_bar()]
+        return super()._instantiate_trainer(config, callbacks)
+
     # With subcommands (run=True), each one first hands the model's preprocessing to the data.
     def before_fit(self) -> None:
         _attach_model(self.datamodule, self.model)
@@ -121,19 +137,44 @@ def _check_writable(trainer: Any) -> None:
 def build_cli(args: Optional[List[str]] = None) -> ActionCLI:
     """The CLI with model, data and trainer built from `args` (configs/demo.yaml when no --config)."""
     args = list(sys.argv[1:] if args is None else args)
-    given = any(a in ("--config", "-c") or a.startswith(("--config=", "-c=")) for a in args)
-    if not given and not {"-h", "--help"} & set(args):
+    silence_third_party_noise()
+    configs, rest = _split_configs(args)
+    defaults = None
+    if set(HELP_FLAGS) & set(args):  # help shows the configs' values: jsonargparse's default config files
+        defaults, args = configs or [str(DEMO_CONFIG)], rest
+    elif not configs:
         args = ["--config", str(DEMO_CONFIG), *args]
     with warnings.catch_warnings():
         # We pass sys.argv on ourselves (to prepend the demo config); Lightning warns about that.
         warnings.filterwarnings("ignore", message=".*args parameter is intended to run from within Python.*")
         try:
-            return _make_cli(args)
+            return _make_cli(args, defaults)
         except ArgumentError as exc:  # the parser's message, without its usage text
             raise UsageError(f"{' '.join(str(exc).split())} (see --help)") from exc
 
 
-def _make_cli(args: List[str]) -> ActionCLI:
+def _split_configs(args: List[str]) -> Tuple[List[str], List[str]]:
+    """The --config / -c files in `args`, and the other arguments."""
+    configs: List[str] = []
+    rest: List[str] = []
+    items = iter(args)
+    for arg in items:
+        flag, eq, value = arg.partition("=")
+        if flag in CONFIG_FLAGS:
+            configs.append(value if eq else next(items, ""))
+        else:
+            rest.append(arg)
+    return configs, rest
+
+
+def _make_cli(args: List[str], default_configs: Optional[List[str]] = None) -> ActionCLI:
+    """The CLI over `args`; with `default_configs` (for --help) their values are the parser's defaults."""
+    for path in default_configs or []:
+        if not Path(path).is_file():
+            raise UsageError(f"{path}: config file not found")
+    parser_kwargs: Dict[str, Any] = {"description": DESCRIPTION, "allow_abbrev": False, "exit_on_error": False}
+    if default_configs:
+        parser_kwargs["default_config_files"] = list(default_configs)
     return ActionCLI(
         RecognizerModule,
         VideoDataModule,
@@ -142,13 +183,13 @@ def _make_cli(args: List[str]) -> ActionCLI:
         seed_everything_default=0,
         trainer_defaults={
             **TRAINER_DEFAULTS,
-            "callbacks": [LearningRateMonitor(logging_interval="epoch"), LastCheckpoint(), RandomState()],
+            "callbacks": [LearningRateMonitor(logging_interval="epoch"), LastCheckpoint(), RandomState(),
+                          RunReport()],
         },
         save_config_kwargs={"overwrite": True},
         # No abbreviations (a mistyped --model.cel must not be taken as --model.cell); errors are raised,
         # not printed with the whole usage, and end as one line (pipeline.errors.run_script).
-        parser_kwargs={"description": "Train a CNN + RNN video action classifier, then test its best checkpoint.",
-                       "allow_abbrev": False, "exit_on_error": False},
+        parser_kwargs=parser_kwargs,
     )
 
 
@@ -160,10 +201,11 @@ def train(args: Optional[List[str]] = None) -> Dict[str, Any]:
     """
     cli = build_cli(args)
     trainer, model, data = cli.trainer, cli.model, cli.datamodule
-    if trainer.is_global_zero:
-        print(f"dataset {data.root}: {data.splits.summary()}", flush=True)
     _attach_model(data, model)
     _resume_in_place(trainer, cli.config.get("ckpt_path"))
+    if trainer.is_global_zero:
+        print(f"dataset {data.root}: {data.splits.summary()}", flush=True)
+        print(format_destinations(trainer), flush=True)
     trusted = bool(cli.config.get("trust_checkpoint"))  # else the checkpoint loads as plain data only
     trainer.fit(model, datamodule=data, ckpt_path=cli.config.get("ckpt_path"),
                 **_weights_only(trainer.fit, not trusted))
@@ -175,7 +217,8 @@ def train(args: Optional[List[str]] = None) -> Dict[str, Any]:
         "last_checkpoint": str(last) if last is not None and last.is_file() else "",
     }
     if not cli.config.get("skip_test") and data.splits.test:
-        results = trainer.test(model, datamodule=data, ckpt_path=best or None, **_weights_only(trainer.test, True))
+        results = trainer.test(model, datamodule=data, ckpt_path=best or None, verbose=False,  # main prints them
+                               **_weights_only(trainer.test, True))
         tested = trainer.lightning_module
         summary["test_metrics"] = results[0] if results else {}
         if tested.test_confusion_result is not None:
@@ -189,6 +232,34 @@ def train(args: Optional[List[str]] = None) -> Dict[str, Any]:
         kept = {key: value for key, value in summary.items() if key != "global_rank"}
         _write_json(Path(summary["log_dir"]) / "test_metrics.json", kept)
     return summary
+
+
+def checkpoint_dir(trainer: Any) -> Optional[Path]:
+    """Where the best checkpoints will go, resolved before fit as Lightning's ModelCheckpoint resolves it."""
+    best = next((cb for cb in trainer.checkpoint_callbacks if isinstance(cb, ModelCheckpoint)), None)
+    if best is None:
+        return None
+    if best.dirpath:
+        return Path(best.dirpath)
+    if not trainer.loggers:
+        return Path(trainer.default_root_dir) / "checkpoints"
+    logger = trainer.loggers[0]
+    version = logger.version if isinstance(logger.version, str) else f"version_{logger.version}"
+    return Path(logger.save_dir or trainer.default_root_dir) / str(logger.name) / version / "checkpoints"
+
+
+def format_destinations(trainer: Any) -> str:
+    """Where this run's logs and checkpoints go, said before it starts."""
+    lines = []
+    if trainer.loggers and trainer.log_dir:
+        log_dir = Path(trainer.log_dir)
+        lines.append(f"logs: {log_dir}  (view: tensorboard --logdir {log_dir.parent.parent})")
+    folder = checkpoint_dir(trainer)
+    if folder is not None:
+        monitor = next(cb.monitor for cb in trainer.checkpoint_callbacks if isinstance(cb, ModelCheckpoint))
+        kept = f"the best by {monitor}" if monitor else "the latest"
+        lines.append(f"checkpoints: {folder}  ({kept}; last.ckpt to resume from)")
+    return "\n".join(lines)
 
 
 def _weights_only(method: Any, value: bool) -> Dict[str, bool]:
@@ -207,6 +278,9 @@ def _resume_in_place(trainer: Any, ckpt_path: Optional[str]) -> None:
         unpinned = getattr(logger, "_version", "") is None and getattr(logger, "sub_dir", None) is None
         if unpinned and Path(logger.root_dir).resolve() == run_dir.parent:
             logger._version = run_dir.name  # Lightning's loggers read it as the version folder's name
+            # ModelCheckpoint would warn that this folder is not empty: here that is the point.
+            folder = re.escape(f"{run_dir.parent.name}/{run_dir.name}/checkpoints")
+            warnings.filterwarnings("ignore", message=f"Checkpoint directory (.*/)?{folder} exists and is not empty")
 
 
 def _all_ranks(items: List[str]) -> List[str]:
@@ -247,7 +321,9 @@ def format_summary(summary: Dict[str, Any]) -> str:
             lines.append(f"  {name:<{width}}" + "".join(f"{int(v):>{width}}" for v in row))
     if summary.get("skipped_videos"):
         lines.append(f"  skipped unreadable videos: {len(summary['skipped_videos'])}")
+    if lines:
+        lines.insert(0, "test metrics:")
     lines.append(f"best checkpoint: {summary['best_checkpoint']}")
     lines.append(f"last checkpoint: {summary['last_checkpoint']} (resume with --ckpt_path)")
     lines.append(f"logs: {summary['log_dir']}  (view: tensorboard --logdir {Path(summary['log_dir']).parent.parent})")
-    return "test metrics:\n" + "\n".join(lines)
+    return "\n".join(lines)
