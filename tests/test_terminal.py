@@ -12,6 +12,7 @@ import pytest
 import pytorch_lightning as pl
 
 from pipeline.demo import generate_direction_dataset
+from pipeline.training.cli import build_cli
 from pipeline.training.datamodule import VideoDataModule
 from pipeline.training.module import RecognizerModule
 from pipeline.training.progress import LineProgress, RunReport, silence_third_party_noise
@@ -81,3 +82,20 @@ def test_a_stray_eval_module_is_named_and_long_phases_report_progress(direction_
     assert "  validating: 1/1 batches, " in printed, printed
     assert re.search(r"^epoch 0 \(1 of 1\)  step 2  train loss", printed, re.M), printed
     assert "model: efficientnet_lite0 (frozen)" in capsys.readouterr().out
+
+
+def _help_default(text: str, option: str) -> str:
+    """The default that `--help` shows for `option` (jsonargparse prints '(type: ..., default: X)')."""
+    block = text.split(f"  {option} ", 1)[1].split("\n  --", 1)[0]
+    return re.search(r"default: ([^)]+)\)", " ".join(block.split())).group(1)
+
+
+def test_help_shows_the_values_of_the_config_given(tmp_path, capsys):
+    config = tmp_path / "mine.yaml"
+    config.write_text("model:\n  hidden_size: 77\ndata:\n  clip_len: 9\n")
+    for args, expected in (([f"--config={config}", "--help"], ("77", "9")), (["--help"], ("128", "12"))):
+        with pytest.raises(SystemExit) as stop:
+            build_cli(args)
+        assert stop.value.code == 0
+        text = capsys.readouterr().out
+        assert (_help_default(text, "--model.hidden_size"), _help_default(text, "--data.clip_len")) == expected, args

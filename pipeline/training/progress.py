@@ -7,7 +7,8 @@
   what is done and the time left. No carriage returns, no escape codes, no line per refresh.
 - `RunReport` (a callback) prints what is trained in one line (and, with a frozen backbone, that its
   modules stay in eval mode: expected, so said once, in our words), keeps `log_every_n_steps` within
-  an epoch's batches, and warns about modules left in eval mode outside the frozen backbone.
+  an epoch's batches, warns about modules left in eval mode outside the frozen backbone, and spares
+  the loaders of cached features Lightning's "does not have many workers" advice (they have none on purpose).
 - `silence_third_party_noise()` drops exactly the messages that say nothing about this run:
   Lightning's LitLogger advertisement, torch's `LeafSpec` deprecation raised inside Lightning, and
   Lightning's generic "Found N module(s) in eval mode" warning (RunReport says what matters of it).
@@ -24,6 +25,8 @@ from typing import Any, Dict, List, Optional, TextIO
 
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import Callback, ModelCheckpoint, ProgressBar, TQDMProgressBar
+
+from pipeline.data.datasets import FeatureClipDataset
 
 # (message regex, category) of the third-party warnings that say nothing about the run.
 NOISE_WARNINGS = (
@@ -232,6 +235,7 @@ class RunReport(Callback):
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if stage == "fit":
             fit_log_interval(trainer)
+        quiet_in_memory_loaders(trainer)
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.is_global_zero:
@@ -277,6 +281,15 @@ def describe_model(pl_module: pl.LightningModule) -> str:
         kept = sum(not m.training for m in frozen)
         line += f"; the frozen backbone's {kept} modules stay in eval mode (BatchNorm statistics kept)"
     return line
+
+
+def quiet_in_memory_loaders(trainer: pl.Trainer) -> None:
+    """Lightning suggests more loader workers for every loader with fewer than two; the loaders that serve
+    cached features from memory have none on purpose (workers would only add overhead), so not for those."""
+    datasets = getattr(getattr(trainer, "datamodule", None), "datasets", None) or {}
+    for split, dataset in datasets.items():
+        if isinstance(dataset, FeatureClipDataset):
+            warnings.filterwarnings("ignore", message=f"The '{split}_dataloader' does not have many workers")
 
 
 def fit_log_interval(trainer: pl.Trainer) -> None:
