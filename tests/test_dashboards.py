@@ -26,7 +26,7 @@ from pipeline.demo import generate_direction_dataset
 from pipeline.training import callbacks
 from pipeline.training.callbacks import BestCheckpointLink
 from pipeline.training.cli import build_cli, train
-from pipeline.training.dashboards import Dashboards, eval_clip_frames, missing_logger_package
+from pipeline.training.dashboards import Dashboards, eval_clip_frames, missing_logger_package, worst_mistakes
 
 CALLBACKS = ["--trainer.callbacks+=pipeline.training.dashboards.Dashboards",
              "--trainer.callbacks+=pipeline.training.callbacks.BestCheckpointLink"]
@@ -180,6 +180,14 @@ def test_strip_frames_are_the_clip_the_model_saw_decoded_again(tmp_path):
     frames, used = eval_clip_frames(FeatureClipDataset(records, [entry], sampler, training=False), 0, prep)
     nearest = [int(stored[np.abs(stored - i).argmin()]) for i in expected]
     assert list(used) == nearest and [decode_index(f) for f in frames] == nearest
+
+
+def test_the_most_confident_mistakes_come_first():
+    probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7], [0.45, 0.55], [0.95, 0.05]])
+    labels = np.array([0, 0, 1, 0, 0, 1])
+    assert worst_mistakes(probs, labels, 4).tolist() == [5, 1, 3, 2]
+    assert worst_mistakes(probs, labels, 2).tolist() == [5, 1]
+    assert worst_mistakes(probs, probs.argmax(1), 4).tolist() == []
 
 
 def test_dashboards_leave_the_random_state_alone_and_check_the_positive_class():

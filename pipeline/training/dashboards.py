@@ -1,23 +1,17 @@
 """What a run shows while it trains: dashboards at every validation, throughput, and HPARAMS.
 
-`Dashboards` is a Lightning callback. At every validation (not the sanity check) it logs, from the
-per-video probabilities, labels and record indices that the module's validation steps return:
-
-- scalars, to every logger: per-class precision / recall / F1 (`val_per_class/<class>/...`) and, for
-  two classes, `val/auc` (the ROC's area for the positive class);
-- to TensorBoard only (the loggers that can show them): the confusion matrix (`val/confusion_matrix`),
-  a per-class table (text `val/per_class`), for two classes the precision-recall curve (`val/pr_curve`)
-  and the ROC (`val/roc`), and frame strips of the worst misclassified videos (`val_mistakes/N`: the
-  sampled frames of the first evaluation clip, in order, captioned with the true and predicted class
-  and the probability). With cached features the batch holds no frames: those few clips are decoded
-  again from their files (`eval_clip_frames`), once per fit, and kept as thumbnails.
-
-Training throughput (`train/clips_per_s`, `train/frames_per_s`, loading included) goes to every logger.
-The run's hyperparameters go to TensorBoard's HPARAMS tab with its final validation metrics at the end
-of fit and its test metrics at the end of test (`hp/val/...`, `hp/test/...`, scalars every logger gets):
-TensorBoard's placeholder `hp_metric` of -1 is switched off. Only global rank 0 draws and writes; under
-DDP the videos of every process are gathered first. The random generators are left as they were, so a
-resumed run repeats the uninterrupted one with or without this callback.
+`Dashboards` (a Lightning callback) reads the per-video probabilities, labels and record indices that
+the module's validation steps return. At every validation (not the sanity check) every logger gets
+per-class precision / recall / F1 (`val_per_class/<class>/...`) and, for two classes, `val/auc`;
+TensorBoard, the logger that shows images, also gets the confusion matrix, a per-class table, the
+precision-recall curve and ROC (two classes), and frame strips of the most confident mistakes: the
+sampled frames of the first evaluation clip, in order, captioned with the true and predicted class and
+the probability (with cached features those few clips are decoded again, once per fit). Training
+throughput (`train/clips_per_s`, `train/frames_per_s`, loading included) goes to every logger. The
+hyperparameters go to TensorBoard's HPARAMS tab with the final validation and test metrics (`hp/...`
+scalars, which every logger gets), instead of TensorBoard's placeholder `hp_metric` of -1.
+Global rank 0 draws and writes, after gathering the videos of every DDP process; the random
+generators are left as they were, so a resumed run repeats the uninterrupted one.
 """
 from __future__ import annotations
 
@@ -26,7 +20,7 @@ import re
 import time
 from collections import OrderedDict
 from contextlib import contextmanager
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 import pytorch_lightning as pl
@@ -38,6 +32,13 @@ from pipeline.data.datasets import clip_indices, read_clips
 from pipeline.data.readers import DEFAULT_DECODE_TIMEOUT, VideoReadError, read_with_fallback
 from pipeline.data.transforms import ResizeCrop
 from pipeline.training.callbacks import rng_states, set_rng_states
+from pipeline.training.dashboard_figures import (
+    confusion_figure,
+    frame_strip,
+    per_class_table,
+    resize_height,
+    roc_figure,
+)
 
 log = logging.getLogger(__name__)
 
@@ -201,10 +202,8 @@ class Dashboards(Callback):
             return
         names = list(pl_module.class_names)
         predicted = probs.argmax(1)
-        wrong = np.flatnonzero(predicted != labels)
-        wrong = wrong[np.argsort(-probs[wrong, predicted[wrong]], kind="stable")][: self.mistakes]
         rows = ["| | video | true | predicted | probability | frames |", "|---|---|---|---|---|---|"]
-        for slot, i in enumerate(wrong):
+        for slot, i in enumerate(worst_mistakes(probs, labels, self.mistakes)):
             record = dataset.records[int(indices[i])]
             clip = self._thumbnails(trainer, pl_module, dataset, int(indices[i]))
             if clip is None:
@@ -235,7 +234,7 @@ class Dashboards(Callback):
             except VideoReadError as exc:
                 log.warning("no frame strip for a misclassified video: %s", exc)
                 return None
-            self._thumbs[key] = (resize_height(frames, self.frame_height), used)
+            self._thumbs[key] = (np.stack([resize_height(f, self.frame_height) for f in frames]), used)
             while len(self._thumbs) > 8 * max(self.mistakes, 1):
                 self._thumbs.popitem(last=False)
         self._thumbs.move_to_end(key)
@@ -248,6 +247,13 @@ class Dashboards(Callback):
 def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, num_classes: int) -> np.ndarray:
     """Counts int64 [C,C]: rows the true class, columns the predicted one."""
     return np.bincount(labels * num_classes + predicted, minlength=num_classes ** 2).reshape(num_classes, -1)
+
+
+def worst_mistakes(probs: np.ndarray, labels: np.ndarray, count: int) -> np.ndarray:
+    """Rows of the (at most `count`) misclassified videos, the most confident mistake first."""
+    predicted = probs.argmax(1)
+    wrong = np.flatnonzero(predicted != labels)
+    return wrong[np.argsort(-probs[wrong, predicted[wrong]], kind="stable")][:count]
 
 
 def per_class_scores(matrix: np.ndarray) -> Dict[str, np.ndarray]:
@@ -276,15 +282,6 @@ def binary_curves(scores: np.ndarray, positive: np.ndarray) -> Optional[Dict[str
 def metric_name(name: str) -> str:
     """A class name as loggers accept it in a metric key (MLflow allows letters, digits, _ - . / and space)."""
     return re.sub(r"[^\w.\- ]", "_", name)
-
-
-def per_class_table(names: Sequence[str], scores: Dict[str, np.ndarray]) -> str:
-    """A Markdown table of precision, recall, F1 and support per class."""
-    rows = ["| class | precision | recall | F1 | videos |", "|---|---|---|---|---|"]
-    for i, name in enumerate(names):
-        rows.append(f"| {name} | {scores['precision'][i]:.3f} | {scores['recall'][i]:.3f} | {scores['f1'][i]:.3f} "
-                    f"| {int(scores['support'][i])} |")
-    return "\n".join(rows)
 
 
 def run_hyperparameters(trainer: pl.Trainer, pl_module: pl.LightningModule) -> Dict[str, Any]:
@@ -334,74 +331,6 @@ def _decode(path: str, indices: np.ndarray, preprocessing: Any, backend: str, ti
     job: Callable[[Any], np.ndarray] = lambda reader: reader.get_frames(  # noqa: E731
         unique.tolist(), transform=ResizeCrop(preprocessing))
     return read_with_fallback(path, backend, job, isolated=False, timeout=timeout)[inverse.reshape(-1)]
-
-
-def resize_height(frames: np.ndarray, height: int) -> np.ndarray:
-    """uint8 [T,H,W,3] -> uint8 [T,height,W*height/H,3] (area-averaged when smaller)."""
-    if frames.shape[1] == height:
-        return frames
-    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()
-    width = max(1, round(frames.shape[2] * height / frames.shape[1]))
-    mode = "area" if height < frames.shape[1] else "bilinear"
-    x = torch.nn.functional.interpolate(x, size=(height, width), mode=mode)
-    return x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
-
-
-def frame_strip(frames: np.ndarray, indices: Sequence[int], caption: Sequence[str], gap: int = 2) -> np.ndarray:
-    """uint8 [H,W,3]: the caption's lines on top, then the frames side by side, each headed by its index."""
-    from PIL import Image, ImageDraw
-
-    t, h, w, _ = frames.shape
-    line, width = 12, t * (w + gap) - gap
-    top = line * len(caption) + 4
-    canvas = Image.new("RGB", (width, top + line + h), (255, 255, 255))
-    draw = ImageDraw.Draw(canvas)
-    for row, text in enumerate(caption):
-        draw.text((2, 2 + row * line), text, fill=(0, 0, 0))
-    for i, (frame, index) in enumerate(zip(frames, indices)):
-        x = i * (w + gap)
-        draw.text((x + 2, top), f"#{int(index)}", fill=(80, 80, 80))
-        canvas.paste(Image.fromarray(frame), (x, top + line))
-    return np.asarray(canvas)
-
-
-# ---------------------------------------------------------------------- figures
-
-
-def confusion_figure(matrix: np.ndarray, class_names: Sequence[str]) -> Any:
-    """A matplotlib Figure of the confusion matrix (rows true, columns predicted), shaded by row share."""
-    from matplotlib.figure import Figure
-
-    n = len(class_names)
-    size = min(16.0, max(4.0, 0.5 * n + 2))
-    fig = Figure(figsize=(size, size))
-    ax = fig.subplots()
-    rows = matrix.sum(1, keepdims=True)
-    ax.imshow(np.divide(matrix, rows, out=np.zeros(matrix.shape), where=rows > 0), cmap="Blues", vmin=0, vmax=1)
-    ax.set_xticks(range(n), class_names, rotation=90)
-    ax.set_yticks(range(n), class_names)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    if n <= 30:
-        for (i, j), count in np.ndenumerate(matrix):
-            ax.text(j, i, int(count), ha="center", va="center", fontsize=8)
-    fig.tight_layout()
-    return fig
-
-
-def roc_figure(curve: Dict[str, Any], positive: str) -> Any:
-    """A matplotlib Figure of the ROC of class `positive`, with its AUC."""
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(4, 4))
-    ax = fig.subplots()
-    ax.plot(curve["fpr"], curve["tpr"], marker=".")
-    ax.plot([0, 1], [0, 1], linestyle=":", color="grey")
-    ax.set_xlabel("false positive rate")
-    ax.set_ylabel("true positive rate")
-    ax.set_title(f"ROC of {positive}: AUC {curve['auc']:.3f}")
-    fig.tight_layout()
-    return fig
 
 
 # ---------------------------------------------------------------------- helpers

@@ -26,7 +26,7 @@ from models.temporal_heads import HEAD_DEFAULTS
 from pipeline.data.transforms import normalize
 from pipeline.errors import InputError
 from pipeline.training.checkpoints import load_checkpoint
-from pipeline.training.dashboards import confusion_figure
+from pipeline.training.dashboard_figures import confusion_figure
 
 log = logging.getLogger(__name__)
 
