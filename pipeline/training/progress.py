@@ -28,12 +28,13 @@ from pytorch_lightning.callbacks import Callback, ModelCheckpoint, ProgressBar, 
 
 from pipeline.data.datasets import FeatureClipDataset
 
-# (message regex, category) of the third-party warnings that say nothing about the run.
+# (message regex, category, module regex: where the warning is raised) of the third-party warnings that
+# say nothing about the run.
 NOISE_WARNINGS = (
     # torch deprecates LeafSpec; Lightning's own pytree helper still builds one on every batch.
-    (r"`isinstance\(treespec, LeafSpec\)` is deprecated", FutureWarning),
+    (r"`isinstance\(treespec, LeafSpec\)` is deprecated", FutureWarning, r"pytorch_lightning\.utilities\._pytree"),
     # Expected with a frozen backbone (BatchNorm kept in eval mode); RunReport checks the rest of the model.
-    (r"Found \d+ module\(s\) in eval mode at the start of training", Warning),
+    (r"Found \d+ module\(s\) in eval mode at the start of training", Warning, r"pytorch_lightning\.loops\.fit_loop"),
 )
 LITLOGGER_TIP = "Tip: For seamless cloud logging and experiment tracking, try installing [litlogger]"
 LIGHTNING_INFO_LOGGER = "pytorch_lightning.utilities.rank_zero"
@@ -57,8 +58,8 @@ _LIGHTNING_TIPS = _DropMessages(LITLOGGER_TIP)
 
 def silence_third_party_noise() -> None:
     """Filter exactly the messages in NOISE_WARNINGS and the LitLogger tip (safe to call again)."""
-    for message, category in NOISE_WARNINGS:
-        warnings.filterwarnings("ignore", message=message, category=category)
+    for message, category, module in NOISE_WARNINGS:
+        warnings.filterwarnings("ignore", message=message, category=category, module=module)
     logger = logging.getLogger(LIGHTNING_INFO_LOGGER)
     if _LIGHTNING_TIPS not in logger.filters:
         logger.addFilter(_LIGHTNING_TIPS)
