@@ -26,7 +26,13 @@ from pipeline.demo import generate_direction_dataset
 from pipeline.training import callbacks
 from pipeline.training.callbacks import BestCheckpointLink
 from pipeline.training.cli import build_cli, train
-from pipeline.training.dashboards import Dashboards, eval_clip_frames, missing_logger_package, worst_mistakes
+from pipeline.training.dashboards import (
+    Dashboards,
+    default_positive,
+    eval_clip_frames,
+    missing_logger_package,
+    worst_mistakes,
+)
 
 CALLBACKS = ["--trainer.callbacks+=pipeline.training.dashboards.Dashboards",
              "--trainer.callbacks+=pipeline.training.callbacks.BestCheckpointLink"]
@@ -188,6 +194,13 @@ def test_the_most_confident_mistakes_come_first():
     assert worst_mistakes(probs, labels, 4).tolist() == [5, 1, 3, 2]
     assert worst_mistakes(probs, labels, 2).tolist() == [5, 1]
     assert worst_mistakes(probs, probs.argmax(1), 4).tolist() == []
+
+
+def test_the_positive_class_of_an_event_task_is_the_event():
+    assert default_positive(["goal", "no_goal"]) == 0
+    assert default_positive(["background", "wave"]) == 1
+    assert default_positive(["left_to_right", "right_to_left"]) == 1, "neither is an absence: the second"
+    assert default_positive(["nothing", "none"]) == 1
 
 
 def test_dashboards_leave_the_random_state_alone_and_check_the_positive_class():

@@ -20,7 +20,7 @@ import re
 import time
 from collections import OrderedDict
 from contextlib import contextmanager
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import pytorch_lightning as pl
@@ -55,7 +55,7 @@ class Dashboards(Callback):
         Args:
             mistakes: misclassified validation videos shown as frame strips (the most confident mistakes).
             positive_class: for two-class tasks, the class the PR curve, ROC and AUC are about
-                (default: the second class name).
+                (default: `default_positive`, e.g. goal of goal / no_goal).
             frame_height: height in pixels of each frame in a strip.
             max_class_scalars: per-class scalars are logged up to this many classes (the table always).
         """
@@ -174,7 +174,7 @@ class Dashboards(Callback):
             for i, name in enumerate(names):
                 for key in ("precision", "recall", "f1"):
                     scalars[f"val_per_class/{metric_name(name)}/{key}"] = float(scores[key][i])
-        positive = names.index(self.positive_class) if self.positive_class else 1
+        positive = names.index(self.positive_class) if self.positive_class else default_positive(names)
         curve = binary_curves(probs[:, positive], labels == positive) if len(names) == 2 else None
         if curve is not None:
             scalars["val/auc"] = curve["auc"]
@@ -265,6 +265,16 @@ def per_class_scores(matrix: np.ndarray) -> Dict[str, np.ndarray]:
     total = precision + recall
     f1 = np.divide(2 * precision * recall, total, out=np.zeros_like(hits), where=total > 0)
     return {"precision": precision, "recall": recall, "f1": f1, "support": support}
+
+
+NEGATIVE_NAME = re.compile(r"^(no|not|non)[ _\-]|^(background|other|others|none|negative|nothing)$", re.IGNORECASE)
+
+
+def default_positive(names: Sequence[str]) -> int:
+    """The positive class of a two-class task: the one that is not named as an absence ("no_goal",
+    "background", "other"...) when exactly one of them is, else the second."""
+    negative = [bool(NEGATIVE_NAME.search(name)) for name in names]
+    return negative.index(False) if len(names) == 2 and sum(negative) == 1 else 1
 
 
 def binary_curves(scores: np.ndarray, positive: np.ndarray) -> Optional[Dict[str, Any]]:
