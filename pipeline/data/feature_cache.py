@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from models.backbones import Backbone
 from models.preprocessing import Preprocessing
 from pipeline.atomic_io import atomic_path, temp_file_beside
+from pipeline.console import FrameProgress
 from pipeline.data.annotations import VideoRecord
 from pipeline.data.feature_rate import FEATURE_RATE_DEFAULTS, CachedFeatures, FeatureRate
 from pipeline.data.frame_stream import stream_frames
@@ -223,7 +224,7 @@ def precompute_features(
         chunks = _FrameChunks([str(records[i].path) for i in todo], [missing[i] for i in todo],
                               backbone.preprocessing, backend, batch_size, decode_timeout, cache.rate)
         loader = DataLoader(chunks, batch_size=None, num_workers=min(num_workers, len(todo)))
-        bar = _progress(len(todo), "extracting frame features") if progress else None
+        bar = FrameProgress(len(todo), "extracting frame features") if progress else None
         writers: Dict[Tuple[int, str], EntryWriter] = {}  # entries being streamed, by (position in todo, view)
         for item in loader:
             index = todo[item["video"]]
@@ -243,8 +244,10 @@ def precompute_features(
                     writers[key].write(features)
                     if item["last"]:
                         writers.pop(key).commit()
-            if bar is not None and item["last"]:
-                bar.update(1)
+            if bar is not None:
+                if item.get("stored") is not None:
+                    bar.start_video(len(item["stored"]))
+                bar.advance(0 if item["error"] else len(item["frames"]), video_done=bool(item["last"]))
         if bar is not None:
             bar.close()
     features: List[Optional[CachedFeatures]] = []
@@ -254,9 +257,3 @@ def precompute_features(
             errors[i] = f"{record.path}: no cached features (unreadable on another process)"
         features.append(feats)
     return features, errors
-
-
-def _progress(total: int, desc: str):
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=desc, unit="video", dynamic_ncols=True)
