@@ -14,6 +14,7 @@ A video travels through the sub-packages in this order (shared/DESIGN.md draws i
 
     atomic_io.py   atomic writes for every output people keep
     errors.py      how scripts end: exit statuses, one-line errors, --debug
+    console.py     progress over videos counted in frames, bar or plain lines
     benchmark.py   the measurements behind docs/benchmarks.md (scripts/benchmark.py)
 
 The networks themselves (backbones, recurrent heads) are plain PyTorch in the top-level `models`
