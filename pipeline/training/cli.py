@@ -25,8 +25,9 @@ from pytorch_lightning.utilities.exceptions import MisconfigurationException
 from pipeline.atomic_io import write_text_atomic
 from pipeline.data.annotations import AnnotationError
 from pipeline.errors import OutputError, UsageError
-from pipeline.training.callbacks import LastCheckpoint, RandomState
+from pipeline.training.callbacks import BestCheckpointLink, LastCheckpoint, RandomState
 from pipeline.training.checkpoints import load_checkpoint
+from pipeline.training.dashboards import Dashboards, missing_logger_package
 from pipeline.training.datamodule import VideoDataModule
 from pipeline.training.module import RecognizerModule
 from pipeline.training.progress import RunReport, progress_bar, silence_third_party_noise
@@ -90,7 +91,7 @@ class ActionCLI(LightningCLI):
         except (ValueError, MisconfigurationException) as exc:
             if getattr(exc, "exit_code", None) is not None:
                 raise
-            raise UsageError(str(exc)) from exc
+            raise UsageError(missing_logger_package(str(exc)) or str(exc)) from exc
 
     def after_instantiate_classes(self) -> None:
         _check_writable(self.trainer)
@@ -183,8 +184,8 @@ def _make_cli(args: List[str], default_configs: Optional[List[str]] = None) -> A
         seed_everything_default=0,
         trainer_defaults={
             **TRAINER_DEFAULTS,
-            "callbacks": [LearningRateMonitor(logging_interval="epoch"), LastCheckpoint(), RandomState(),
-                          RunReport()],
+            "callbacks": [LearningRateMonitor(logging_interval="epoch"), LastCheckpoint(), BestCheckpointLink(),
+                          RandomState(), RunReport(), Dashboards()],
         },
         save_config_kwargs={"overwrite": True},
         # No abbreviations (a mistyped --model.cel must not be taken as --model.cell); errors are raised,
