@@ -144,6 +144,8 @@ class Recognizer:
         """The rows scripts/predict.py writes for these videos (folders, files and list files, as its
         --input), in batches of `batch_size`: one dict per video with the output's columns; a video that
         cannot be read gets a row whose status and error say why."""
+        if isinstance(videos, (str, os.PathLike)):
+            videos = [videos]
         paths = collect_inputs([str(v) for v in videos])
         rows, _ = self._predict_rows(self.options, paths, num_workers=min(self.options.num_workers, len(paths)))
         return rows
