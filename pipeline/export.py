@@ -105,9 +105,9 @@ def export_checkpoint(checkpoint: os.PathLike, fmt: str, out: Optional[os.PathLi
     crop = module.preprocessing.crop_size
     example = _frames(2, sampler.clip_len, crop, seed=0)
     with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")  # the exporters' deprecation and tracer notes; the check below decides
+        warnings.simplefilter("ignore")  # the exporters' deprecation and tracer notes: the check decides
         (_export_onnx if fmt == "onnx" else _export_torchscript)(wrapper, example, out)
-    diff = check_export(out, fmt, wrapper, sampler.clip_len, crop)
+        diff = check_export(out, fmt, wrapper, sampler.clip_len, crop)
     metadata = export_metadata(module, fmt, out, checkpoint, sampler.to_config(), diff)
     write_text_atomic(metadata_path(out), json.dumps(metadata, indent=2) + "\n")
     return ExportResult(str(out), str(metadata_path(out)), diff)
