@@ -1,0 +1,276 @@
+"""Evaluate a trained checkpoint on a split of a training config or on a labelled folder / list of videos.
+
+`evaluate(options)` loads the checkpoint (as plain data only, unless trusted), runs Lightning's test
+loop of the model itself over the videos (so the metrics are computed by the same code, on the same
+clips, as the test at the end of training: equal on the same split) and writes into `options.out`:
+
+    metrics.json          the metrics, per-class precision / recall / F1 / support, the confusion
+                          matrix, the operating threshold (two-class checkpoints that have one) and
+                          the videos that could not be read
+    per_class.csv         the per-class report
+    confusion_matrix.png  rows the true class, columns the predicted one
+    mistakes.csv          every misclassified video with its class probabilities, most confident first
+    report.html           one self-contained page (pipeline.report_html) with all of that and frame
+                          strips of the worst mistakes
+
+Videos come either from train.py's data options (`data_args`: --config and any --data.* override,
+read by pipeline.training.cli.build_cli, so a split is exactly training's) or from `videos`: a folder
+of class folders or a list file of `path label` lines, labelled with the checkpoint's class names.
+"""
+from __future__ import annotations
+
+import base64
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from pytorch_lightning.callbacks import Callback
+
+from pipeline.atomic_io import atomic_path, write_csv_atomic, write_text_atomic
+from pipeline.data.annotations import AnnotationError, read_list_file, scan_class_folders
+from pipeline.data.datasets import VideoClipDataset, collate_clips
+from pipeline.data.readers import VideoReadError
+from pipeline.data.sampling import sampler_from_config
+from pipeline.data.workers import resolve_num_workers
+from pipeline.errors import InputError, UsageError
+from pipeline.training.dashboard_figures import confusion_figure, frame_strip, resize_height
+from pipeline.training.dashboards import confusion_matrix, eval_clip_frames, per_class_scores, worst_mistakes
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass
+class EvaluationOptions:
+    """What to evaluate, where the report goes, and how the videos are read."""
+
+    ckpt: str
+    out: str
+    data_args: List[str] = field(default_factory=list)  # train.py's --config / --data.* options
+    split: str = "test"
+    videos: Optional[str] = None  # a folder of class folders or a `path label` list file, instead of a split
+    mistakes: int = 8  # frame strips of the most confident mistakes in the HTML report
+    batch_size: int = 8
+    num_workers: Optional[int] = None  # None: one per CPU core (at most 16)
+    device: str = "auto"
+    trust_checkpoint: bool = False
+
+
+class _Collector(Callback):
+    """Keeps the per-video probabilities, labels and record indices the test steps return."""
+
+    def __init__(self) -> None:
+        self.parts: List[Dict[str, torch.Tensor]] = []
+
+    def on_test_batch_end(self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int,
+                          dataloader_idx: int = 0) -> None:
+        if isinstance(outputs, dict) and "probs" in outputs:
+            self.parts.append({k: outputs[k].detach().float().cpu() if k == "probs" else outputs[k].cpu()
+                               for k in ("probs", "labels", "indices")})
+
+    def arrays(self, num_classes: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """probs float [N,C], labels int64 [N], record indices int64 [N]."""
+        if not self.parts:
+            return np.zeros((0, num_classes)), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        return tuple(torch.cat([p[k] for p in self.parts]).numpy() for k in ("probs", "labels", "indices"))
+
+
+def evaluate(options: EvaluationOptions) -> Dict[str, Any]:
+    """Evaluate, write the report files; returns the report (what metrics.json holds) plus "files"."""
+    import pytorch_lightning as pl
+
+    from pipeline.training.module import load_recognizer
+
+    if options.split not in SPLITS:
+        raise UsageError(f"--split {options.split!r}: choose one of {', '.join(SPLITS)}")
+    if options.videos and options.data_args:
+        raise UsageError("give either --videos or the data options of train.py (--config, --data.*), not both")
+    out = Path(options.out)
+    _check_out(out)
+    model = load_recognizer(options.ckpt, trust_checkpoint=options.trust_checkpoint)
+    collector = _Collector()
+    accelerator = "gpu" if options.device in ("cuda", "gpu") else options.device
+    trainer = pl.Trainer(accelerator=accelerator, devices=1, logger=False, enable_checkpointing=False,
+                         enable_model_summary=False, enable_progress_bar=False, callbacks=[collector])
+    if options.videos:
+        loader, source = _video_loader(options, model), f"videos {options.videos}"
+        results = trainer.test(model, dataloaders=loader, verbose=False)
+    else:
+        data = _split_data(options, model)
+        source = f"{options.split} split of {data.root}"
+        results = trainer.test(model, datamodule=data, verbose=False)
+        loader = trainer.test_dataloaders
+    dataset = loader.dataset
+    probs, labels, indices = collector.arrays(len(model.class_names))
+    report = _report(options, model, source, results[0] if results else {}, probs, labels, indices, dataset)
+    strips = _mistake_strips(model, dataset, probs, labels, indices, options.mistakes)
+    report["files"] = write_report(out, report, strips)
+    return report
+
+
+def _check_out(out: Path) -> None:
+    from pipeline.atomic_io import check_writable
+
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{out}: --out must be a folder (a file is in its way)")
+    check_writable(out / "metrics.json")
+
+
+def _split_data(options: EvaluationOptions, model: Any) -> Any:
+    """train.py's data module for `options.data_args`, its test split replaced by `options.split`."""
+    from pipeline.training.cli import build_cli
+
+    # The CLI also builds a model and a trainer: without weights and logger (they are not used).
+    cli = build_cli([*options.data_args, "--model.weights=none", "--trainer.logger=false"])
+    data = cli.datamodule
+    if list(data.class_names) != list(model.class_names):
+        raise InputError(f"{options.ckpt}: its classes ({', '.join(model.class_names)}) are not the data's "
+                         f"({', '.join(data.class_names)})")
+    records = getattr(data.splits, options.split)
+    if not records:
+        raise InputError(f"{data.root}: the {options.split} split has no videos")
+    data.splits.test = list(records)
+    data.datasets.pop("test", None)
+    data.attach_model(model.preprocessing, model.frozen_backbone)
+    return data
+
+
+def _video_loader(options: EvaluationOptions, model: Any) -> Any:
+    """A loader of the labelled videos of `options.videos`, read as the checkpoint's evaluation reads them."""
+    from torch.utils.data import DataLoader
+
+    path, names = Path(options.videos), list(model.class_names)
+    try:
+        if path.is_dir():
+            records, found = scan_class_folders(path)
+            unknown = sorted(set(found) - set(names))
+            if unknown:
+                raise InputError(f"{path}: class folders {', '.join(unknown)} are not classes of the checkpoint "
+                                 f"({', '.join(names)})")
+            records = [type(r)(r.path, names.index(found[r.label])) for r in records]
+        elif path.is_file():
+            records = read_list_file(path, None, names)
+        else:
+            raise InputError(f"{path}: --videos not found")
+    except AnnotationError as exc:
+        raise InputError(str(exc).strip().splitlines()[0]) from exc
+    if not records:
+        raise InputError(f"{path}: no videos found")
+    sampling = dict(model.hparams.get("sampling") or {})
+    sampler = sampler_from_config(dict(sampling.get("sampler") or {}))
+    dataset = VideoClipDataset(records, sampler, model.preprocessing, False, sampling.get("backend") or "auto")
+    workers = resolve_num_workers(options.num_workers)
+    return DataLoader(dataset, batch_size=options.batch_size, num_workers=workers, collate_fn=collate_clips,
+                      persistent_workers=False)
+
+
+def _report(options: EvaluationOptions, model: Any, source: str, results: Dict[str, float], probs: np.ndarray,
+            labels: np.ndarray, indices: np.ndarray, dataset: Any) -> Dict[str, Any]:
+    """What metrics.json holds: metrics without the "test/" prefix, per class, confusion, mistakes."""
+    names = list(model.class_names)
+    matrix = confusion_matrix(labels, probs.argmax(1), len(names)) if len(labels) else np.zeros((len(names),) * 2,
+                                                                                                  dtype=np.int64)
+    scores = per_class_scores(matrix)
+    order = worst_mistakes(probs, labels, len(labels)) if len(labels) else []
+    mistakes = [{
+        "video": str(dataset.records[int(indices[i])].path),
+        "true": names[int(labels[i])],
+        "predicted": names[int(probs[i].argmax())],
+        "probability": float(probs[i].max()),
+        "probabilities": {name: float(p) for name, p in zip(names, probs[i])},
+    } for i in order]
+    report: Dict[str, Any] = {
+        "checkpoint": str(options.ckpt),
+        "source": source,
+        "videos": int(len(labels)),
+        "metrics": {key.split("/", 1)[-1]: float(value) for key, value in sorted(results.items())},
+        "per_class": {name: {key: (int(scores[key][i]) if key == "support" else float(scores[key][i]))
+                             for key in ("precision", "recall", "f1", "support")} for i, name in enumerate(names)},
+        "confusion_matrix": {"classes": names, "rows_true_cols_predicted": matrix.tolist()},
+        "mistakes": mistakes,
+        "skipped_videos": list(model.skipped_videos),
+    }
+    return report
+
+
+def _mistake_strips(model: Any, dataset: Any, probs: np.ndarray, labels: np.ndarray, indices: np.ndarray,
+                    count: int) -> List[Dict[str, str]]:
+    """The first evaluation clip of each of the `count` most confident mistakes, as PNG data URIs."""
+    names, strips = list(model.class_names), []
+    if not len(labels) or count <= 0:
+        return strips
+    for i in worst_mistakes(probs, labels, count):
+        record = dataset.records[int(indices[i])]
+        try:
+            frames, used = eval_clip_frames(dataset, int(indices[i]), model.preprocessing,
+                                            getattr(dataset, "backend", "auto"))
+        except VideoReadError:
+            continue
+        guess = int(probs[i].argmax())
+        caption = [f"{record.path.parent.name}/{record.path.name}",
+                   f"true {names[labels[i]]}, predicted {names[guess]} (p={probs[i, guess]:.2f})"]
+        image = frame_strip(np.stack([resize_height(f, 96) for f in frames]), used, caption)
+        strips.append({"video": str(record.path), "image": png_data_uri(image)})
+    return strips
+
+
+def png_bytes(image: Any) -> bytes:
+    """A uint8 [H,W,3] array or a matplotlib Figure as PNG bytes."""
+    buffer = io.BytesIO()
+    if isinstance(image, np.ndarray):
+        from PIL import Image
+
+        Image.fromarray(image).save(buffer, format="PNG")
+    else:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+        FigureCanvasAgg(image)
+        image.savefig(buffer, format="png", dpi=80)
+    return buffer.getvalue()
+
+
+def png_data_uri(image: Any) -> str:
+    """An image (see png_bytes) as a `data:image/png;base64,...` URI for a self-contained page."""
+    return "data:image/png;base64," + base64.b64encode(png_bytes(image)).decode("ascii")
+
+
+def write_report(out: Path, report: Dict[str, Any], strips: Sequence[Dict[str, str]]) -> Dict[str, str]:
+    """Write metrics.json, per_class.csv, confusion_matrix.png, mistakes.csv and report.html into `out`."""
+    from pipeline.report_html import render_report
+
+    out.mkdir(parents=True, exist_ok=True)
+    names = report["confusion_matrix"]["classes"]
+    files = {name: str(out / name) for name in
+             ("metrics.json", "per_class.csv", "confusion_matrix.png", "mistakes.csv", "report.html")}
+    write_text_atomic(out / "metrics.json", json.dumps({k: v for k, v in report.items() if k != "files"}, indent=2))
+    write_csv_atomic(out / "per_class.csv", ["class", "precision", "recall", "f1", "videos"],
+                     [[n, *(f"{report['per_class'][n][k]:.6f}" for k in ("precision", "recall", "f1")),
+                       report["per_class"][n]["support"]] for n in names])
+    write_csv_atomic(out / "mistakes.csv", ["video", "true", "predicted", "probability", *(f"p_{n}" for n in names)],
+                     [[m["video"], m["true"], m["predicted"], f"{m['probability']:.6f}",
+                       *(f"{m['probabilities'][n]:.6f}" for n in names)] for m in report["mistakes"]])
+    matrix = np.array(report["confusion_matrix"]["rows_true_cols_predicted"])
+    figure = png_bytes(confusion_figure(matrix, names))
+    with atomic_path(out / "confusion_matrix.png") as tmp:
+        tmp.write_bytes(figure)
+    page = render_report(report, "data:image/png;base64," + base64.b64encode(figure).decode("ascii"), strips)
+    write_text_atomic(out / "report.html", page)
+    return files
+
+
+def format_summary(report: Dict[str, Any]) -> str:
+    """What scripts/evaluate.py prints: the metrics, the threshold (if any) and where the files are."""
+    lines = [f"{report['source']}: {report['videos']} videos"]
+    lines += [f"  {key:<22} {value:.4f}" for key, value in report["metrics"].items()]
+    threshold = report.get("threshold")
+    if threshold:
+        lines.append(f"  threshold {threshold['positive']} >= {threshold['threshold']:.4f}: precision "
+                     f"{threshold['precision']:.4f}, recall {threshold['recall']:.4f}")
+    lines.append(f"  misclassified          {len(report['mistakes'])}")
+    if report["skipped_videos"]:
+        lines.append(f"  skipped unreadable videos: {len(report['skipped_videos'])}")
+    lines.append(f"report: {report['files']['report.html']}")
+    return "\n".join(lines)
