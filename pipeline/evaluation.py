@@ -193,6 +193,13 @@ def _report(options: EvaluationOptions, model: Any, source: str, results: Dict[s
         "mistakes": mistakes,
         "skipped_videos": list(model.skipped_videos),
     }
+    threshold = getattr(model, "threshold", None)
+    if threshold and len(names) == 2 and threshold.get("positive") in names:
+        pos = names.index(threshold["positive"])
+        chosen, truth = probs[:, pos] >= threshold["threshold"], labels == pos
+        hits = int((chosen & truth).sum())
+        report["threshold"] = {**threshold, "precision_here": hits / max(int(chosen.sum()), 1),
+                               "recall_here": hits / max(int(truth.sum()), 1)}
     return report
 
 

@@ -21,6 +21,7 @@ import pytorch_lightning as pl
 from pytorch_lightning.callbacks import BasePredictionWriter
 
 from pipeline.atomic_io import atomic_path
+from pipeline.training.threshold import decide_label
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +185,8 @@ def _csv_cell(value: Any) -> Any:
     return value
 
 
-def video_row(item: Dict[str, Any], probs: Optional[np.ndarray], class_names: Sequence[str], top_k: int) -> Dict:
+def video_row(item: Dict[str, Any], probs: Optional[np.ndarray], class_names: Sequence[str], top_k: int,
+              threshold: Optional[Dict[str, Any]] = None) -> Dict:
     """The output row of one video from its reading metadata and class probabilities [C]."""
     row: Dict[str, Any] = {
         "path": item["path"],
@@ -198,11 +200,12 @@ def video_row(item: Dict[str, Any], probs: Optional[np.ndarray], class_names: Se
         "decoder": item.get("decoder"),
     }
     if probs is not None:
-        row.update(probability_fields(probs, class_names, top_k))
+        row.update(probability_fields(probs, class_names, top_k, threshold))
     return row
 
 
-def prediction_rows(prediction: Dict[str, Any], class_names: Sequence[str], top_k: int) -> List[Dict[str, Any]]:
+def prediction_rows(prediction: Dict[str, Any], class_names: Sequence[str], top_k: int,
+                    threshold: Optional[Dict[str, Any]] = None) -> List[Dict[str, Any]]:
     """The output rows of one predicted batch (the model's predict_step output: its videos' "items" and
     the probabilities [N,C] of the readable ones, in order), one per video."""
     probs = prediction.get("probs")
@@ -212,16 +215,19 @@ def prediction_rows(prediction: Dict[str, Any], class_names: Sequence[str], top_
         if item.get("status", "ok") == "ok" and probs is not None:
             p = probs[k].numpy()
             k += 1
-        rows.append(video_row(item, p, class_names, top_k))
+        rows.append(video_row(item, p, class_names, top_k, threshold))
     return rows
 
 
-def probability_fields(probs: np.ndarray, class_names: Sequence[str], top_k: int) -> Dict[str, Any]:
-    """label, probability, top-k labels and probabilities, and prob_<class> of probabilities [C]."""
+def probability_fields(probs: np.ndarray, class_names: Sequence[str], top_k: int,
+                       threshold: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """label, probability, top-k labels and probabilities, and prob_<class> of probabilities [C]. The label
+    is the most probable class, or with a checkpoint's operating `threshold` (two classes) its decision."""
     order = np.argsort(-probs, kind="stable")[:top_k]
+    label = decide_label(probs, class_names, threshold)
     fields: Dict[str, Any] = {
-        "label": class_names[order[0]],
-        "probability": float(probs[order[0]]),
+        "label": class_names[label],
+        "probability": float(probs[label]),
         "topk_labels": [class_names[i] for i in order],
         "topk_probs": [round(float(probs[i]), 6) for i in order],
     }
@@ -232,11 +238,13 @@ def probability_fields(probs: np.ndarray, class_names: Sequence[str], top_k: int
 class PredictionWriter(BasePredictionWriter):
     """Writes each batch's rows as soon as it is predicted (one part file per rank under DDP)."""
 
-    def __init__(self, table: PredictionTable, top_k: int, on_rows: Optional[RowHook] = None):
+    def __init__(self, table: PredictionTable, top_k: int, on_rows: Optional[RowHook] = None,
+                 threshold: Optional[Dict[str, Any]] = None):
         super().__init__(write_interval="batch")
         self.table = table
         self.top_k = top_k
         self.on_rows = on_rows  # extra outputs, e.g. timelines
+        self.threshold = threshold  # the checkpoint's operating threshold (two classes), else None
         self.appender: Optional[RowAppender] = None
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
@@ -246,7 +254,7 @@ class PredictionWriter(BasePredictionWriter):
         self.appender = RowAppender(self.table, target)
 
     def write_on_batch_end(self, trainer, pl_module, prediction, batch_indices, batch, batch_idx, dataloader_idx=0):
-        rows = prediction_rows(prediction, self.table.class_names, self.top_k)
+        rows = prediction_rows(prediction, self.table.class_names, self.top_k, self.threshold)
         if self.on_rows is not None:
             self.on_rows(rows, prediction)
         self.appender.write(rows)

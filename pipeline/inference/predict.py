@@ -29,6 +29,7 @@ from pipeline.inference.progress import VideoProgressBar
 from pipeline.inference.settings import check_resume, run_settings, settings_path, start_output
 from pipeline.inference.timeline_output import collect_events, timeline_row_hook
 from pipeline.training.module import load_recognizer
+from pipeline.training.threshold import format_threshold
 
 
 def predict(options: PredictOptions) -> Dict[str, Any]:
@@ -64,8 +65,8 @@ def predict(options: PredictOptions) -> Dict[str, Any]:
     )
     on_rows = None
     if timeline_dir is not None:
-        on_rows = timeline_row_hook(timeline_dir, model.class_names, options.timeline, videos, top_k)
-    callbacks = [PredictionWriter(table, top_k=top_k, on_rows=on_rows)]
+        on_rows = timeline_row_hook(timeline_dir, model.class_names, options.timeline, videos, top_k, model.threshold)
+    callbacks = [PredictionWriter(table, top_k=top_k, on_rows=on_rows, threshold=model.threshold)]
     if options.progress:
         callbacks.append(VideoProgressBar(data))
     trainer = _trainer(options, callbacks)
@@ -76,6 +77,7 @@ def predict(options: PredictOptions) -> Dict[str, Any]:
         collect_events(timeline_dir, table, videos)
     summary = summarize(table, videos, timeline_dir)
     summary["already_done"] = data.skipped
+    summary["threshold"] = model.threshold
     return summary
 
 
@@ -184,6 +186,8 @@ def format_summary(summary: Dict[str, Any]) -> str:
         lines.append(f"  {label:<24} {count}")
     for kind, count in sorted(summary["failures"].items()):
         lines.append(f"  failed ({kind}): {count}")
+    if summary.get("threshold"):
+        lines.append(f"  {format_threshold(summary['threshold'])}")
     lines.append(f"settings: {summary['settings']}")
     if summary.get("timeline_dir"):
         lines.append(f"timelines: {summary['timeline_dir']} (.windows.csv, .events.csv, .png per video; events.csv)")

@@ -174,11 +174,11 @@ class Recognizer:
             decode, model = decode + waited, model + computed
             if "window_probs" in prediction:
                 window_probs, item = prediction["window_probs"], prediction["items"][0]
-            rows += prediction_rows(prediction, self.class_names, self._top_k(options))
+            rows += prediction_rows(prediction, self.class_names, self._top_k(options), self.model.threshold)
         row = self._as_columns(rows)[0]
         _raise_if_failed(row)
         times, probs, events = complete_timeline_row(row, item, window_probs, self.class_names, timeline,
-                                                     self._top_k(options))
+                                                     self._top_k(options), self.model.threshold)
         return Timeline(path, self.class_names, times, probs, events, row, timeline, round(decode, 6),
                         round(model, 6))
 
@@ -194,7 +194,7 @@ class Recognizer:
                       num_workers: int) -> Tuple[List[Dict[str, Any]], Tuple[float, float]]:
         rows, decode, model = [], 0.0, 0.0
         for prediction, waited, computed in self._steps(options, paths, num_workers):
-            rows += prediction_rows(prediction, self.class_names, self._top_k(options))
+            rows += prediction_rows(prediction, self.class_names, self._top_k(options), self.model.threshold)
             decode, model = decode + waited, model + computed
         return self._as_columns(rows), (round(decode, 6), round(model, 6))
 

@@ -10,7 +10,7 @@ import csv
 import hashlib
 from collections import Counter
 from pathlib import Path
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -24,7 +24,8 @@ EVENT_COLUMNS = ["path", "label", "start", "end", "peak_probability", "peak_time
 
 
 def timeline_row_hook(
-    out_dir: Path, class_names: Sequence[str], options: TimelineOptions, videos: Sequence[str], top_k: int
+    out_dir: Path, class_names: Sequence[str], options: TimelineOptions, videos: Sequence[str], top_k: int,
+    threshold: Optional[Dict[str, Any]] = None,
 ) -> RowHook:
     """A row hook that writes each video's windows, events and plot, and fills its row."""
     stems = unique_stems(videos)
@@ -34,7 +35,7 @@ def timeline_row_hook(
             if row["status"] != "ok":
                 continue
             times, probs, events = complete_timeline_row(row, item, prediction["window_probs"], class_names, options,
-                                                         top_k)
+                                                         top_k, threshold)
             write_timeline(out_dir, stems[row["path"]], times, probs, class_names, events, options, title=row["path"])
 
     return on_rows
@@ -42,7 +43,7 @@ def timeline_row_hook(
 
 def complete_timeline_row(
     row: Dict[str, Any], item: Dict[str, Any], window_probs: torch.Tensor, class_names: Sequence[str],
-    options: TimelineOptions, top_k: int,
+    options: TimelineOptions, top_k: int, threshold: Optional[Dict[str, Any]] = None,
 ) -> Tuple[np.ndarray, np.ndarray, List[Event]]:
     """A readable video's timeline: window times [W,2] (seconds), probabilities [W,C] and events; its row
     gets the probabilities averaged over all windows (as multi-clip prediction averages clips; where
@@ -50,7 +51,7 @@ def complete_timeline_row(
     times = np.asarray(item["window_times"], dtype=np.float64)
     probs = window_probs.numpy()
     events = find_events(times, probs, class_names, options)
-    row.update(probability_fields(probs.mean(axis=0), class_names, top_k))
+    row.update(probability_fields(probs.mean(axis=0), class_names, top_k, threshold))
     row["clips"] = len(times)
     return times, probs, events
 

@@ -27,6 +27,8 @@ from pipeline.data.transforms import normalize
 from pipeline.errors import InputError
 from pipeline.training.checkpoints import load_checkpoint
 from pipeline.training.dashboard_figures import confusion_figure
+from pipeline.training.dashboards import default_positive
+from pipeline.training.threshold import THRESHOLD_OBJECTIVE_DEFAULT, choose_threshold, parse_objective
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,7 @@ class RecognizerModule(pl.LightningModule):
         label_smoothing: float = 0.0,
         scheduler: str = "cosine",
         allow_download: bool = False,
+        threshold_objective: str = THRESHOLD_OBJECTIVE_DEFAULT,
     ):
         """
         Args:
@@ -81,12 +84,16 @@ class RecognizerModule(pl.LightningModule):
             motion: "diff" gives the recurrent head each step's feature change beside the features
                 (what moved between frames); "none" the features alone.
             scheduler: "cosine" (over the run's optimizer steps, from max_epochs or max_steps) or "none".
+            threshold_objective: two classes only: the operating threshold on p(positive) chosen on the
+                validation videos and stored in the checkpoint (pipeline.training.threshold): "f1" (best F1),
+                "precision=0.9" / "recall=0.8" (a target), or "none" (the most probable class decides).
         """
         super().__init__()
         if not class_names:
             raise ValueError("class_names is required (the CLI links it from the data module)")
         if scheduler not in ("cosine", "none"):
             raise ValueError(f"unknown scheduler {scheduler!r}; choose 'cosine' or 'none'")
+        parse_objective(threshold_objective)
         self.save_hyperparameters()
         self.class_names = list(class_names)
         num_classes = len(self.class_names)
@@ -108,6 +115,8 @@ class RecognizerModule(pl.LightningModule):
         self.skipped_videos: List[str] = []
         self._total_steps: Optional[int] = None  # optimizer steps of the whole run (the cosine's length)
         self._timeline_features: Dict[str, List[torch.Tensor]] = {}  # frame features of timeline videos in flight
+        self.threshold: Optional[Dict[str, Any]] = None  # the operating threshold (two classes), see on_save_checkpoint
+        self._val_scores: List[torch.Tensor] = []  # [B,3]: p of both classes, label
 
     @staticmethod
     def _metrics(num_classes: int, prefix: str) -> torchmetrics.MetricCollection:
@@ -212,6 +221,8 @@ class RecognizerModule(pl.LightningModule):
         mean_loss.update(losses)
         if stage == "test":
             self.test_confusion.update(probs, batch["label"])
+        elif len(self.class_names) == 2:
+            self._val_scores.append(torch.cat([probs.detach().float(), batch["label"][:, None].float()], 1).cpu())
         return {"probs": probs.detach(), "labels": batch["label"], "indices": batch["index"]}
 
     def _log_eval_epoch(self, stage: str) -> None:
@@ -231,6 +242,23 @@ class RecognizerModule(pl.LightningModule):
 
     def on_validation_epoch_end(self) -> None:
         self._log_eval_epoch("val")
+        scores, self._val_scores = self._val_scores, []
+        if not self.trainer.sanity_checking and scores:
+            self._choose_threshold(torch.cat(scores))
+
+    def _choose_threshold(self, scores: torch.Tensor) -> None:
+        """The operating threshold of this validation's probabilities (every process's videos), kept for the
+        checkpoints saved after it: the best checkpoint holds the threshold of its own weights."""
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            parts: List[Any] = [None] * dist.get_world_size()
+            dist.all_gather_object(parts, scores)
+            scores = torch.cat(parts)
+        positive = default_positive(self.class_names)
+        scores = scores.numpy()
+        chosen = choose_threshold(scores[:, positive], scores[:, 2] == positive, self.hparams.threshold_objective)
+        self.threshold = {"positive": self.class_names[positive], **chosen} if chosen else None
 
     def validation_step(self, batch: Dict[str, Any], batch_idx: int) -> Optional[Dict[str, torch.Tensor]]:
         return self._eval_step(batch, "val")
@@ -295,11 +323,14 @@ class RecognizerModule(pl.LightningModule):
         # weights means another recipe: the checkpoint's own preprocessing is the truth.
         if "preprocessing" in checkpoint:
             self.model.backbone.preprocessing = Preprocessing.from_dict(checkpoint["preprocessing"])
+        self.threshold = checkpoint.get("threshold")
 
     def on_save_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
         # Stored explicitly so that a checkpoint alone says how frames must be prepared.
         checkpoint["preprocessing"] = self.preprocessing.to_dict()
         checkpoint["class_names"] = self.class_names
+        if self.threshold is not None:
+            checkpoint["threshold"] = self.threshold
 
 
 def load_recognizer(checkpoint: str, map_location: Any = "cpu", trust_checkpoint: bool = False) -> RecognizerModule:
