@@ -15,6 +15,8 @@ A video travels through the sub-packages in this order (shared/DESIGN.md draws i
     atomic_io.py   atomic writes for every output people keep
     errors.py      how scripts end: exit statuses, one-line errors, --debug
     console.py     progress over videos counted in frames, bar or plain lines
+    evaluation.py  scripts/evaluate.py: a checkpoint on a split or videos, metrics and report_html.py's page
+    export.py      scripts/export.py: the clip model as ONNX or TorchScript, checked against PyTorch
     benchmark.py   the measurements behind docs/benchmarks.md (scripts/benchmark.py)
 
 The networks themselves (backbones, recurrent heads) are plain PyTorch in the top-level `models`

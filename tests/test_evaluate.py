@@ -59,6 +59,9 @@ def test_metrics_equal_what_training_tested_on_the_same_split(trained, report):
     for key, value in expected.items():
         assert metrics["metrics"][key] == pytest.approx(value, abs=1e-6), key
     assert metrics["confusion_matrix"] == tested["confusion_matrix"]
+    # a two-class run stores its validation threshold; training reports the one its best checkpoint holds
+    assert tested["threshold"]["positive"] in tested["confusion_matrix"]["classes"]
+    assert metrics["threshold"]["threshold"] == pytest.approx(tested["threshold"]["threshold"])
 
 
 def test_per_class_report_and_mistakes_are_written(report):

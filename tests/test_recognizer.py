@@ -27,7 +27,6 @@ from pipeline.training.module import RecognizerModule
 
 REPO = Path(__file__).resolve().parents[1]
 API_HEADING = "## Python API"
-API_EXAMPLE_FILE = REPO / "docs" / "api_example.py"  # the example until the README has its section
 
 
 @pytest.fixture(scope="module")
@@ -71,15 +70,11 @@ def videos(direction, tmp_path_factory) -> Path:
 
 
 def api_example() -> str:
-    """The ```python block under the README's "Python API" heading (docs/api_example.py until it has one)."""
+    """The ```python block under the README's "Python API" heading."""
     readme = (REPO / "README.md").read_text(encoding="utf-8")
-    if API_HEADING not in readme:
-        return API_EXAMPLE_FILE.read_text(encoding="utf-8")
-    section = readme.split(API_HEADING, 1)[1]
-    block = re.search(r"```python\n(.*?)```", section, re.S)
+    assert API_HEADING in readme, f"README: no {API_HEADING!r} section"
+    block = re.search(r"```python\n(.*?)```", readme.split(API_HEADING, 1)[1], re.S)
     assert block, f"README: no ```python block under {API_HEADING!r}"
-    if API_EXAMPLE_FILE.exists():
-        assert block.group(1) == API_EXAMPLE_FILE.read_text(encoding="utf-8"), "README and docs/api_example.py differ"
     return block.group(1)
 
 

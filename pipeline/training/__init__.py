@@ -8,6 +8,7 @@
   (best.ckpt beside best-epochNN.ckpt), `RandomState`.
 - dashboards.py: `Dashboards`, the callback behind TensorBoard's per-validation images, per-class scores,
   PR/ROC, mistake strips, throughput and HPARAMS; dashboard_figures.py draws its figures.
+- threshold.py: the two-class operating threshold, chosen on validation, stored in the checkpoint.
 - progress.py: what a run prints (a bar per phase on a terminal, a line per epoch in a log file) and the
   third-party noise it filters.
 - cli.py: `ActionCLI` (LightningCLI over configs/*.yaml), `train(args)` = fit + test the best

@@ -31,6 +31,7 @@ from pipeline.training.dashboards import Dashboards, missing_logger_package
 from pipeline.training.datamodule import VideoDataModule
 from pipeline.training.module import RecognizerModule
 from pipeline.training.progress import RunReport, progress_bar, silence_third_party_noise
+from pipeline.training.threshold import format_threshold
 
 DEMO_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "demo.yaml"
 HELP_FLAGS = ("-h", "--help")
@@ -227,6 +228,8 @@ def train(args: Optional[List[str]] = None) -> Dict[str, Any]:
                 "classes": tested.class_names,
                 "rows_true_cols_predicted": tested.test_confusion_result.tolist(),
             }
+        if getattr(tested, "threshold", None):  # the best checkpoint's, chosen on validation (two classes)
+            summary["threshold"] = tested.threshold
     summary["skipped_videos"] = _all_ranks(model.skipped_videos)
     summary["global_rank"] = trainer.global_rank
     if trainer.is_global_zero and summary["log_dir"]:
@@ -320,6 +323,8 @@ def format_summary(summary: Dict[str, Any]) -> str:
         lines.append(" " * (width + 2) + "".join(f"{n:>{width}}" for n in names))
         for name, row in zip(names, confusion["rows_true_cols_predicted"]):
             lines.append(f"  {name:<{width}}" + "".join(f"{int(v):>{width}}" for v in row))
+    if summary.get("threshold"):
+        lines.append(f"  {format_threshold(summary['threshold'])}")
     if summary.get("skipped_videos"):
         lines.append(f"  skipped unreadable videos: {len(summary['skipped_videos'])}")
     if lines:
