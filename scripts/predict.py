@@ -73,7 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     timeline.add_argument("--window", type=float, default=TIMELINE.window, help="window length, seconds")
     timeline.add_argument("--stride", type=float, default=TIMELINE.stride, help="seconds between window starts")
     timeline.add_argument("--threshold", type=float, default=TIMELINE.threshold,
-                          help="probability that makes a window an event")
+                          help="probability that makes a window an event (default: a two-class checkpoint's "
+                               "operating threshold, else 0.5)")
     timeline.add_argument("--min-duration", type=float, default=TIMELINE.min_duration,
                           help="drop shorter event segments (s)")
     timeline.add_argument("--merge-gap", type=float, default=TIMELINE.merge_gap,

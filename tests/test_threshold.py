@@ -93,3 +93,20 @@ def test_the_checkpoint_holds_the_validation_threshold_and_predict_uses_it(check
     for row in rows:
         probs = {n: float(row[f"prob_{n}"]) for n in ("left_to_right", "right_to_left")}
         assert row["label"] == max(probs, key=probs.get)
+
+
+def test_timeline_events_follow_the_operating_threshold_unless_one_is_given():
+    from pipeline.inference.timeline import TimelineOptions, find_events
+
+    names = ["goal", "no_goal"]
+    times = np.array([[0.0, 2.0], [1.0, 3.0], [2.0, 4.0], [3.0, 5.0]])
+    p_goal = np.array([0.1, 0.35, 0.4, 0.1])
+    probs = np.stack([p_goal, 1 - p_goal], axis=1)
+    operating = {"positive": "goal", "threshold": 0.3}
+    stored = TimelineOptions(event_classes=("goal",)).with_operating_threshold(operating, names)
+    assert [(e.start, e.end) for e in find_events(times, probs, names, stored)] == [(1.0, 4.0)]
+    assert stored.threshold_for("no_goal") == pytest.approx(0.7)  # the same decision, seen from the other class
+    given = TimelineOptions(threshold=0.5, event_classes=("goal",)).with_operating_threshold(operating, names)
+    assert find_events(times, probs, names, given) == []  # --threshold wins
+    plain = TimelineOptions(event_classes=("goal",)).with_operating_threshold(None, names)
+    assert plain.threshold_for("goal") == 0.5 and find_events(times, probs, names, plain) == []

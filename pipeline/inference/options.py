@@ -100,6 +100,6 @@ def _timeline_problems(timeline: TimelineOptions) -> List[str]:
     for flag, value in (("--min-duration", timeline.min_duration), ("--merge-gap", timeline.merge_gap)):
         if not value >= 0:
             problems.append(f"{flag} {value}: must be zero or more seconds")
-    if not 0 <= timeline.threshold <= 1:
+    if timeline.threshold is not None and not 0 <= timeline.threshold <= 1:
         problems.append(f"--threshold {timeline.threshold}: must be a probability in [0, 1]")
     return problems

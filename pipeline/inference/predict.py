@@ -65,7 +65,8 @@ def predict(options: PredictOptions) -> Dict[str, Any]:
     )
     on_rows = None
     if timeline_dir is not None:
-        on_rows = timeline_row_hook(timeline_dir, model.class_names, options.timeline, videos, top_k, model.threshold)
+        events = options.timeline.with_operating_threshold(model.threshold, model.class_names)
+        on_rows = timeline_row_hook(timeline_dir, model.class_names, events, videos, top_k, model.threshold)
     callbacks = [PredictionWriter(table, top_k=top_k, on_rows=on_rows, threshold=model.threshold)]
     if options.progress:
         callbacks.append(VideoProgressBar(data))

@@ -155,7 +155,7 @@ class Recognizer:
         video: os.PathLike,
         window: float = _TIMELINE.window,
         stride: float = _TIMELINE.stride,
-        threshold: float = _TIMELINE.threshold,
+        threshold: Optional[float] = _TIMELINE.threshold,
         min_duration: float = _TIMELINE.min_duration,
         merge_gap: float = _TIMELINE.merge_gap,
         event_classes: Optional[Sequence[str]] = _TIMELINE.event_classes,
@@ -165,6 +165,7 @@ class Recognizer:
         path = _one_video(video)
         timeline = TimelineOptions(window, stride, threshold, min_duration, merge_gap,
                                    tuple(event_classes) if event_classes else None)
+        timeline = timeline.with_operating_threshold(self.model.threshold, self.class_names)
         options = replace(self.options, timeline=timeline)
         options.validate()
         options.validate_for_model(self.class_names)

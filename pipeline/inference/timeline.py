@@ -7,7 +7,7 @@ bridged, segments shorter than `min_duration` dropped), and the probabilities ar
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
@@ -16,6 +16,8 @@ import numpy as np
 from pipeline.atomic_io import atomic_path, write_csv_atomic
 from pipeline.data.sampling import ClipSampler
 
+DEFAULT_EVENT_THRESHOLD = 0.5  # without an operating threshold in the checkpoint
+
 
 @dataclass(frozen=True)
 class TimelineOptions:
@@ -23,10 +25,28 @@ class TimelineOptions:
 
     window: float = 2.0  # seconds per window
     stride: float = 1.0  # seconds between window starts
-    threshold: float = 0.5
+    threshold: Optional[float] = None  # None: the checkpoint's operating threshold (two classes), else 0.5
     min_duration: float = 0.0  # seconds; shorter segments are dropped
     merge_gap: float = 0.0  # seconds; segments closer than this are joined
     event_classes: Optional[Tuple[str, ...]] = None  # None: every class
+    class_thresholds: Optional[Tuple[Tuple[str, float], ...]] = None  # set by `with_operating_threshold`
+
+    def threshold_for(self, name: str) -> float:
+        """The probability that makes a window an event of class `name`."""
+        if self.threshold is not None:
+            return self.threshold
+        return dict(self.class_thresholds or ()).get(name, DEFAULT_EVENT_THRESHOLD)
+
+    def with_operating_threshold(self, operating: Optional[dict], class_names: Sequence[str]) -> TimelineOptions:
+        """With no `threshold` given, a two-class checkpoint's operating threshold t decides events as it
+        decides labels: the positive class from p >= t, the other from p >= 1 - t."""
+        if self.threshold is not None or not operating or len(class_names) != 2:
+            return self
+        positive = operating["positive"]
+        other = next(name for name in class_names if name != positive)
+        t = float(operating["threshold"])
+        return replace(self, class_thresholds=((positive, t), (other, 1.0 - t)))
+
 
 
 @dataclass(frozen=True)
@@ -73,7 +93,7 @@ def find_events(
     for name in wanted:
         p = probs[:, list(class_names).index(name)]
         segments: List[List[int]] = []  # [first window, last window]
-        for w in np.flatnonzero(p >= options.threshold):
+        for w in np.flatnonzero(p >= options.threshold_for(name)):
             if segments and times[w, 0] - times[segments[-1][1], 1] <= options.merge_gap:
                 segments[-1][1] = w
             else:
@@ -141,7 +161,8 @@ def plot_timeline(
         ax.axvspan(ev.start, ev.end, alpha=0.15, color="tab:red")
         ax.annotate(f"{ev.label} {_clock(ev.peak_time)}", (ev.peak_time, 1.02), ha="center", fontsize=8,
                     annotation_clip=False)
-    ax.axhline(options.threshold, color="grey", linestyle="--", linewidth=0.8)
+    for level in sorted({options.threshold_for(name) for name in shown}):
+        ax.axhline(level, color="grey", linestyle="--", linewidth=0.8)
     ax.set_xlim(float(times[0, 0]), float(times[-1, 1]))
     ax.set_ylim(0, 1.08)
     ax.set_xlabel("time (s)")
