@@ -96,7 +96,10 @@ def test_the_html_report_is_self_contained(report):
     assert len(images) >= 2  # the confusion matrix and at least one mistake's frames
     for image in images:
         assert Image.open(io.BytesIO(base64.b64decode(image))).size[0] > 0
-    assert "mislabelled.mp4" in page
+    mistakes = report["metrics"]["mistakes"]  # the copy or its original: one of the two is always a mistake
+    assert mistakes and {Path(m["video"]).name for m in mistakes} & {"mislabelled.mp4", "test_left_to_right_0000.mp4"}
+    for mistake in mistakes:
+        assert mistake["video"] in page
     for name in report["metrics"]["confusion_matrix"]["classes"]:
         assert name in page
     assert f"{report['metrics']['metrics']['acc']:.4f}" in page

@@ -213,8 +213,14 @@ def test_jsonl_output_and_list_file_input(checkpoint, football, tmp_path):
     assert [r["path"] for r in rows] == [str(v) for v in videos]
     assert all(r["status"] == "ok" and len(r["topk_labels"]) == 2 for r in rows)
     assert all(abs(sum(r["topk_probs"]) - 1) < 1e-4 for r in rows)
+    threshold = torch.load(checkpoint, map_location="cpu", weights_only=True).get("threshold")
     for row in rows:  # JSON keeps types: numbers are numbers, lists are lists
-        assert row["label"] == row["topk_labels"][0] and row["probability"] == pytest.approx(row["topk_probs"][0])
+        expected = row["topk_labels"][0]  # the top-k list ranks by probability
+        if threshold is not None:  # two classes: the checkpoint's operating threshold decides the label
+            positive = threshold["positive"]
+            other = next(c for c in row["topk_labels"] if c != positive)
+            expected = positive if row[f"prob_{positive}"] >= threshold["threshold"] else other
+        assert row["label"] == expected
         assert row["prob_" + row["label"]] == row["probability"] and row["num_frames"] == CLIP_FRAMES
         assert isinstance(row["frame_indices"], list) and len(row["frame_indices"][0]) == 12
     assert summary["exit_code"] == 0
