@@ -268,6 +268,8 @@ def test_resume_refuses_another_checkpoint(checkpoint, football, tmp_path):
     assert settings["checkpoint_sha256"] == hashlib.sha256(other.read_bytes()).hexdigest()
 
 
+# slow: two processes start Lightning; DDP itself is covered in the default run by tests/test_ddp_training.py
+@pytest.mark.slow
 def test_two_ddp_processes_predict_each_video_once(checkpoint, video_folder, tmp_path):
     single, double = tmp_path / "one.csv", tmp_path / "two.csv"
     args = ["--ckpt", str(checkpoint), "--input", str(video_folder), "--workers", "0", "--batch-size", "2",

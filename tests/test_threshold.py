@@ -75,6 +75,9 @@ def _labels(ckpt: Path, videos: Path, out: Path) -> tuple:
         return list(csv.DictReader(f)), summary
 
 
+# slow: a training run of its own; the default run checks the stored threshold (test_evaluate) and
+# predict.py labelling by it (test_predict.py::test_jsonl_output_and_list_file_input)
+@pytest.mark.slow
 def test_the_checkpoint_holds_the_validation_threshold_and_predict_uses_it(checkpoint):
     stored = torch.load(checkpoint["path"], map_location="cpu", weights_only=True)["threshold"]
     assert stored["positive"] == "right_to_left" and stored["objective"] == "recall=1.0"
