@@ -1,0 +1,18 @@
+"""The accuracy ladder: which options each rung runs with, and the table it prints."""
+from __future__ import annotations
+
+from pipeline.benchmark_accuracy import Cell, Step, format_markdown, ladder_args
+
+
+def test_each_rung_keeps_the_rungs_before_it_but_not_the_alternatives():
+    ladder = (Step("base", ("--a", "1")), Step("alt", ("--b", "2"), cumulative=False), Step("more", ("--c", "3")))
+    assert [args for _, args in ladder_args(ladder)] == [["--a", "1"], ["--a", "1", "--b", "2"],
+                                                         ["--a", "1", "--c", "3"]]
+
+
+def test_the_table_has_a_row_per_rung_and_a_column_per_head():
+    cells = [Cell("base", "rnn", 0.5, 0.1, 0.4), Cell("base", "mean", 0.3, 0.05, 0.2),
+             Cell("more", "rnn", 0.9, 0.0, 0.9)]
+    lines = format_markdown(cells, 3).splitlines()
+    assert lines[0].startswith("| step (3-fold test accuracy") and "GRU" in lines[0] and "mean pooling" in lines[0]
+    assert lines[2] == "| base | 0.500 ± 0.100 | 0.300 ± 0.050 |" and lines[3] == "| more | 0.900 ± 0.000 |  |"
