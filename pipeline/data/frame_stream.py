@@ -15,7 +15,6 @@ video decoded from start to end, often by a process that decodes alone.
 from __future__ import annotations
 
 import logging
-import os
 from typing import Callable, Iterator, Optional, Sequence, Tuple
 
 import numpy as np
@@ -32,7 +31,7 @@ from pipeline.data.readers import (
 )
 from pipeline.data.readers.base import FrameTransform
 from pipeline.data.transforms import ResizeCrop
-from pipeline.data.workers import available_cores
+from pipeline.data.workers import available_cores, processes_per_node
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +45,7 @@ def decoder_threads() -> int:
     workers of its loader and the processes (DDP ranks) of this machine."""
     cores = available_cores()
     info = get_worker_info()
-    sharers = (info.num_workers if info is not None else 1) * int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    sharers = (info.num_workers if info is not None else 1) * processes_per_node()
     return max(1, cores // sharers)
 
 

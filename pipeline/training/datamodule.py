@@ -32,7 +32,7 @@ from pipeline.data.readers import DEFAULT_DECODE_TIMEOUT
 from pipeline.data.sampling import SAMPLING_DEFAULTS, ClipSampler, build_sampler
 from pipeline.data.video_check import check_videos
 from pipeline.data.views import DEFAULT_VIEWS, check_views
-from pipeline.data.workers import resolve_num_workers
+from pipeline.data.workers import note_processes_per_node, resolve_num_workers
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +128,7 @@ class VideoDataModule(pl.LightningDataModule):
         self.backend = backend
         self.decode_timeout = decode_timeout
         self.batch_size = batch_size
-        self.num_workers = resolve_num_workers(num_workers)
+        self._num_workers = resolve_num_workers(num_workers) if num_workers is not None else None
         self.cache_features = cache_features
         self.cache_dir = cache_dir
         window = sampler == "window"
@@ -171,6 +171,12 @@ class VideoDataModule(pl.LightningDataModule):
                         MIN_VAL_VIDEOS_PER_CLASS, ", ".join(few))
 
     @property
+    def num_workers(self) -> int:
+        """Loader workers: the option, or one per core of this process's share of the machine (read when
+        needed, so that DDP processes started by Lightning know how many share it)."""
+        return self._num_workers if self._num_workers is not None else resolve_num_workers(None)
+
+    @property
     def class_names(self) -> List[str]:
         """Label names in index order (the CLI links them to the model)."""
         return list(self.splits.class_names)
@@ -207,6 +213,7 @@ class VideoDataModule(pl.LightningDataModule):
                 "VideoDataModule.setup needs the model's preprocessing: call "
                 "data.attach_model(model.preprocessing, model.frozen_backbone) before fit, validate or test"
             )
+        note_processes_per_node(self.trainer)
         if self.check_videos and not self._checked:
             self._leave_out_unusable_videos()
         stages = {"fit": ["train", "val"], "validate": ["val"], "test": ["test"]}.get(stage, [])
