@@ -46,10 +46,10 @@ from pipeline.demo.video_writer import write_video
 PathLike = Union[str, "os.PathLike[str]"]
 MOTION_CLASSES = ("walk", "run", "jump", "wave", "sit_down", "stand_up")
 REVERSED_CLASSES = {"stand_up": "sit_down"}  # class -> the class whose clip it plays backwards
-MOTION_VERSION = 1  # bump when rendering changes, so old data sets are regenerated
+MOTION_VERSION = 2  # bump when rendering changes, so old data sets are regenerated
 WIDTH, HEIGHT, FRAMES, FPS = 320, 180, (48, 64), 25.0  # defaults: frame size (16:9), clip length range, rate
 MOTION_CRF = 16  # high quality: compression should add as little per-frame difference as it can
-HEIGHT_FRACTION = (0.2, 0.4)  # the standing figure's height, as a fraction of the frame's
+HEIGHT_FRACTION = (0.3, 0.6)  # the standing figure's height, as a fraction of the frame's (KTH, Weizmann: 0.4-0.6)
 TRAVEL_CHANCE = 0.5  # walk, run and jump move across the frame in this share of clips (else on the spot)
 SHAKE = 0.006  # camera jitter scale (drawing.camera_jitter)
 NOISE_SIGMA = (1.0, 4.0)  # sensor noise, grey levels
