@@ -1,9 +1,9 @@
 """Accuracy, measured by k-fold cross-validation: what each small-data technique adds, for each head.
 
-The techniques of the small-data recipe (configs/small.yaml) are added one at a time, in a ladder
-that starts from the earlier defaults (centre crop, one feature vector per frame, no augmentation);
-at each step the recurrent head (GRU) and the order-blind mean of frame features are cross-validated
-with the same folds, and a single frame per clip at the two ends. Each cell is an ordinary
+The techniques of the small-data recipe (configs/small.yaml) are measured one at a time, each added
+alone to the earlier defaults (centre crop, one feature vector per frame, no augmentation); at each
+step the recurrent head (GRU) and the order-blind mean of frame features are cross-validated with the
+same folds, and a single frame per clip at the baseline. Each cell is an ordinary
 `cross_validate` run under `<out>/<step>-<head>/`, so a stopped benchmark resumes where it stopped
 and any cell can be inspected in TensorBoard. Data: any folder of class folders, made for this by
 scripts/make_motion_data.py (actors that differ only in how they move).
@@ -42,13 +42,14 @@ class Step:
 LADDER: Tuple[Step, ...] = (
     Step("centre crop (earlier default)", ("--model.frame_fit", "crop", "--model.spatial_grid", "1"),
          ("rnn", "mean", "single")),
+    # Each technique alone on that baseline, so that each row's difference is that technique's.
     Step("whole frame, stretched", ("--model.frame_fit", "stretch"), ("rnn",), cumulative=False),
-    Step("whole frame, padded", ("--model.frame_fit", "pad"), ("rnn",)),
-    Step("2x2 feature grid", ("--model.spatial_grid", "2")),
-    Step("motion: feature differences", ("--model.motion", "diff"), ("rnn",)),
-    Step("cached views: flip, zoom", ("--data.cache_views", "[plain, flip, zoom]"), ("rnn",)),
-    Step("feature noise 0.1", ("--data.feature_noise", "0.1"), ("rnn",)),
-    Step("temporal jitter 0.2", ("--data.temporal_jitter", "0.2"), ("rnn", "mean")),
+    Step("whole frame, padded", ("--model.frame_fit", "pad"), ("rnn",), cumulative=False),
+    Step("2x2 feature grid", ("--model.spatial_grid", "2"), cumulative=False),
+    Step("motion: feature differences", ("--model.motion", "diff"), ("rnn",), cumulative=False),
+    Step("cached views: flip, zoom", ("--data.cache_views", "[plain, flip, zoom]"), cumulative=False),
+    Step("feature noise 0.1", ("--data.feature_noise", "0.1"), ("rnn",), cumulative=False),
+    Step("temporal jitter 0.2", ("--data.temporal_jitter", "0.2"), ("rnn", "mean"), cumulative=False),
 )
 
 

@@ -1,7 +1,7 @@
 """The accuracy ladder: which options each rung runs with, and the table it prints."""
 from __future__ import annotations
 
-from pipeline.benchmark_accuracy import Cell, Step, format_markdown, ladder_args
+from pipeline.benchmark_accuracy import LADDER, Cell, Step, format_markdown, ladder_args
 
 
 def test_each_rung_keeps_the_rungs_before_it_but_not_the_alternatives():
@@ -16,3 +16,10 @@ def test_the_table_has_a_row_per_rung_and_a_column_per_head():
     lines = format_markdown(cells, 3).splitlines()
     assert lines[0].startswith("| step (3-fold test accuracy") and "GRU" in lines[0] and "mean pooling" in lines[0]
     assert lines[2] == "| base | 0.500 ± 0.100 | 0.300 ± 0.050 |" and lines[3] == "| more | 0.900 ± 0.000 |  |"
+
+
+def test_each_technique_is_measured_alone_on_the_baseline():
+    (baseline, base_args), *rest = ladder_args(LADDER)
+    assert set(baseline.heads) == {"rnn", "mean", "single"}
+    for step, args in rest:
+        assert args == [*base_args, *step.adds], step.name
