@@ -20,7 +20,7 @@ from typing import Any, Callable, ContextManager, Dict, List, Optional, Tuple, U
 import torch
 from torch import nn
 
-from models.preprocessing import Preprocessing
+from models.preprocessing import FIT_VERSIONS, Preprocessing
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -376,6 +376,8 @@ class Backbone(nn.Module):
             device = next(self.trunk.parameters()).device
         precision = resolve_precision(self.precision, device)
         suffix = "" if precision == "fp32" else f"|{precision}"
+        if self.preprocessing.fit in FIT_VERSIONS:
+            suffix += f"|{self.preprocessing.fit}-v{FIT_VERSIONS[self.preprocessing.fit]}"
         digest = hashlib.sha1(f"{self.name}|{self.preprocessing}|grid{self.grid}{suffix}".encode())
         for key, tensor in self.trunk.state_dict().items():
             digest.update(key.encode())

@@ -1,4 +1,5 @@
-"""The input a backbone expects: resize, centre crop (or the whole frame), interpolation, mean and std.
+"""The input a backbone expects: resize, centre crop (or the whole frame, or where it moves), interpolation,
+mean and std.
 
 A backbone's weights carry this spec; the pipeline applies it, and checkpoints store it so
 training and inference can never disagree.
@@ -8,8 +9,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Dict, Optional, Tuple
 
-FRAME_FITS = ("crop", "pad", "stretch")
-FRAME_FIT_DEFAULT = "crop"  # the one place the default lives (not yet measured against "pad" on real video)
+FRAME_FITS = ("crop", "pad", "stretch", "motion")
+# Bumped when what a fit does changes (the motion window's algorithm: pipeline/data/motion_box.py), so
+# that feature caches keyed on the backbone's fingerprint are refilled rather than reused.
+FIT_VERSIONS = {"motion": 1}
+FRAME_FIT_DEFAULT = "crop"  # the one place the default lives (docs/accuracy.md says why not "motion")
 
 
 @dataclass(frozen=True)
@@ -21,7 +25,9 @@ class Preprocessing:
       ImageNet recipe; it cuts the frame's sides, about 15% each of a 4:3 frame, more of a 16:9 one);
     - "pad": the whole frame, its longer side resized to `crop_size`, centred on a square of the mean
       colour (zero once normalised);
-    - "stretch": the whole frame resized to the square, its aspect ratio not kept.
+    - "stretch": the whole frame resized to the square, its aspect ratio not kept;
+    - "motion": the square window of each video where it moves (found once per video from optical
+      flow, the camera's own motion taken out: `pipeline/data/motion_box.py`), resized to the square.
     """
 
     resize_size: int
@@ -45,7 +51,7 @@ class Preprocessing:
         return replace(self, resize_size=resize, crop_size=crop_size)
 
     def with_fit(self, fit: str) -> Preprocessing:
-        """The same recipe fitting frames by `fit` ("crop", "pad" or "stretch")."""
+        """The same recipe fitting frames by `fit` (one of `FRAME_FITS`)."""
         return replace(self, fit=fit)
 
     def to_dict(self) -> Dict[str, Any]:

@@ -45,6 +45,7 @@ LADDER: Tuple[Step, ...] = (
     # Each technique alone on that baseline, so that each row's difference is that technique's.
     Step("whole frame, stretched", ("--model.frame_fit", "stretch"), ("rnn",), cumulative=False),
     Step("whole frame, padded", ("--model.frame_fit", "pad"), ("rnn",), cumulative=False),
+    Step("motion window", ("--model.frame_fit", "motion"), ("rnn", "mean", "single"), cumulative=False),
     Step("2x2 feature grid", ("--model.spatial_grid", "2"), cumulative=False),
     Step("motion: feature differences", ("--model.motion", "diff"), ("rnn",), cumulative=False),
     Step("cached views: flip, zoom", ("--data.cache_views", "[plain, flip, zoom]"), cumulative=False),
@@ -82,12 +83,16 @@ def ladder_args(ladder: Sequence[Step]) -> List[Tuple[Step, List[str]]]:
 
 def run_accuracy_benchmark(data_root: str, folds: int = 5, out: str = "runs/accuracy",
                            extra: Sequence[str] = (), ladder: Sequence[Step] = LADDER,
-                           heads: Optional[Sequence[str]] = None) -> List[Cell]:
-    """Cross-validate every (step, head) cell of `ladder` on the class folders under `data_root`."""
+                           heads: Optional[Sequence[str]] = None,
+                           steps: Optional[Sequence[str]] = None) -> List[Cell]:
+    """Cross-validate every (step, head) cell of `ladder` on the class folders under `data_root` (only
+    `heads`, and only the steps whose name contains one of `steps`, when given)."""
     base = ["--config", str(SMALL_CONFIG), "--data.root", data_root, "--trainer.enable_progress_bar", "false",
             *extra]
     cells = []
     for step, args in ladder_args(ladder):
+        if steps is not None and not any(part.lower() in step.name.lower() for part in steps):
+            continue
         for head in step.heads:
             if heads is not None and head not in heads:
                 continue

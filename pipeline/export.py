@@ -5,7 +5,8 @@ The exported model is the whole recognizer: uint8 RGB frames [B,T,c,c,3] in, cla
 and the softmax are inside. The batch B and the clip length T are dynamic (the model was trained at
 the JSON's clip_len; use it). Resizing and cropping stay outside: frames must already be the
 preprocessing's `crop_size` square, made as pipeline.data.transforms.resize_crop makes them
-(shorter side to `resize_size`, centre crop; or the whole frame padded or stretched, by `fit`), and
+(shorter side to `resize_size`, centre crop; or the whole frame padded or stretched; or, for the
+"motion" fit, the video's window from pipeline.data.motion_box.motion_box, by `fit`), and
 sampled as the JSON's sampler says; average the probabilities of a video's clips as predict.py does.
 
 It runs the steps of RecognizerModule.forward (what training and predict.py run) with the CNN

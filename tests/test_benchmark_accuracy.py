@@ -1,6 +1,9 @@
 """The accuracy ladder: which options each rung runs with, and the table it prints."""
 from __future__ import annotations
 
+from pathlib import Path
+
+from pipeline import benchmark_accuracy
 from pipeline.benchmark_accuracy import LADDER, Cell, Step, format_markdown, ladder_args
 
 
@@ -23,3 +26,20 @@ def test_each_technique_is_measured_alone_on_the_baseline():
     assert set(baseline.heads) == {"rnn", "mean", "single"}
     for step, args in rest:
         assert args == [*base_args, *step.adds], step.name
+
+
+def test_steps_and_heads_choose_the_cells_that_run(monkeypatch, tmp_path):
+    ran = []
+
+    def cross_validate(args, folds, out):
+        fits = [value for option, value in zip(args, args[1:]) if option == "--model.frame_fit"]
+        ran.append((Path(out).name, fits[-1]))  # the last one given wins
+        return {"metrics": {"test/acc": {"mean": 0.5, "std": 0.0}, "test/f1_macro": {"mean": 0.5}},
+                "folds": [{"test/acc": 0.5}] * folds}
+
+    monkeypatch.setattr(benchmark_accuracy, "cross_validate", cross_validate)
+    cells = benchmark_accuracy.run_accuracy_benchmark("data", 3, str(tmp_path), heads=["rnn", "mean"],
+                                                      steps=["centre crop", "MOTION WINDOW"])
+    assert ran == [("centre-crop-earlier-default-rnn", "crop"), ("centre-crop-earlier-default-mean", "crop"),
+                   ("motion-window-rnn", "motion"), ("motion-window-mean", "motion")]
+    assert [c.folds for c in cells] == [[0.5] * 3] * 4

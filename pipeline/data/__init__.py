@@ -9,8 +9,10 @@ In the order a video travels (reader -> sampler -> transform):
                       train-time jitter, deterministic multi-clip eval, padding of short videos,
                       and SAMPLING_DEFAULTS, the one place those defaults live. Knows indices only.
     transforms.py     the backbone's own preprocessing: `resize_crop` / `ResizeCrop` on uint8 in the
-                      workers (crop, pad or stretch to the square; readers decode straight to its
-                      size), `normalize` on the device for a whole batch.
+                      workers (crop, pad, stretch or the motion window to the square; readers decode
+                      straight to its size), `normalize` on the device for a whole batch.
+    motion_box.py     where a video moves (optical flow less the camera's motion): the square window
+                      the "motion" frame fit crops each frame of that video to.
     views.py          spatial views of a decoded frame (plain, flip, zoom, left, right), cut before the
                       fit: the augmentation the feature cache keeps (data.cache_views).
 

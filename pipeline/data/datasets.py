@@ -72,9 +72,10 @@ def read_clips(
         # Decode each distinct frame once, even when clips overlap or padding repeats frames.
         unique, inverse = np.unique(indices, return_inverse=True)
         if view == PLAIN:
-            frames = reader.get_frames(unique.tolist(), transform=ResizeCrop(preprocessing))
+            frames = reader.get_frames(unique.tolist(), transform=ResizeCrop(preprocessing).for_video(reader))
         else:
-            frames = reader.get_frames(unique.tolist(), transform=ViewsResizeCrop(preprocessing, (view,)))[:, 0]
+            transform = ViewsResizeCrop(preprocessing, (view,)).for_video(reader)
+            frames = reader.get_frames(unique.tolist(), transform=transform)[:, 0]
         return reader.meta, indices, frames[inverse.reshape(-1)]
 
     meta, indices, frames = read_with_fallback(path, backend, read, isolated=isolated, timeout=decode_timeout)

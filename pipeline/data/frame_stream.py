@@ -80,7 +80,8 @@ def stream_frames(
                 meta = reader.meta
                 indices = np.asarray(choose(meta), dtype=np.int64)
                 start = 0
-                for frames in reader.iter_frames(indices, chunk_frames, transform):
+                bound = transform.for_video(reader) if hasattr(transform, "for_video") else transform
+                for frames in reader.iter_frames(indices, chunk_frames, bound):
                     handed_over = True
                     yield meta, indices[start : start + len(frames)], frames
                     start += len(frames)

@@ -1,11 +1,12 @@
 """The backbone's own preprocessing, in two halves that share one spec (`Preprocessing`).
 
 1. `resize_crop` (uint8, on the CPU, inside DataLoader workers): shorter side to `resize_size`,
-   centre crop to `crop_size` (or the whole frame, padded or stretched to the square: the
-   preprocessing's `fit`). It makes clips from videos of any size stackable into one batch
-   and keeps the tensors that cross to the device small. `ResizeCrop` is the same as a picklable
-   callable that also says (`scaled_size`) what size it shrinks frames to, so that a reader can
-   have the decoder output that size and skip the full-resolution RGB frame.
+   centre crop to `crop_size` (or the whole frame, padded or stretched to the square; or the square
+   window where the video moves, `motion_box.py`: the preprocessing's `fit`). It makes clips from
+   videos of any size stackable into one batch and keeps the tensors that cross to the device small.
+   `ResizeCrop` is the same as a picklable callable that also says (`scaled_size`) what size it
+   shrinks frames to, so that a reader can have the decoder output that size and skip the
+   full-resolution RGB frame.
 2. `normalize` (float, on the device, for a whole batch): scale to [0, 1], subtract the mean,
    divide by the std, channels first.
 
@@ -13,13 +14,15 @@ Training, feature caching and inference all call these two functions and nothing
 """
 from __future__ import annotations
 
-from typing import Tuple
+from dataclasses import replace
+from typing import Any, Optional, Tuple
 
 import cv2
 import numpy as np
 import torch
 
 from models.preprocessing import Preprocessing
+from pipeline.data.motion_box import MotionBox, motion_box
 
 _CV2_INTERPOLATION = {
     "nearest": cv2.INTER_NEAREST,
@@ -28,9 +31,18 @@ _CV2_INTERPOLATION = {
 }
 
 
-def scaled_size(height: int, width: int, preprocessing: Preprocessing) -> Tuple[int, int]:
-    """(new_h, new_w): a `height` x `width` frame's size after `resize_crop`'s resize, before its crop or pad."""
+def scaled_size(height: int, width: int, preprocessing: Preprocessing,
+                box: Optional[MotionBox] = None) -> Tuple[int, int]:
+    """(new_h, new_w): a `height` x `width` frame's size after `resize_crop`'s resize, before its crop or
+    pad (for the "motion" fit: the size at which `box`'s side is about `crop_size`, never larger than
+    the frame)."""
     crop = preprocessing.crop_size
+    if preprocessing.fit == "motion":
+        side = (box or MotionBox.centred(height, width)).pixels(height, width)[2]
+        if side <= crop * 1.05:  # already about the size (and so stable when asked again at it)
+            return height, width
+        scale = crop / side
+        return max(1, int(np.ceil(height * scale))), max(1, int(np.ceil(width * scale)))
     if preprocessing.fit == "stretch":
         return crop, crop
     if preprocessing.fit == "pad":
@@ -40,13 +52,27 @@ def scaled_size(height: int, width: int, preprocessing: Preprocessing) -> Tuple[
     return max(crop, round(height * scale)), max(crop, round(width * scale))
 
 
+def cut_motion_box(frames: np.ndarray, preprocessing: Preprocessing,
+                   box: Optional[MotionBox]) -> Tuple[np.ndarray, Preprocessing]:
+    """For the "motion" fit: each frame's `box` (default: its centred square) and the recipe that fits
+    that square to the input (resize to `crop_size`, nothing cut). Other fits: the frames and recipe as given."""
+    if preprocessing.fit != "motion":
+        return frames, preprocessing
+    h, w = frames.shape[1:3]
+    top, left, side = (box or MotionBox.centred(h, w)).pixels(h, w)
+    window = np.ascontiguousarray(frames[:, top:top + side, left:left + side])
+    return window, replace(preprocessing, fit="crop", resize_size=preprocessing.crop_size)
+
+
 def _pad_colour(preprocessing: Preprocessing) -> np.ndarray:
     """The mean colour as uint8 RGB: padding that normalises to (about) zero."""
     return np.clip(np.round(np.asarray(preprocessing.mean) * 255), 0, 255).astype(np.uint8)
 
 
-def resize_crop(frames: np.ndarray, preprocessing: Preprocessing) -> np.ndarray:
-    """frames: uint8 [T,H,W,3] -> uint8 [T,crop,crop,3] (resized, then centre-cropped or padded)."""
+def resize_crop(frames: np.ndarray, preprocessing: Preprocessing, box: Optional[MotionBox] = None) -> np.ndarray:
+    """frames: uint8 [T,H,W,3] -> uint8 [T,crop,crop,3] (resized, then centre-cropped or padded; for the
+    "motion" fit, `box` cut first)."""
+    frames, preprocessing = cut_motion_box(frames, preprocessing, box)
     t, h, w = frames.shape[:3]
     crop = preprocessing.crop_size
     new_h, new_w = scaled_size(h, w, preprocessing)
@@ -71,22 +97,29 @@ class ResizeCrop:
     """`resize_crop` with its spec bound: a picklable frame transform that knows its resize size.
 
     Readers call `scaled_size` to have the decoder output frames at that size; frames that arrive
-    at that size are only cropped.
+    at that size are only cropped. For the "motion" fit, `for_video` binds the video's window.
     """
 
-    def __init__(self, preprocessing: Preprocessing) -> None:
+    def __init__(self, preprocessing: Preprocessing, box: Optional[MotionBox] = None) -> None:
         self.preprocessing = preprocessing
+        self.box = box
+
+    def for_video(self, reader: Any) -> ResizeCrop:
+        """This transform for the video open in `reader`: with its motion window under the "motion" fit."""
+        if self.preprocessing.fit != "motion":
+            return self
+        return ResizeCrop(self.preprocessing, motion_box(reader))
 
     def scaled_size(self, height: int, width: int) -> Tuple[int, int]:
         """(new_h, new_w) a `height` x `width` frame is resized to before the centre crop."""
-        return scaled_size(height, width, self.preprocessing)
+        return scaled_size(height, width, self.preprocessing, self.box)
 
     def __call__(self, frames: np.ndarray) -> np.ndarray:
         """frames: uint8 [T,H,W,3] -> uint8 [T,crop,crop,3]."""
-        return resize_crop(frames, self.preprocessing)
+        return resize_crop(frames, self.preprocessing, self.box)
 
     def __repr__(self) -> str:
-        return f"ResizeCrop({self.preprocessing!r})"
+        return f"ResizeCrop({self.preprocessing!r}, box={self.box!r})"
 
 
 def normalize(frames: torch.Tensor, preprocessing: Preprocessing) -> torch.Tensor:

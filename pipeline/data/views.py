@@ -4,7 +4,8 @@ feature cache.
 A frozen backbone's features are cached once per video, so random crops drawn anew each epoch are
 impossible there; instead each frame is embedded under a few fixed views and training draws one view
 per clip per epoch (`data.cache_views`). A view is cut from the decoded uint8 frame BEFORE the
-preprocessing's fit (crop, pad or stretch), so it means the same picture under every fit:
+preprocessing's fit (crop, pad or stretch; under the "motion" fit, from the video's motion window), so
+it means the same picture under every fit:
 
     plain   the frame as it is (what validation, test and inference always see)
     flip    mirrored left-right
@@ -18,12 +19,13 @@ the cropping views are upsampled by at most 1 / 0.8.
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, Sequence, Tuple
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
 from models.preprocessing import Preprocessing
-from pipeline.data.transforms import resize_crop, scaled_size
+from pipeline.data.motion_box import MotionBox, motion_box
+from pipeline.data.transforms import cut_motion_box, resize_crop, scaled_size
 
 PLAIN = "plain"
 DEFAULT_VIEWS: Tuple[str, ...] = (PLAIN,)  # the one place the default of `data.cache_views` lives
@@ -90,17 +92,26 @@ class ViewsResizeCrop:
     decoded once, at the size the plain view needs, and every view is cut from them.
     """
 
-    def __init__(self, preprocessing: Preprocessing, views: Sequence[str] = DEFAULT_VIEWS) -> None:
+    def __init__(self, preprocessing: Preprocessing, views: Sequence[str] = DEFAULT_VIEWS,
+                 box: Optional[MotionBox] = None) -> None:
         self.preprocessing = preprocessing
         self.views = check_views(views)
+        self.box = box
+
+    def for_video(self, reader: Any) -> ViewsResizeCrop:
+        """This transform for the video open in `reader`: with its motion window under the "motion" fit."""
+        if self.preprocessing.fit != "motion":
+            return self
+        return ViewsResizeCrop(self.preprocessing, self.views, motion_box(reader))
 
     def scaled_size(self, height: int, width: int) -> Tuple[int, int]:
         """(new_h, new_w) the decoder may deliver a `height` x `width` frame at (the plain view's)."""
-        return scaled_size(height, width, self.preprocessing)
+        return scaled_size(height, width, self.preprocessing, self.box)
 
     def __call__(self, frames: np.ndarray) -> np.ndarray:
         """frames: uint8 [T,H,W,3] -> uint8 [T,V,c,c,3]."""
-        return np.stack([resize_crop(apply_view(frames, view), self.preprocessing) for view in self.views], axis=1)
+        frames, preprocessing = cut_motion_box(frames, self.preprocessing, self.box)
+        return np.stack([resize_crop(apply_view(frames, view), preprocessing) for view in self.views], axis=1)
 
     def __repr__(self) -> str:
-        return f"ViewsResizeCrop({self.preprocessing!r}, views={self.views!r})"
+        return f"ViewsResizeCrop({self.preprocessing!r}, views={self.views!r}, box={self.box!r})"

@@ -339,7 +339,7 @@ def eval_clip_frames(dataset: Any, index: int, preprocessing: Any, backend: str 
 def _decode(path: str, indices: np.ndarray, preprocessing: Any, backend: str, timeout: float) -> np.ndarray:
     unique, inverse = np.unique(indices, return_inverse=True)
     job: Callable[[Any], np.ndarray] = lambda reader: reader.get_frames(  # noqa: E731
-        unique.tolist(), transform=ResizeCrop(preprocessing))
+        unique.tolist(), transform=ResizeCrop(preprocessing).for_video(reader))
     return read_with_fallback(path, backend, job, isolated=False, timeout=timeout)[inverse.reshape(-1)]
 
 

@@ -97,7 +97,8 @@ class VideoDataModule(pl.LightningDataModule):
                 (speed and phase jitter); 0: the whole video. Evaluation is unchanged.
             cache_views: spatial views of each frame that training draws from, one per clip per epoch:
                 "plain", "flip" (mirrored), "zoom" (centre 80%), "left" / "right" (the left / right 80% of
-                the width), cut from the decoded frame before the preprocessing's crop, pad or stretch.
+                the width), cut from the decoded frame (the motion window under the "motion" fit) before the
+                preprocessing's crop, pad or stretch.
                 Validation and test always see "plain". With the feature cache every listed view (and
                 plain) is embedded and stored: the cache's CNN time and disk grow with the number of
                 views (adding one embeds only that view); without it (fine-tuning, cache_features

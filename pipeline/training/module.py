@@ -74,7 +74,9 @@ class RecognizerModule(pl.LightningModule):
                 average pooling); > 1 keeps where things are in the frame, at grid**2 x the width.
             frame_fit: how a frame becomes the backbone's square input: "crop" (shorter side resized,
                 centre square kept: the frame's sides are cut), "pad" (the whole frame, padded to the
-                square) or "stretch" (the whole frame, resized to the square).
+                square), "stretch" (the whole frame, resized to the square) or "motion" (the square
+                window of each video where it moves, camera motion taken out: small actors fill the
+                input, wherever they are in the frame).
             freeze_backbone: no gradients and BatchNorm in eval mode; otherwise the backbone is
                 fine-tuned with `backbone_lr`.
             backbone_precision: "auto" (bf16 on a CPU with native bf16, fp16 on CUDA, else fp32), "fp32",

@@ -1,0 +1,107 @@
+"""The "motion" frame fit: each video is cropped to the square where it moves, found from optical flow
+with the camera's own motion taken out, so a small actor at the frame's edge fills the CNN's input;
+training, the feature cache and inference crop a video alike."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import pytorch_lightning as pl
+import torch
+
+from models.preprocessing import Preprocessing
+from pipeline.data.datasets import read_clips
+from pipeline.data.frame_stream import stream_frames
+from pipeline.data.motion_box import MIN_FRACTION, MotionBox, motion_box
+from pipeline.data.readers import open_video
+from pipeline.data.sampling import SegmentSampler
+from pipeline.data.transforms import ResizeCrop
+from pipeline.demo.video_writer import write_video
+from pipeline.training.module import RecognizerModule, load_recognizer
+
+MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+W, H, FRAMES = 192, 108, 30
+ACTOR_X, ACTOR_Y = 176, 60  # the shoulder of a small figure near the right edge, in scene pixels
+
+
+def _scene(rng: np.random.Generator) -> np.ndarray:
+    """A textured green-blue scene wider than the frame (no red in it), for the camera to pan over."""
+    texture = cv2.GaussianBlur(rng.uniform(0, 255, (H, W + FRAMES, 2)).astype(np.float32), (0, 0), 2)
+    scene = np.zeros((H, W + FRAMES, 3), dtype=np.uint8)
+    scene[..., 0] = 40
+    scene[..., 1:] = np.clip(texture * 1.5 - 60, 0, 255).astype(np.uint8)
+    return scene
+
+
+def _frame(scene: np.ndarray, t: int, actor: bool) -> np.ndarray:
+    """The camera pans one pixel a frame; a red figure stands in the scene and swings an arm at 2 Hz."""
+    view = scene.copy()
+    if actor:
+        cv2.rectangle(view, (ACTOR_X - 3, ACTOR_Y - 6), (ACTOR_X + 3, ACTOR_Y + 18), (230, 20, 20), -1)
+        angle = np.pi / 2 + 1.1 * np.sin(2 * np.pi * 2 * t / 25)
+        hand = (int(ACTOR_X + 12 * np.cos(angle)), int(ACTOR_Y - 12 * np.sin(angle)))
+        cv2.line(view, (ACTOR_X, ACTOR_Y), hand, (230, 20, 20), 3)
+    return np.ascontiguousarray(view[:, t:t + W])
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory) -> dict:
+    root = tmp_path_factory.mktemp("motion_fit")
+    scene = _scene(np.random.default_rng(0))
+    return {
+        "actor": write_video(root / "actor.mp4", (_frame(scene, t, True) for t in range(FRAMES)), fps=25, crf=12),
+        "still": write_video(root / "still.mp4", (scene[:, :W] for _ in range(FRAMES)), fps=25, crf=12),
+    }
+
+
+def _red(frames: np.ndarray) -> np.ndarray:
+    return (frames[..., 0] > 170) & (frames[..., 1] < 90) & (frames[..., 2] < 90)
+
+
+def _motion(size: int = 64) -> Preprocessing:
+    return Preprocessing(resize_size=size, crop_size=size, mean=MEAN, std=STD, fit="motion")
+
+
+@pytest.mark.parametrize("backend", ["pyav", "opencv", "decord"])
+def test_the_window_finds_a_small_actor_at_the_edge_while_the_camera_pans(videos, backend):
+    with open_video(videos["actor"], backend) as reader:
+        top, left, side = motion_box(reader).pixels(H, W)
+        cropped = reader.get_frames([0, 10, 20], ResizeCrop(_motion().with_fit("crop")))
+        window = reader.get_frames([0, 10, 20], ResizeCrop(_motion()).for_video(reader))
+    # The figure's body (x 173-179 at frame 0, a pixel further left each frame) stays inside the window.
+    assert left <= ACTOR_X - 3 - (FRAMES - 1) and left + side >= ACTOR_X + 3, (top, left, side)
+    assert top <= ACTOR_Y - 12 and top + side >= ACTOR_Y + 12, "the swinging arm is inside"
+    assert round(MIN_FRACTION * H) - 1 <= side < H, "zoomed in on the figure, not the whole height"
+    assert window.shape == cropped.shape == (3, 64, 64, 3)
+    assert not _red(cropped[0]).any(), "the centre crop cuts the figure off"
+    assert _red(window).mean() > 0.02, "the figure is in every frame of the window"
+
+
+def test_a_still_video_gets_the_centred_square(videos):
+    with open_video(videos["still"], "pyav") as reader:
+        assert motion_box(reader) == MotionBox.centred(H, W)
+
+
+def test_training_the_cache_and_inference_see_the_same_window(videos):
+    """Clips read for training and frames streamed for the feature cache or predict.py are cut alike."""
+    path = str(videos["actor"])
+    clips = read_clips(path, SegmentSampler(clip_len=6), _motion(), training=False, backend="pyav",
+                       isolated=False)
+    indices = clips["frame_indices"][0]
+    streamed = {}
+    for _, chosen, frames in stream_frames(path, _motion(), "pyav", lambda meta: np.unique(indices)):
+        streamed.update(zip(chosen.tolist(), frames))
+    for i, frame in zip(indices, clips["frames"][0].numpy()):
+        assert np.abs(frame.astype(int) - streamed[int(i)].astype(int)).max() <= 2
+    assert _red(clips["frames"].numpy()).mean() > 0.02
+
+
+def test_the_motion_fit_is_stored_in_the_checkpoint(tmp_path):
+    model = RecognizerModule(class_names=["a", "b"], backbone="resnet18", weights="none", input_size=64,
+                             frame_fit="motion")
+    trainer = pl.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    trainer.strategy.connect(model)
+    trainer.save_checkpoint(tmp_path / "motion.ckpt")
+    stored = torch.load(tmp_path / "motion.ckpt", map_location="cpu", weights_only=True)
+    assert stored["preprocessing"]["fit"] == "motion"
+    assert load_recognizer(str(tmp_path / "motion.ckpt")).preprocessing.fit == "motion"
