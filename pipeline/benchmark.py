@@ -28,7 +28,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -59,6 +59,7 @@ class BenchmarkDefaults:
     inference_videos: int = 0  # videos for the batch-inference rows; 0 leaves them out
     inference_workers: int = 2  # predict.py's loader workers in those rows
     precision_sizes: tuple = (112, 224)  # input sizes of the fp32 / bf16 CNN rows
+    backbone_sizes: tuple = (112, 224)  # input sizes of the backbone-choice rows
     phone_seconds: float = 12.0  # length of each generated phone-like clip of the cache-fill rows
 
 
@@ -315,12 +316,14 @@ def _row(group: str, what: str, rate: float, unit: str, vs_baseline: Optional[fl
 def run_benchmark(video: Optional[Path] = None, repeats: int = BENCHMARK_DEFAULTS.repeats,
                   input_size: int = BENCHMARK_DEFAULTS.input_size, device: str = BENCHMARK_DEFAULTS.device,
                   memory_minutes: Optional[List[float]] = None, inference: Optional[Dict] = None,
-                  core: bool = True, phone_clips: int = 0) -> Dict:
+                  core: bool = True, phone_clips: int = 0, backbones: Sequence[str] = (),
+                  backbone_sizes: Sequence[int] = BENCHMARK_DEFAULTS.backbone_sizes) -> Dict:
     """Every row, on `video` (default: a generated 640x360 clip), plus a description of the machine;
     memory rows for generated videos of `memory_minutes` minutes when given; batch-inference and
     precision rows when `inference` holds run_inference_benchmark's arguments (device and repeats
-    are these); cache-fill rows on `phone_clips` generated phone-like clips when > 0. core=False
-    leaves out the decoding, isolation, backbone and head rows."""
+    are these); cache-fill rows on `phone_clips` generated phone-like clips when > 0; backbone-choice
+    rows for `backbones` (benchmark_backbones.py) at `backbone_sizes` when given. core=False leaves out
+    the decoding, isolation, backbone and head rows."""
     torch_device = torch.device(device)
     with tempfile.TemporaryDirectory() as tmp:
         source = video or make_test_video(Path(tmp) / "bench.mp4")
@@ -338,6 +341,11 @@ def run_benchmark(video: Optional[Path] = None, repeats: int = BENCHMARK_DEFAULT
             backbone = create_backbone("efficientnet_lite0", input_size=input_size)
             rows += cache_fill_rows(backbone, Path(tmp), phone_clips, BENCHMARK_DEFAULTS.phone_seconds,
                                     BENCHMARK_DEFAULTS.inference_workers, _row)
+    if backbones:
+        from pipeline.benchmark_backbones import backbone_choice_rows
+
+        rows += backbone_choice_rows(backbones, backbone_sizes, torch_device,
+                                     lambda fn: best_time(fn, repeats), _row)
     if inference is not None:
         rows += run_inference_benchmark(**inference, repeats=repeats, device=device, input_size=input_size)
     machine = {

@@ -47,7 +47,13 @@ def main(argv: List[str]) -> int:
     parser.add_argument("--phone-clips", type=int, default=0,
                         help="cache-fill rows: generate this many 720p/1080p phone-like clips and fill the feature "
                              "cache from empty, every frame vs the default rate")
+    parser.add_argument("--backbones", nargs="*", default=[], metavar="NAME",
+                        help="backbone-choice rows: the CNN alone for each of these (e.g. timm/resnet50), beside "
+                             "efficientnet_lite0, built without pretrained weights (speed does not depend on them)")
+    parser.add_argument("--backbone-sizes", type=int, nargs="+", default=list(d.backbone_sizes),
+                        help="input sizes of the backbone-choice rows")
     parser.add_argument("--only-inference", action="store_true", help="only the inference and precision rows")
+    parser.add_argument("--only-backbones", action="store_true", help="only the backbone-choice rows")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -57,8 +63,12 @@ def main(argv: List[str]) -> int:
                      "workers": args.inference_workers, "sizes": args.precision_sizes}
     elif args.only_inference:
         raise UsageError("--only-inference needs --inference-videos N")
+    if args.only_backbones and not args.backbones:
+        raise UsageError("--only-backbones needs --backbones NAME [NAME ...]")
+    core = not (args.only_inference or args.only_backbones)
     print(format_markdown(run_benchmark(args.video, args.repeats, args.input_size, args.device, args.memory_minutes,
-                                        inference, core=not args.only_inference, phone_clips=args.phone_clips)))
+                                        inference, core=core, phone_clips=args.phone_clips,
+                                        backbones=args.backbones, backbone_sizes=args.backbone_sizes)))
     return EXIT_OK
 
 

@@ -50,3 +50,13 @@ def test_a_timm_checkpoint_is_read_back_without_config(tmp_path):
     with torch.no_grad():
         assert torch.allclose(loaded.video_probabilities({"frames": frames}),
                               model.eval().video_probabilities({"frames": frames}), atol=1e-5)
+
+
+def test_the_backbone_choice_rows_name_each_model_against_the_default():
+    from pipeline.benchmark import _row, best_time
+    from pipeline.benchmark_backbones import backbone_choice_rows
+
+    rows = backbone_choice_rows([SMALL], [32], torch.device("cpu"), lambda fn: best_time(fn, 1), _row)
+    assert [r["what"].split()[0] for r in rows] == ["efficientnet_lite0", SMALL]
+    assert rows[0]["vs_baseline"] == 1.0 and rows[1]["vs_baseline"] == rows[1]["rate"] / rows[0]["rate"]
+    assert "288 features" in rows[1]["what"] and all(r["rate"] > 0 and r["unit"] == "frames/s" for r in rows)
