@@ -46,16 +46,20 @@ def test_pad_and_stretch_keep_the_frame_edges_that_crop_cuts(edge_video, backend
     assert np.abs(stretched[:, :6, 16:].astype(int) - 128).max() <= 6, "stretch fills the square with picture"
 
 
-def test_the_fit_is_stored_in_the_checkpoint(tmp_path):
+@pytest.mark.parametrize("fit", ["pad", "stretch", "motion"])
+def test_the_fit_is_stored_in_the_checkpoint(tmp_path, fit):
     model = RecognizerModule(class_names=["a", "b"], backbone="resnet18", weights="none", input_size=64,
-                             frame_fit="pad")
-    assert model.preprocessing.fit == "pad"
+                             frame_fit=fit)
+    assert model.preprocessing.fit == fit
     trainer = pl.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False)
     trainer.strategy.connect(model)
-    trainer.save_checkpoint(tmp_path / "pad.ckpt")
-    stored = torch.load(tmp_path / "pad.ckpt", map_location="cpu", weights_only=True)
-    assert stored["preprocessing"]["fit"] == "pad"
-    assert load_recognizer(str(tmp_path / "pad.ckpt")).preprocessing.fit == "pad"
+    trainer.save_checkpoint(tmp_path / "fit.ckpt")
+    stored = torch.load(tmp_path / "fit.ckpt", map_location="cpu", weights_only=True)
+    assert stored["preprocessing"]["fit"] == fit
+    assert load_recognizer(str(tmp_path / "fit.ckpt")).preprocessing.fit == fit
+
+
+def test_the_default_crop_writes_no_fit_and_an_unknown_fit_is_refused():
     # The default crop writes no "fit": checkpoints and settings read as before.
     assert "fit" not in RecognizerModule(class_names=["a", "b"], backbone="resnet18", weights="none",
                                          input_size=64).preprocessing.to_dict()

@@ -1,13 +1,12 @@
 """The "motion" frame fit: each video is cropped to the square where it moves, found from optical flow
 with the camera's own motion taken out, so a small actor at the frame's edge fills the CNN's input;
-training, the feature cache and inference crop a video alike."""
+training, the feature cache and inference crop a video alike (the checkpoint keeps the fit:
+test_frame_fit.py)."""
 from __future__ import annotations
 
 import cv2
 import numpy as np
 import pytest
-import pytorch_lightning as pl
-import torch
 
 from models.preprocessing import Preprocessing
 from pipeline.data import motion_box as motion_box_module
@@ -18,7 +17,6 @@ from pipeline.data.readers import open_video
 from pipeline.data.sampling import SegmentSampler
 from pipeline.data.transforms import ResizeCrop
 from pipeline.demo.video_writer import write_video
-from pipeline.training.module import RecognizerModule, load_recognizer
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 W, H, FRAMES = 192, 108, 30
@@ -97,13 +95,3 @@ def test_training_the_cache_and_inference_see_the_same_window(videos):
         assert np.abs(frame.astype(int) - streamed[int(i)].astype(int)).max() <= 2
     assert _red(clips["frames"].numpy()).mean() > 0.02
 
-
-def test_the_motion_fit_is_stored_in_the_checkpoint(tmp_path):
-    model = RecognizerModule(class_names=["a", "b"], backbone="resnet18", weights="none", input_size=64,
-                             frame_fit="motion")
-    trainer = pl.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False)
-    trainer.strategy.connect(model)
-    trainer.save_checkpoint(tmp_path / "motion.ckpt")
-    stored = torch.load(tmp_path / "motion.ckpt", map_location="cpu", weights_only=True)
-    assert stored["preprocessing"]["fit"] == "motion"
-    assert load_recognizer(str(tmp_path / "motion.ckpt")).preprocessing.fit == "motion"
