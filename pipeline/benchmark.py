@@ -317,13 +317,15 @@ def run_benchmark(video: Optional[Path] = None, repeats: int = BENCHMARK_DEFAULT
                   input_size: int = BENCHMARK_DEFAULTS.input_size, device: str = BENCHMARK_DEFAULTS.device,
                   memory_minutes: Optional[List[float]] = None, inference: Optional[Dict] = None,
                   core: bool = True, phone_clips: int = 0, backbones: Sequence[str] = (),
-                  backbone_sizes: Sequence[int] = BENCHMARK_DEFAULTS.backbone_sizes) -> Dict:
+                  backbone_sizes: Sequence[int] = BENCHMARK_DEFAULTS.backbone_sizes,
+                  motion_window_dir: Optional[Path] = None) -> Dict:
     """Every row, on `video` (default: a generated 640x360 clip), plus a description of the machine;
     memory rows for generated videos of `memory_minutes` minutes when given; batch-inference and
     precision rows when `inference` holds run_inference_benchmark's arguments (device and repeats
     are these); cache-fill rows on `phone_clips` generated phone-like clips when > 0; backbone-choice
-    rows for `backbones` (benchmark_backbones.py) at `backbone_sizes` when given. core=False leaves out
-    the decoding, isolation, backbone and head rows."""
+    rows for `backbones` (benchmark_backbones.py) at `backbone_sizes` when given; motion-window rows
+    (benchmark_motion_window.py) for the videos in `motion_window_dir`. core=False leaves out the decoding,
+    isolation, backbone and head rows."""
     torch_device = torch.device(device)
     with tempfile.TemporaryDirectory() as tmp:
         source = video or make_test_video(Path(tmp) / "bench.mp4")
@@ -346,6 +348,10 @@ def run_benchmark(video: Optional[Path] = None, repeats: int = BENCHMARK_DEFAULT
 
         rows += backbone_choice_rows(backbones, backbone_sizes, torch_device,
                                      lambda fn: best_time(fn, repeats), _row)
+    if motion_window_dir is not None:
+        from pipeline.benchmark_motion_window import motion_window_rows
+
+        rows += motion_window_rows(motion_window_dir, lambda fn: best_time(fn, repeats), _row)
     if inference is not None:
         rows += run_inference_benchmark(**inference, repeats=repeats, device=device, input_size=input_size)
     machine = {

@@ -54,6 +54,9 @@ def main(argv: List[str]) -> int:
                         help="input sizes of the backbone-choice rows")
     parser.add_argument("--only-inference", action="store_true", help="only the inference and precision rows")
     parser.add_argument("--only-backbones", action="store_true", help="only the backbone-choice rows")
+    parser.add_argument("--motion-window-dir", type=Path, default=None,
+                        help="motion-window rows: what finding the window costs for each video in this folder")
+    parser.add_argument("--only-motion-window", action="store_true", help="only the motion-window rows")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -65,10 +68,13 @@ def main(argv: List[str]) -> int:
         raise UsageError("--only-inference needs --inference-videos N")
     if args.only_backbones and not args.backbones:
         raise UsageError("--only-backbones needs --backbones NAME [NAME ...]")
-    core = not (args.only_inference or args.only_backbones)
+    if args.only_motion_window and not args.motion_window_dir:
+        raise UsageError("--only-motion-window needs --motion-window-dir DIR")
+    core = not (args.only_inference or args.only_backbones or args.only_motion_window)
     print(format_markdown(run_benchmark(args.video, args.repeats, args.input_size, args.device, args.memory_minutes,
                                         inference, core=core, phone_clips=args.phone_clips,
-                                        backbones=args.backbones, backbone_sizes=args.backbone_sizes)))
+                                        backbones=args.backbones, backbone_sizes=args.backbone_sizes,
+                                        motion_window_dir=args.motion_window_dir)))
     return EXIT_OK
 
 

@@ -1,0 +1,52 @@
+"""What finding the motion window costs: per video, against reading one clip of it.
+
+The "motion" frame fit probes each video once (pipeline/data/motion_box.py: 16 pairs of small
+frames, optical flow). The baseline is what the pipeline pays for every clip anyway: opening the
+video and reading one 16-frame clip (CNN-sized, as training reads it), with the same decoder.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Dict, List, Tuple
+
+import numpy as np
+
+from models.preprocessing import Preprocessing
+from pipeline.data import motion_box as motion_box_module
+from pipeline.data.annotations.discovery import is_video_file
+from pipeline.data.readers import open_video
+from pipeline.data.transforms import ResizeCrop
+
+CLIP_FRAMES = 16
+_CLIP_PREPROCESSING = Preprocessing(resize_size=128, crop_size=112, mean=(0.5,) * 3, std=(0.5,) * 3)
+
+
+def _times(video: Path, best_time: Callable[[Callable[[], object]], float], backend: str) -> Tuple[float, float]:
+    """(seconds to find the window, seconds to open the video and read one clip)."""
+
+    def find() -> object:
+        motion_box_module._FOUND.clear()  # measure the probe, not the memo
+        with open_video(video, backend) as reader:
+            return motion_box_module.motion_box(reader)
+
+    def read_clip() -> object:
+        with open_video(video, backend) as reader:
+            indices = np.linspace(0, reader.meta.num_frames - 1, CLIP_FRAMES).astype(int).tolist()
+            return reader.get_frames(indices, ResizeCrop(_CLIP_PREPROCESSING))
+
+    return best_time(find), best_time(read_clip)
+
+
+def motion_window_rows(folder: Path, best_time: Callable[[Callable[[], object]], float],
+                       row: Callable[..., Dict], backend: str = "auto") -> List[Dict]:
+    """One row per video file directly in `folder`: windows found per second (each from an empty
+    memo), and that against opening the video and reading one 16-frame clip at 112 px."""
+    rows = []
+    for video in sorted(p for p in Path(folder).iterdir() if is_video_file(p)):
+        probe, clip = _times(video, best_time, backend)
+        with open_video(video, backend) as reader:
+            meta = reader.meta
+        rows.append(row("motion window", f"{Path(video).name} ({meta.width}x{meta.height}, {meta.num_frames} "
+                                         f"frames, {meta.backend}): find the window ({probe:.2f} s)",
+                        1 / probe, "videos/s", clip / probe, None))
+    return rows
