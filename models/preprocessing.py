@@ -12,7 +12,7 @@ from typing import Any, Dict, Optional, Tuple
 FRAME_FITS = ("crop", "pad", "stretch", "motion")
 # Bumped when what a fit does changes (the motion window's algorithm: pipeline/data/motion_box.py), so
 # that feature caches keyed on the backbone's fingerprint are refilled rather than reused.
-FIT_VERSIONS = {"motion": 1}
+FIT_VERSIONS = {"motion": 2}
 FRAME_FIT_DEFAULT = "crop"  # the one place the default lives (docs/accuracy.md says why not "motion")
 
 

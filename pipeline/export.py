@@ -185,7 +185,8 @@ def export_metadata(module: Any, fmt: str, out: Path, checkpoint: os.PathLike, s
         "input": {"name": INPUT_NAME, "dtype": "uint8", "layout": "BTHWC", "colour": "RGB",
                   "shape": ["batch", "time", crop, crop, 3], "dynamic": ["batch", "time"],
                   "resize": "outside: frames are already resized and cropped to crop_size by the preprocessing "
-                            "below (pipeline.data.transforms.resize_crop); normalisation is inside"},
+                            "below (pipeline.data.transforms.resize_crop; for fit 'motion', with the video's "
+                            "window from pipeline.data.motion_box.motion_box); normalisation is inside"},
         "output": {"name": OUTPUT_NAME, "dtype": "float32", "shape": ["batch", len(module.class_names)],
                    "meaning": "class probabilities (softmax) of each clip; average a video's clips"},
         "preprocessing": asdict(module.preprocessing),

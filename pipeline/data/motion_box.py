@@ -17,7 +17,9 @@ video to a square around it:
 Where nothing moves (a still video, fewer frames than one pair needs), the window is the centred
 square of the shorter side. The window depends only on the file, never on the clip sampled, so
 training, the feature cache and inference crop a video alike. It is kept as fractions of the frame's
-width and height, so frames decoded at any size crop to the same picture. Changing what it finds
+width and height, so frames decoded at any size crop to the same picture (transforms.cut_motion_box
+resamples it at sub-pixel positions). Decoders that count a different number of frames (one more at
+the end of some AVIs) place the pairs a frame apart, which can move the window. Changing what it finds
 means bumping `FIT_VERSIONS["motion"]` (models/preprocessing.py), which refills feature caches.
 """
 from __future__ import annotations
@@ -63,19 +65,21 @@ class MotionBox:
         return top, left, side
 
 
-class ProbeFrames:
-    """A picklable reader transform: frames at most `PROBE_WIDTH` wide, grey, uint8 [T,h,w]
-    (decoded at that size where the backend resizes)."""
+def _probe_size(height: int, width: int) -> Tuple[int, int]:
+    if width <= PROBE_WIDTH:
+        return height, width
+    return max(1, int(round(height * PROBE_WIDTH / width))), PROBE_WIDTH
 
-    def scaled_size(self, height: int, width: int) -> Tuple[int, int]:
-        if width <= PROBE_WIDTH:
-            return height, width
-        return max(1, int(round(height * PROBE_WIDTH / width))), PROBE_WIDTH
+
+class ProbeFrames:
+    """A picklable reader transform: frames at most `PROBE_WIDTH` wide, grey, uint8 [T,h,w]. It has no
+    `scaled_size` on purpose: every decoder hands it full frames and this one resampler shrinks them,
+    because the flow reacts to the small differences between decoders' scalers."""
 
     def __call__(self, frames: np.ndarray) -> np.ndarray:
         out = []
         for frame in frames:
-            h, w = self.scaled_size(*frame.shape[:2])
+            h, w = _probe_size(*frame.shape[:2])
             if (h, w) != frame.shape[:2]:
                 frame = cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA)
             out.append(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY))
@@ -99,6 +103,8 @@ def _residual_motion(first: np.ndarray, second: np.ndarray) -> Optional[np.ndarr
     step = max(2, min(h, w) // 24)
     ys, xs = np.mgrid[step // 2:h:step, step // 2:w:step]
     points = np.stack([xs.ravel(), ys.ravel()], axis=1).astype(np.float32)
+    if len(points) < 3:  # a frame a few pixels tall: no camera motion can be fitted
+        return None
     moved = points + flow[ys.ravel(), xs.ravel()]
     camera, _ = cv2.estimateAffinePartial2D(points, moved, method=cv2.RANSAC, ransacReprojThreshold=1.0)
     if camera is None:

@@ -54,14 +54,30 @@ def scaled_size(height: int, width: int, preprocessing: Preprocessing,
 
 def cut_motion_box(frames: np.ndarray, preprocessing: Preprocessing,
                    box: Optional[MotionBox]) -> Tuple[np.ndarray, Preprocessing]:
-    """For the "motion" fit: each frame's `box` (default: its centred square) and the recipe that fits
-    that square to the input (resize to `crop_size`, nothing cut). Other fits: the frames and recipe as given."""
+    """For the "motion" fit: each frame's `box` (default: its centred square) as a `crop_size` square,
+    and the recipe that leaves it as it is. Other fits: the frames and recipe as given.
+
+    Frames larger than `scaled_size` are first shrunk to it (area averaging), as a decoder that
+    resizes delivers them; the window is then resampled at its exact, fractional place (bilinear), so
+    frames decoded at full size and at the smaller size give the same picture."""
     if preprocessing.fit != "motion":
         return frames, preprocessing
-    h, w = frames.shape[1:3]
-    top, left, side = (box or MotionBox.centred(h, w)).pixels(h, w)
-    window = np.ascontiguousarray(frames[:, top:top + side, left:left + side])
-    return window, replace(preprocessing, fit="crop", resize_size=preprocessing.crop_size)
+    t, h, w = frames.shape[:3]
+    box = box or MotionBox.centred(h, w)
+    target_h, target_w = scaled_size(h, w, preprocessing, box)
+    if (target_h, target_w) != (h, w):
+        frames = np.stack([cv2.resize(f, (target_w, target_h), interpolation=cv2.INTER_AREA) for f in frames])
+        h, w = target_h, target_w
+    crop = preprocessing.crop_size
+    step_x, step_y = box.width * w / crop, box.height * h / crop  # input pixels per output pixel
+    # Output pixel u (centre u + 0.5) samples the input at left + (u + 0.5) * step, in pixel-centre terms.
+    to_input = np.float32([[step_x, 0, box.left * w + 0.5 * step_x - 0.5],
+                           [0, step_y, box.top * h + 0.5 * step_y - 0.5]])
+    window = np.empty((t, crop, crop, 3), dtype=np.uint8)
+    for i in range(t):
+        window[i] = cv2.warpAffine(frames[i], to_input, (crop, crop), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                   borderMode=cv2.BORDER_REPLICATE)
+    return window, replace(preprocessing, fit="crop", resize_size=crop)
 
 
 def _pad_colour(preprocessing: Preprocessing) -> np.ndarray:
