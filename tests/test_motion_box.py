@@ -105,3 +105,19 @@ def test_the_benchmark_times_the_window_of_each_video_in_a_folder(videos):
     assert [r["what"].split()[0] for r in rows] == ["actor.mp4", "still.mp4"]
     assert all(r["unit"] == "videos/s" and r["rate"] > 0 and r["vs_baseline"] > 0 for r in rows)
     assert f"{W}x{H}, {FRAMES} frames, pyav" in rows[0]["what"]
+
+
+def test_every_decoder_finds_the_same_window_and_cuts_the_same_picture(videos, monkeypatch):
+    """A model trained with one decoder and run with another sees the same picture: the probes are
+    shrunk by one resampler, and the window is cut at its exact place whatever size frames arrive at."""
+    boxes, frames = {}, {}
+    for backend in ("pyav", "opencv", "decord"):
+        monkeypatch.setattr(motion_box_module, "_FOUND", {})
+        with open_video(videos["actor"], backend) as reader:
+            boxes[backend] = motion_box(reader).pixels(H, W)
+            transform = ResizeCrop(_motion(48)).for_video(reader)
+            frames[backend] = reader.get_frames([5, 15], transform).astype(int)  # decoded to size where it can
+            frames[backend + " full size"] = transform(reader.get_frames([5, 15])).astype(int)
+    assert len(set(boxes.values())) == 1, boxes
+    for name, picture in frames.items():
+        assert np.abs(picture - frames["opencv full size"]).mean() < 3, name
