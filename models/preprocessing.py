@@ -9,10 +9,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Dict, Optional, Tuple
 
-FRAME_FITS = ("crop", "pad", "stretch", "motion")
+FRAME_FITS = ("crop", "pad", "stretch", "motion", "spotlight")
+WINDOW_FITS = ("motion", "spotlight")  # the fits that cut each video's motion window (pipeline/data/motion_box.py)
 # Bumped when what a fit does changes (the motion window's algorithm: pipeline/data/motion_box.py), so
 # that feature caches keyed on the backbone's fingerprint are refilled rather than reused.
-FIT_VERSIONS = {"motion": 2}
+MOTION_WINDOW_VERSION = 3
+FIT_VERSIONS = {"motion": MOTION_WINDOW_VERSION, "spotlight": f"{MOTION_WINDOW_VERSION}.1"}
 FRAME_FIT_DEFAULT = "crop"  # the one place the default lives (docs/accuracy.md says why not "motion")
 
 
@@ -27,7 +29,9 @@ class Preprocessing:
       colour (zero once normalised);
     - "stretch": the whole frame resized to the square, its aspect ratio not kept;
     - "motion": the square window of each video where it moves (found once per video from optical
-      flow, the camera's own motion taken out: `pipeline/data/motion_box.py`), resized to the square.
+      flow, the camera's own motion taken out: `pipeline/data/motion_box.py`), resized to the square;
+    - "spotlight": the motion window, with what never moves in it faded toward the mean colour (the
+      video's motion map, blurred: a static scene behind a small actor weighs less in the features).
     """
 
     resize_size: int
@@ -56,11 +60,27 @@ class Preprocessing:
 
     def to_dict(self) -> Dict[str, Any]:
         """Plain values, as a checkpoint stores them ("fit" only when it is not the default crop, so
-        that what earlier versions wrote and read stays the same)."""
+        that what earlier versions wrote and read stays the same; "fit_version" for a versioned fit)."""
         data = asdict(self)
         if self.fit == FRAME_FIT_DEFAULT:
             del data["fit"]
+        if self.fit in FIT_VERSIONS:
+            data["fit_version"] = str(FIT_VERSIONS[self.fit])
         return data
+
+    @staticmethod
+    def stale_fit(data: Dict[str, Any]) -> Optional[str]:
+        """For a stored `to_dict`: why frames are now fitted otherwise than when it was written (a fit
+        whose algorithm changed since), or None."""
+        fit = data.get("fit", FRAME_FIT_DEFAULT)
+        if fit not in FIT_VERSIONS:
+            return None
+        stored, current = data.get("fit_version"), str(FIT_VERSIONS[fit])
+        if stored == current:
+            return None
+        return (f"frames were fitted by the {fit!r} fit's version {stored or 'before 3'}, this version fits them "
+                f"by version {current} (README \"Motion window\"): the model sees somewhat different pictures "
+                f"than it was trained on; evaluate it again, or train again, before trusting its figures")
 
     @classmethod
     def from_dict(cls, data: Dict[str, Any]) -> Preprocessing:

@@ -46,6 +46,7 @@ LADDER: Tuple[Step, ...] = (
     Step("whole frame, stretched", ("--model.frame_fit", "stretch"), ("rnn",), cumulative=False),
     Step("whole frame, padded", ("--model.frame_fit", "pad"), ("rnn",), cumulative=False),
     Step("motion window", ("--model.frame_fit", "motion"), ("rnn", "mean", "single"), cumulative=False),
+    Step("spotlight", ("--model.frame_fit", "spotlight"), ("rnn", "mean", "single"), cumulative=False),
     Step("2x2 feature grid", ("--model.spatial_grid", "2"), cumulative=False),
     Step("motion: feature differences", ("--model.motion", "diff"), ("rnn",), cumulative=False),
     Step("cached views: flip, zoom", ("--data.cache_views", "[plain, flip, zoom]"), cumulative=False),

@@ -12,8 +12,8 @@ from typing import Callable, Dict, List, Tuple
 import numpy as np
 
 from models.preprocessing import Preprocessing
-from pipeline.data import motion_box as motion_box_module
 from pipeline.data.annotations.discovery import is_video_file
+from pipeline.data.motion_box import probe_motion_box
 from pipeline.data.readers import open_video
 from pipeline.data.transforms import ResizeCrop
 
@@ -25,9 +25,8 @@ def _times(video: Path, best_time: Callable[[Callable[[], object]], float], back
     """(seconds to find the window, seconds to open the video and read one clip)."""
 
     def find() -> object:
-        motion_box_module._FOUND.clear()  # measure the probe, not the memo
         with open_video(video, backend) as reader:
-            return motion_box_module.motion_box(reader)
+            return probe_motion_box(reader)  # the probe, not the memo
 
     def read_clip() -> object:
         with open_video(video, backend) as reader:

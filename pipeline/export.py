@@ -6,7 +6,8 @@ and the softmax are inside. The batch B and the clip length T are dynamic (the m
 the JSON's clip_len; use it). Resizing and cropping stay outside: frames must already be the
 preprocessing's `crop_size` square, made as pipeline.data.transforms.resize_crop makes them
 (shorter side to `resize_size`, centre crop; or the whole frame padded or stretched; or, for the
-"motion" fit, the video's window from pipeline.data.motion_box.motion_box, by `fit`), and
+"motion" and "spotlight" fits, the video's window from pipeline.data.motion_box.motion_box, whose
+focus map the spotlight dims the still scene by; by `fit`), and
 sampled as the JSON's sampler says; average the probabilities of a video's clips as predict.py does.
 
 It runs the steps of RecognizerModule.forward (what training and predict.py run) with the CNN
@@ -185,8 +186,9 @@ def export_metadata(module: Any, fmt: str, out: Path, checkpoint: os.PathLike, s
         "input": {"name": INPUT_NAME, "dtype": "uint8", "layout": "BTHWC", "colour": "RGB",
                   "shape": ["batch", "time", crop, crop, 3], "dynamic": ["batch", "time"],
                   "resize": "outside: frames are already resized and cropped to crop_size by the preprocessing "
-                            "below (pipeline.data.transforms.resize_crop; for fit 'motion', with the video's "
-                            "window from pipeline.data.motion_box.motion_box); normalisation is inside"},
+                            "below (pipeline.data.transforms.resize_crop; for fits 'motion' and 'spotlight', "
+                            "with the video's window from pipeline.data.motion_box.motion_box); "
+                            "normalisation is inside"},
         "output": {"name": OUTPUT_NAME, "dtype": "float32", "shape": ["batch", len(module.class_names)],
                    "meaning": "class probabilities (softmax) of each clip; average a video's clips"},
         "preprocessing": asdict(module.preprocessing),

@@ -57,6 +57,7 @@ def _evaluate(checkpoint: str, root: Path, cache_dir: Path, split: str) -> Dict[
             f"{split}/f1_macro": f1.mean()}
 
 
+@pytest.mark.slow  # two training processes: about 20 s; make test-all runs it
 def test_two_ddp_processes_train_test_and_report_global_metrics_once(odd_splits, tmp_path):
     cache, runs = tmp_path / "cache", tmp_path / "runs"
     run = subprocess.run(

@@ -46,7 +46,7 @@ def test_pad_and_stretch_keep_the_frame_edges_that_crop_cuts(edge_video, backend
     assert np.abs(stretched[:, :6, 16:].astype(int) - 128).max() <= 6, "stretch fills the square with picture"
 
 
-@pytest.mark.parametrize("fit", ["pad", "stretch", "motion"])
+@pytest.mark.parametrize("fit", ["pad", "stretch", "motion", "spotlight"])
 def test_the_fit_is_stored_in_the_checkpoint(tmp_path, fit):
     model = RecognizerModule(class_names=["a", "b"], backbone="resnet18", weights="none", input_size=64,
                              frame_fit=fit)
@@ -57,6 +57,30 @@ def test_the_fit_is_stored_in_the_checkpoint(tmp_path, fit):
     stored = torch.load(tmp_path / "fit.ckpt", map_location="cpu", weights_only=True)
     assert stored["preprocessing"]["fit"] == fit
     assert load_recognizer(str(tmp_path / "fit.ckpt")).preprocessing.fit == fit
+
+
+def test_a_checkpoint_fitted_by_an_earlier_window_version_loads_with_a_warning(tmp_path, caplog):
+    """The motion window's algorithm has versions: a checkpoint says which one its frames came from,
+    and one trained on another version (or before versions were stored) still loads, with a warning."""
+    from models.preprocessing import FIT_VERSIONS
+
+    model = RecognizerModule(class_names=["a", "b"], backbone="resnet18", weights="none", input_size=64,
+                             frame_fit="spotlight")
+    trainer = pl.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    trainer.strategy.connect(model)
+    trainer.save_checkpoint(tmp_path / "now.ckpt")
+    stored = torch.load(tmp_path / "now.ckpt", map_location="cpu", weights_only=True)
+    assert stored["preprocessing"]["fit_version"] == str(FIT_VERSIONS["spotlight"])
+    with caplog.at_level("WARNING"):
+        load_recognizer(str(tmp_path / "now.ckpt"))
+    assert "version" not in caplog.text
+
+    stored["preprocessing"]["fit"] = "motion"
+    del stored["preprocessing"]["fit_version"]  # as checkpoints of window version 2 were written
+    torch.save(stored, tmp_path / "older.ckpt")
+    with caplog.at_level("WARNING"):
+        assert load_recognizer(str(tmp_path / "older.ckpt")).preprocessing.fit == "motion"
+    assert "'motion' fit's version before 3" in caplog.text and "evaluate it again" in caplog.text
 
 
 def test_the_default_crop_writes_no_fit_and_an_unknown_fit_is_refused():

@@ -141,3 +141,35 @@ def test_real_videos_make_backgrounds(real_videos, tmp_path):
     assert len(pool) == 4 * len(names)
     clip = render_motion_clip("jump", np.random.default_rng(0), **TINY, backgrounds=pool)
     assert clip.shape == (16, 54, 96, 3)
+
+
+def test_the_actor_mask_is_where_the_figure_is_drawn():
+    """`actor_mask` draws a clip again over black and white: it marks the figure, not the scene."""
+    from pipeline.demo.motion import actor_mask, clip_rng
+
+    clip = render_motion_clip("wave", clip_rng(3, 3, 0), **TINY)
+    mask = actor_mask("wave", (3, 3, 0), **TINY)
+    assert mask.shape == clip.shape[:3]
+    assert 0.005 < mask.mean() < 0.3, "a figure, not the frame"
+    again = render_motion_clip("wave", clip_rng(3, 3, 0), **TINY, background_fill=128)
+    inside = np.abs(clip[mask].astype(int) - again[mask])
+    assert np.median(inside) == 0 and inside.mean() < 8, "the figure does not depend on the background (edges blend)"
+    assert again[0][~mask[0]].std() < 8, "elsewhere, one grey (dimmed or brightened as the scene, and noise)"
+
+
+def test_window_coverage_measures_the_actor_inside_the_motion_window(tmp_path):
+    """scripts/window_coverage.py: on a generated set, how much of each actor the motion window holds."""
+    out = generate_motion_dataset(tmp_path / "set", clips_per_class=1, seed=2,
+                                  **{**TINY_SET, "width": 192, "height": 108, "frames": (30, 30)})
+    result = subprocess.run([sys.executable, str(REPO / "scripts" / "window_coverage.py"), "--data", str(out)],
+                            capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"{len(MOTION_CLASSES)} clips: actor inside the window"), result.stdout
+    from pipeline.demo.window_coverage import summarise, window_coverage
+
+    rows = window_coverage(out)
+    assert [row.label for row in rows] == list(MOTION_CLASSES)
+    assert all(0.0 <= row.coverage <= 1.0 and row.actor_height > 0 for row in rows)
+    assert summarise(rows)["coverage_mean"] > 0.7, rows  # the window finds these actors
+    with pytest.raises(InputError, match="not a generated motion set"):
+        window_coverage(tmp_path)

@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 import torch
 
-from models.preprocessing import Preprocessing
+from models.preprocessing import WINDOW_FITS, Preprocessing
 from pipeline.data.motion_box import MotionBox, motion_box
 
 _CV2_INTERPOLATION = {
@@ -37,7 +37,7 @@ def scaled_size(height: int, width: int, preprocessing: Preprocessing,
     pad (for the "motion" fit: the size at which `box`'s side is about `crop_size`, never larger than
     the frame)."""
     crop = preprocessing.crop_size
-    if preprocessing.fit == "motion":
+    if preprocessing.fit in WINDOW_FITS:
         side = (box or MotionBox.centred(height, width)).pixels(height, width)[2]
         if side <= crop * 1.05:  # already about the size (and so stable when asked again at it)
             return height, width
@@ -60,7 +60,7 @@ def cut_motion_box(frames: np.ndarray, preprocessing: Preprocessing,
     Frames larger than `scaled_size` are first shrunk to it (area averaging), as a decoder that
     resizes delivers them; the window is then resampled at its exact, fractional place (bilinear), so
     frames decoded at full size and at the smaller size give the same picture."""
-    if preprocessing.fit != "motion":
+    if preprocessing.fit not in WINDOW_FITS:
         return frames, preprocessing
     t, h, w = frames.shape[:3]
     box = box or MotionBox.centred(h, w)
@@ -77,7 +77,24 @@ def cut_motion_box(frames: np.ndarray, preprocessing: Preprocessing,
     for i in range(t):
         window[i] = cv2.warpAffine(frames[i], to_input, (crop, crop), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                                    borderMode=cv2.BORDER_REPLICATE)
+    if preprocessing.fit == "spotlight" and box.focus is not None:
+        window = _spotlight(window, box, preprocessing)
     return window, replace(preprocessing, fit="crop", resize_size=crop)
+
+
+def _spotlight(window: np.ndarray, box: MotionBox, preprocessing: Preprocessing) -> np.ndarray:
+    """uint8 [T,crop,crop,3]: the window with each pixel drawn toward the mean colour as much as the
+    video's focus map (`box.focus`, a whole-frame map at any size) says it is still."""
+    crop = window.shape[1]
+    focus = box.focus.astype(np.float32) / 255.0
+    h, w = focus.shape
+    step_x, step_y = box.width * w / crop, box.height * h / crop
+    to_focus = np.float32([[step_x, 0, box.left * w + 0.5 * step_x - 0.5],
+                           [0, step_y, box.top * h + 0.5 * step_y - 0.5]])
+    weight = cv2.warpAffine(focus, to_focus, (crop, crop), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                            borderMode=cv2.BORDER_REPLICATE)[None, :, :, None]
+    mean = _pad_colour(preprocessing).astype(np.float32)
+    return np.clip(window * weight + mean * (1.0 - weight) + 0.5, 0, 255).astype(np.uint8)
 
 
 def _pad_colour(preprocessing: Preprocessing) -> np.ndarray:
@@ -122,7 +139,7 @@ class ResizeCrop:
 
     def for_video(self, reader: Any) -> ResizeCrop:
         """This transform for the video open in `reader`: with its motion window under the "motion" fit."""
-        if self.preprocessing.fit != "motion":
+        if self.preprocessing.fit not in WINDOW_FITS:
             return self
         return ResizeCrop(self.preprocessing, motion_box(reader))
 

@@ -23,7 +23,7 @@ from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
-from models.preprocessing import Preprocessing
+from models.preprocessing import WINDOW_FITS, Preprocessing
 from pipeline.data.motion_box import MotionBox, motion_box
 from pipeline.data.transforms import cut_motion_box, resize_crop, scaled_size
 
@@ -100,7 +100,7 @@ class ViewsResizeCrop:
 
     def for_video(self, reader: Any) -> ViewsResizeCrop:
         """This transform for the video open in `reader`: with its motion window under the "motion" fit."""
-        if self.preprocessing.fit != "motion":
+        if self.preprocessing.fit not in WINDOW_FITS:
             return self
         return ViewsResizeCrop(self.preprocessing, self.views, motion_box(reader))
 

@@ -16,7 +16,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
@@ -114,9 +114,10 @@ def _hip_x(scene: MotionScene, motion: Motion, width: int) -> np.ndarray:
 
 def render_motion_clip(label: str, rng: np.random.Generator, width: int = WIDTH, height: int = HEIGHT,
                        frames: Tuple[int, int] = FRAMES, fps: float = FPS,
-                       backgrounds: Sequence[np.ndarray] = ()) -> np.ndarray:
+                       backgrounds: Sequence[np.ndarray] = (), background_fill: Optional[int] = None) -> np.ndarray:
     """One clip of class `label`: uint8 [T,H,W,3] RGB, T drawn from `frames` (min, max). The background is
-    a frame from `backgrounds` (uint8 [h,w,3] each), or a procedural scene when there are none."""
+    a frame from `backgrounds` (uint8 [h,w,3] each), or a procedural scene when there are none;
+    `background_fill` paints it one grey level instead, all else drawn alike (see `actor_mask`)."""
     if label not in MOTION_CLASSES:
         raise ValueError(f"label must be one of {MOTION_CLASSES}, got {label!r}")
     _check_size(width, height, frames)
@@ -124,6 +125,8 @@ def render_motion_clip(label: str, rng: np.random.Generator, width: int = WIDTH,
     scene = draw_scene(scene_rng, width, height, frames, len(backgrounds))
     source = backgrounds[scene.background] if backgrounds else procedural_background(
         scene_rng, int(height * 1.3), int(width * 1.3))
+    if background_fill is not None:
+        source = np.full_like(source, background_fill)
     clip = panned_background(source, scene_rng, height, width, scene.jitter)
     motion = motion_for(label, motion_rng, scene.num_frames, fps, scene.travels)
     hip_x = _hip_x(scene, motion, width)
@@ -133,6 +136,22 @@ def render_motion_clip(label: str, rng: np.random.Generator, width: int = WIDTH,
         noise = noise_rng.standard_normal((height, width), dtype=np.float32) * scene.noise_sigma
         clip[t] = cv2.add(img, cv2.merge([noise] * 3), dtype=cv2.CV_8U)  # grey sensor noise, rounded, saturated
     return clip[::-1].copy() if label in REVERSED_CLASSES else clip
+
+
+def actor_mask(label: str, rng_key: Sequence[int], width: int = WIDTH, height: int = HEIGHT,
+               frames: Tuple[int, int] = FRAMES, fps: float = FPS,
+               backgrounds: Sequence[np.ndarray] = ()) -> np.ndarray:
+    """bool [T,H,W]: where the actor is in the clip `render_motion_clip` draws from `clip_rng(*rng_key)`,
+    found by drawing it again over a black and over a white background (the ground truth for how well
+    the motion window holds the actor)."""
+    black, white = (render_motion_clip(label, clip_rng(*rng_key), width, height, frames, fps, backgrounds, fill)
+                    for fill in (0, 255))
+    return np.abs(black.astype(np.int16) - white.astype(np.int16)).max(axis=-1) < 64
+
+
+def clip_rng(seed: int, class_index: int, index: int) -> np.random.Generator:
+    """The random state clip `index` of class `class_index` of a set made with `seed` is drawn from."""
+    return np.random.default_rng([seed, class_index, index])
 
 
 def _check_size(width: int, height: int, frames: Tuple[int, int]) -> None:
@@ -187,8 +206,7 @@ def generate_motion_dataset(
     for class_index, label in enumerate(MOTION_CLASSES):
         for index in range(clips_per_class):
             path = out_dir / label / f"{label}_{index:04d}.mp4"
-            rng = np.random.default_rng([seed, class_index, index])
-            video = render_motion_clip(label, rng, width, height, frames, fps, pool)
+            video = render_motion_clip(label, clip_rng(seed, class_index, index), width, height, frames, fps, pool)
             write_video(path, video, fps=fps, crf=MOTION_CRF)
             clips.append({"path": path.relative_to(out_dir).as_posix(), "label": label, "num_frames": len(video)})
     wanted = {clip["path"] for clip in clips}

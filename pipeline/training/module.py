@@ -76,7 +76,8 @@ class RecognizerModule(pl.LightningModule):
                 centre square kept: the frame's sides are cut), "pad" (the whole frame, padded to the
                 square), "stretch" (the whole frame, resized to the square) or "motion" (the square
                 window of each video where it moves, camera motion taken out: small actors fill the
-                input, wherever they are in the frame).
+                input, wherever they are in the frame) or "spotlight" (that window, with what never
+                moves in it faded to the mean colour: a cluttered still scene weighs less).
             freeze_backbone: no gradients and BatchNorm in eval mode; otherwise the backbone is
                 fine-tuned with `backbone_lr`.
             backbone_precision: "auto" (bf16 on a CPU with native bf16, fp16 on CUDA, else fp32), "fp32",
@@ -325,6 +326,9 @@ class RecognizerModule(pl.LightningModule):
         # weights means another recipe: the checkpoint's own preprocessing is the truth.
         if "preprocessing" in checkpoint:
             self.model.backbone.preprocessing = Preprocessing.from_dict(checkpoint["preprocessing"])
+            stale = Preprocessing.stale_fit(checkpoint["preprocessing"])
+            if stale:
+                log.warning("checkpoint: %s", stale)
         self.threshold = checkpoint.get("threshold")
 
     def on_save_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
