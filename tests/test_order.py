@@ -24,7 +24,7 @@ def direction_root(tmp_path_factory) -> Path:
 
 def _test_accuracy(root: Path, cache_dir: Path, cell: str) -> float:
     pl.seed_everything(0, workers=True)
-    data = VideoDataModule(root=str(root), clip_len=CLIP_LEN, batch_size=8, num_workers=1,
+    data = VideoDataModule(root=str(root), clip_len=CLIP_LEN, batch_size=8, num_workers=0,
                            cache_features=True, cache_dir=str(cache_dir))
     model = RecognizerModule(class_names=data.class_names, sampling=data.sampling, backbone="efficientnet_lite0",
                              input_size=96, spatial_grid=3, cell=cell, hidden_size=64, lr=3e-3, dropout=0.1)

@@ -61,7 +61,7 @@ def checkpoint(football, tmp_path_factory) -> Path:
     """A real goal/no_goal model: frozen EfficientNet-Lite0 features, a GRU, a few epochs."""
     tmp = tmp_path_factory.mktemp("model")
     pl.seed_everything(0, workers=True)
-    data = VideoDataModule(root=str(football), clip_len=12, batch_size=16, num_workers=1, cache_dir=str(tmp / "cache"))
+    data = VideoDataModule(root=str(football), clip_len=12, batch_size=16, num_workers=0, cache_dir=str(tmp / "cache"))
     # fp32: the timeline test below needs a model that is sure of the stitched clips' boundaries, and
     # pinning the precision keeps this model the same on CPUs with and without bf16.
     model = RecognizerModule(class_names=data.class_names, sampling=data.sampling, input_size=112, hidden_size=128,
