@@ -69,10 +69,7 @@ def cut_motion_box(frames: np.ndarray, preprocessing: Preprocessing,
         frames = np.stack([cv2.resize(f, (target_w, target_h), interpolation=cv2.INTER_AREA) for f in frames])
         h, w = target_h, target_w
     crop = preprocessing.crop_size
-    step_x, step_y = box.width * w / crop, box.height * h / crop  # input pixels per output pixel
-    # Output pixel u (centre u + 0.5) samples the input at left + (u + 0.5) * step, in pixel-centre terms.
-    to_input = np.float32([[step_x, 0, box.left * w + 0.5 * step_x - 0.5],
-                           [0, step_y, box.top * h + 0.5 * step_y - 0.5]])
+    to_input = _window_matrix(box, h, w, crop)
     window = np.empty((t, crop, crop, 3), dtype=np.uint8)
     for i in range(t):
         window[i] = cv2.warpAffine(frames[i], to_input, (crop, crop), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
@@ -82,17 +79,22 @@ def cut_motion_box(frames: np.ndarray, preprocessing: Preprocessing,
     return window, replace(preprocessing, fit="crop", resize_size=crop)
 
 
+def _window_matrix(box: MotionBox, height: int, width: int, crop: int) -> np.ndarray:
+    """float32 [2,3]: output pixel -> pixel of a `height` x `width` picture, for `box` cut to a `crop` square."""
+    step_x, step_y = box.width * width / crop, box.height * height / crop  # input pixels per output pixel
+    # Output pixel u (centre u + 0.5) samples the input at left + (u + 0.5) * step, in pixel-centre terms.
+    return np.float32([[step_x, 0, box.left * width + 0.5 * step_x - 0.5],
+                       [0, step_y, box.top * height + 0.5 * step_y - 0.5]])
+
+
 def _spotlight(window: np.ndarray, box: MotionBox, preprocessing: Preprocessing) -> np.ndarray:
     """uint8 [T,crop,crop,3]: the window with each pixel drawn toward the mean colour as much as the
     video's focus map (`box.focus`, a whole-frame map at any size) says it is still."""
     crop = window.shape[1]
     focus = box.focus.astype(np.float32) / 255.0
-    h, w = focus.shape
-    step_x, step_y = box.width * w / crop, box.height * h / crop
-    to_focus = np.float32([[step_x, 0, box.left * w + 0.5 * step_x - 0.5],
-                           [0, step_y, box.top * h + 0.5 * step_y - 0.5]])
-    weight = cv2.warpAffine(focus, to_focus, (crop, crop), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                            borderMode=cv2.BORDER_REPLICATE)[None, :, :, None]
+    weight = cv2.warpAffine(focus, _window_matrix(box, *focus.shape, crop), (crop, crop),
+                            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
+    weight = weight[None, :, :, None]
     mean = _pad_colour(preprocessing).astype(np.float32)
     return np.clip(window * weight + mean * (1.0 - weight) + 0.5, 0, 255).astype(np.uint8)
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from pipeline.data.motion_box import probe_motion_box
 from pipeline.data.readers import open_video
-from pipeline.demo.motion import MOTION_CLASSES, PROCEDURAL, actor_mask, background_pool
+from pipeline.demo.motion import MOTION_CLASSES, actor_mask, background_pool
 from pipeline.errors import InputError
 
 
@@ -47,7 +47,7 @@ def window_coverage(data_dir: Path, clips_per_class: Optional[int] = None, backe
     data_dir = Path(data_dir)
     params = _manifest(data_dir)
     source = params["backgrounds"]
-    pool, _ = background_pool(source, params["height"]) if source != PROCEDURAL else ([], PROCEDURAL)
+    pool, _ = background_pool(source, params["height"])
     if len(pool) != params["background_frames"]:
         raise InputError(f"{source}: gives {len(pool)} background frames, the set was made with "
                          f"{params['background_frames']}; the actors cannot be drawn again")
