@@ -7,30 +7,33 @@
   baseline, `build_temporal_head` and `HEAD_DEFAULTS`, the one place the head's defaults live.
 - recognizer.py: `VideoRecognizer`, backbone then head: frames [B,T,3,h,w] -> logits [B,C].
 
-Nothing here imports the data pipeline or Lightning.
+Nothing here imports the data pipeline or Lightning. The names below are imported on first use, so
+that `models.preprocessing` alone stays free of torch: the decoding child (pipeline/data/readers/
+isolated.py) unpickles a `Preprocessing` and would otherwise load torch and its 500+ MB for nothing.
 """
-from models.backbones import (
-    Backbone,
-    BackboneWeightsError,
-    available_backbones,
-    create_backbone,
-    create_imagenet_model,
-    imagenet_preprocessing,
-)
-from models.preprocessing import Preprocessing
-from models.recognizer import VideoRecognizer
-from models.temporal_heads import MeanPoolHead, RecurrentHead, build_temporal_head
+from __future__ import annotations
 
-__all__ = [
-    "Backbone",
-    "BackboneWeightsError",
-    "MeanPoolHead",
-    "Preprocessing",
-    "RecurrentHead",
-    "VideoRecognizer",
-    "available_backbones",
-    "build_temporal_head",
-    "create_backbone",
-    "create_imagenet_model",
-    "imagenet_preprocessing",
-]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "Backbone": "models.backbones",
+    "BackboneWeightsError": "models.backbones",
+    "available_backbones": "models.backbones",
+    "create_backbone": "models.backbones",
+    "create_imagenet_model": "models.backbones",
+    "imagenet_preprocessing": "models.backbones",
+    "Preprocessing": "models.preprocessing",
+    "VideoRecognizer": "models.recognizer",
+    "MeanPoolHead": "models.temporal_heads",
+    "RecurrentHead": "models.temporal_heads",
+    "build_temporal_head": "models.temporal_heads",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

@@ -4,12 +4,17 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import decode_index
 
+from models.preprocessing import Preprocessing
+from pipeline.data.frame_stream import stream_frames
 from pipeline.data.readers import VideoReadError, available_backends, open_video, read_with_fallback
+from pipeline.data.readers.isolated import DECODER
+from pipeline.data.views import ViewsResizeCrop
 
 
 @pytest.fixture
@@ -34,6 +39,23 @@ def test_transform_runs_in_the_child(index_video):
     with open_video(index_video, "pyav", isolated=True) as reader:
         small = reader.get_frames([0, 1], transform=_halve)
     assert small.shape == (2, 32, 48, 3)
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="reads the child's memory map from /proc (Linux)")
+def test_the_decoding_child_never_loads_torch(index_video):
+    """The child that every job decodes in (one per loader worker) resizes frames with numpy and OpenCV:
+    unpickling the preprocessing and the spotlight's views must not import torch, whose libraries
+    made each child 0.9 GB instead of 0.1 GB."""
+    preprocessing = Preprocessing(resize_size=32, crop_size=32, mean=(0.5,) * 3, std=(0.5,) * 3, fit="spotlight")
+    transform = ViewsResizeCrop(preprocessing, ("plain", "flip"))
+    DECODER.stop()  # a fresh child: others here unpickled functions of this test module, which imports torch
+    chunks = stream_frames(str(index_video), preprocessing, "pyav", chunk_frames=20, transform=transform)
+    frames = np.concatenate([chunk for _, _, chunk in chunks])
+    assert frames.shape == (50, 2, 32, 32, 3)
+    with open(f"/proc/{DECODER.pid}/maps") as maps:
+        libraries = maps.read()
+    assert "libav" in libraries or "av/" in libraries, "the map read is the decoding child's"
+    assert "libtorch" not in libraries
 
 
 def _halve(frames):

@@ -1,6 +1,7 @@
 """The backbone's own preprocessing, in two halves that share one spec (`Preprocessing`).
 
-1. `resize_crop` (uint8, on the CPU, inside DataLoader workers): shorter side to `resize_size`,
+1. `resize_crop` (uint8, on the CPU, inside DataLoader workers and decoding children, numpy and OpenCV
+   only): shorter side to `resize_size`,
    centre crop to `crop_size` (or the whole frame, padded or stretched to the square; or the square
    window where the video moves, `motion_box.py`: the preprocessing's `fit`). It makes clips from
    videos of any size stackable into one batch and keeps the tensors that cross to the device small.
@@ -15,14 +16,16 @@ Training, feature caching and inference all call these two functions and nothing
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Optional, Tuple
 
 import cv2
 import numpy as np
-import torch
 
 from models.preprocessing import WINDOW_FITS, Preprocessing
 from pipeline.data.motion_box import MotionBox, motion_box
+
+if TYPE_CHECKING:
+    import torch
 
 _CV2_INTERPOLATION = {
     "nearest": cv2.INTER_NEAREST,
@@ -159,6 +162,8 @@ class ResizeCrop:
 
 def normalize(frames: torch.Tensor, preprocessing: Preprocessing) -> torch.Tensor:
     """frames: uint8 [...,h,w,3] on any device -> float [...,3,h,w] normalised, same device."""
+    import torch  # here, not at the top: the decoding child resizes with this module and stays torch-free
+
     mean = torch.tensor(preprocessing.mean, device=frames.device, dtype=torch.float32).view(3, 1, 1)
     std = torch.tensor(preprocessing.std, device=frames.device, dtype=torch.float32).view(3, 1, 1)
     x = frames.movedim(-1, -3).float().div_(255.0)

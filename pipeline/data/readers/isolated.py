@@ -78,6 +78,11 @@ class DecoderProcess:
             self.stop()
             raise RuntimeError(f"the decoding process did not start within {_STARTUP_TIMEOUT:g} s")
 
+    @property
+    def pid(self) -> Optional[int]:
+        """The running child's process id (None when none runs)."""
+        return self._proc.pid if self.alive() else None
+
     def alive(self) -> bool:
         """Whether a child is running (and belongs to this process)."""
         return self._owner == os.getpid() and self._proc is not None and self._proc.poll() is None
@@ -215,7 +220,7 @@ class _ChildReader:
 def _serve(requests: Connection, answers: Connection) -> None:
     """Answer calls until the parent closes the pipe."""
     import pipeline.data.readers  # noqa: F401  imported before "ready": not counted in any call's time
-    import pipeline.data.transforms  # noqa: F401  (frames are resized here: torch, cv2)
+    import pipeline.data.transforms  # noqa: F401  (frames are resized here: cv2; torch is never loaded)
 
     state = _ChildReader()
     answers.send(("ready", None))
