@@ -37,13 +37,19 @@ from models import create_backbone
 from models.backbones import Backbone, resolve_precision
 from models.temporal_heads import build_temporal_head
 from pipeline.benchmark_inference import run_inference_benchmark
+from pipeline.data.annotations import VideoRecord
 from pipeline.data.datasets import read_clips
+from pipeline.data.feature_cache import FeatureCache, precompute_features
+from pipeline.data.feature_rate import FeatureRate
+from pipeline.data.frame_stream import stream_frames
 from pipeline.data.readers import available_backends, open_video
 from pipeline.data.sampling import SegmentSampler
 from pipeline.data.transforms import ResizeCrop, normalize, resize_crop
+from pipeline.data.workers import available_cores
 from pipeline.demo.video_writer import write_video
 
 CLIP_FRAMES = 16  # frames per clip in the "open + read one clip" rows
+CACHE_BATCH = 64  # frames per chunk and CNN batch in the backbone rows, as the feature cache uses
 
 
 @dataclass(frozen=True)
@@ -164,11 +170,16 @@ def decode_rows(video: Path, repeats: int) -> List[Dict]:
 
 
 def backbone_rows(video: Path, repeats: int, backbone: Backbone, device: torch.device) -> List[Dict]:
-    """Feature extraction from the video's first 64 frames, against the CNN alone on ready tensors."""
+    """Feature extraction of every frame of `video` as the feature cache runs it (`precompute_features`
+    in one process: its decoding child decodes and resizes the next chunk while this process runs the CNN
+    on the last), against both steps one after the other in this process (the baseline), the decoder
+    alone (one thread, to crop size) and the CNN alone on ready tensors (the limit). On a CPU the two
+    share the cores, so the page also gives the most the pipeline can reach there: each frame's decoding
+    and CNN core-seconds spread over all the cores."""
     preprocessing = backbone.preprocessing
     with open_video(video) as reader:
-        raw = reader.get_frames(range(min(64, reader.meta.num_frames)))
-    n = len(raw)
+        n = reader.meta.num_frames
+        raw = reader.get_frames(range(min(CACHE_BATCH, n)))
     ready = normalize(torch.from_numpy(resize_crop(raw, preprocessing)).to(device), preprocessing)
 
     def cnn_only():
@@ -177,24 +188,54 @@ def backbone_rows(video: Path, repeats: int, backbone: Backbone, device: torch.d
         _sync(device)
         return out
 
-    limit = best_time(cnn_only, repeats)
+    cnn = len(ready) / best_time(cnn_only, repeats)
 
-    def pipeline_path():
-        with open_video(video) as reader:
-            frames = reader.get_frames(range(n), ResizeCrop(preprocessing))  # decoded straight to size
-        x = normalize(torch.from_numpy(frames).to(device), preprocessing)
-        with torch.no_grad():
-            out = backbone(x)
+    def decode_only():
+        for _ in stream_frames(str(video), preprocessing, threads=1, chunk_frames=CACHE_BATCH):
+            pass
+
+    decoder = n / best_time(decode_only, repeats)
+
+    def one_after_the_other():
+        with open_video(video) as reader:  # decoding in this process, as a plain loop would
+            for frames in reader.iter_frames(range(n), CACHE_BATCH, ResizeCrop(preprocessing)):
+                with torch.no_grad():
+                    backbone(normalize(torch.from_numpy(frames).to(device), preprocessing))
         _sync(device)
-        return out
 
-    t = best_time(pipeline_path, repeats)
+    baseline = n / best_time(one_after_the_other, repeats)
+    with tempfile.TemporaryDirectory() as tmp:
+        fills = iter(range(repeats + 1))
+
+        def pipeline_path():  # a fresh cache each time, the same decoding child (started by the warm-up)
+            cache = FeatureCache(Path(tmp) / str(next(fills)), "bench", "auto", FeatureRate(None, None))
+            _, errors = precompute_features([VideoRecord(Path(video), 0)], backbone, cache, device=device,
+                                            batch_size=CACHE_BATCH, progress=False)
+            if errors:
+                raise RuntimeError(f"benchmark video unreadable: {errors}")
+            _sync(device)
+
+        pipeline = n / best_time(pipeline_path, repeats)
     size = f"{preprocessing.crop_size}px {resolve_precision(backbone.precision, device)}"
-    return [
-        _row("backbone", f"EfficientNet-Lite0 {size} on ready tensors (limit)", n / limit, "frames/s", None, 1.0),
-        _row("backbone", f"feature extraction: decode + resize + normalise + CNN, {size}", n / t, "frames/s",
-             None, limit / t),
+    rows = [
+        _row("backbone", f"EfficientNet-Lite0 {size} on ready tensors, batches of {CACHE_BATCH} (limit)", cnn,
+             "frames/s", None, 1.0),
+        _row("backbone", f"decoder alone: every frame decoded to {preprocessing.crop_size}px in the decoding child, "
+             "one thread", decoder, "frames/s", None, None),
     ]
+    if device.type == "cpu":
+        cores = available_cores()
+        shared = 1 / (1 / cnn + 1 / (cores * decoder))
+        rows.append(_row("backbone", f"most that decoding and the CNN can reach sharing {cores} cores "
+                         "(decoder and CNN core-seconds per frame, spread over the cores)", shared, "frames/s",
+                         None, shared / cnn))
+    rows += [
+        _row("backbone", f"feature extraction, decode then CNN one after the other in one process, {size} (baseline)",
+             baseline, "frames/s", 1.0, baseline / cnn),
+        _row("backbone", f"feature extraction through the pipeline (the feature cache's fill, one process and its "
+             f"decoding child, every frame), {size}", pipeline, "frames/s", pipeline / baseline, pipeline / cnn),
+    ]
+    return rows
 
 
 def head_rows(repeats: int, feature_dim: int, device: torch.device) -> List[Dict]:
@@ -257,9 +298,7 @@ def measure_cache_memory(video: Path, cache_dir: Path, input_size: int = 112, ba
 
 def _cache_one(video: str, cache_dir: str, input_size: str, backend: str, rate: str) -> None:
     """The child side of `measure_cache_memory`: prints one JSON line."""
-    from pipeline.data.annotations import VideoRecord
-    from pipeline.data.feature_cache import FeatureCache, precompute_features
-    from pipeline.data.feature_rate import FEATURE_RATE_DEFAULTS, FeatureRate
+    from pipeline.data.feature_rate import FEATURE_RATE_DEFAULTS
     from pipeline.data.readers.isolated import DECODER
 
     backbone = create_backbone("efficientnet_lite0", input_size=int(input_size))
@@ -318,14 +357,16 @@ def run_benchmark(video: Optional[Path] = None, repeats: int = BENCHMARK_DEFAULT
                   memory_minutes: Optional[List[float]] = None, inference: Optional[Dict] = None,
                   core: bool = True, phone_clips: int = 0, backbones: Sequence[str] = (),
                   backbone_sizes: Sequence[int] = BENCHMARK_DEFAULTS.backbone_sizes,
-                  motion_window_dir: Optional[Path] = None) -> Dict:
+                  motion_window_dir: Optional[Path] = None, first_run: int = 0,
+                  first_run_dir: Optional[Path] = None) -> Dict:
     """Every row, on `video` (default: a generated 640x360 clip), plus a description of the machine;
     memory rows for generated videos of `memory_minutes` minutes when given; batch-inference and
     precision rows when `inference` holds run_inference_benchmark's arguments (device and repeats
     are these); cache-fill rows on `phone_clips` generated phone-like clips when > 0; backbone-choice
     rows for `backbones` (benchmark_backbones.py) at `backbone_sizes` when given; motion-window rows
-    (benchmark_motion_window.py) for the videos in `motion_window_dir`. core=False leaves out the decoding,
-    isolation, backbone and head rows."""
+    (benchmark_motion_window.py) for the videos in `motion_window_dir`; first-run rows (train.py from an empty
+    cache, benchmark_cache.py) on `first_run` generated phone clips, kept in `first_run_dir` when given.
+    core=False leaves out the decoding, isolation, backbone and head rows."""
     torch_device = torch.device(device)
     with tempfile.TemporaryDirectory() as tmp:
         source = video or make_test_video(Path(tmp) / "bench.mp4")
@@ -343,6 +384,13 @@ def run_benchmark(video: Optional[Path] = None, repeats: int = BENCHMARK_DEFAULT
             backbone = create_backbone("efficientnet_lite0", input_size=input_size)
             rows += cache_fill_rows(backbone, Path(tmp), phone_clips, BENCHMARK_DEFAULTS.phone_seconds,
                                     BENCHMARK_DEFAULTS.inference_workers, _row)
+        if first_run:
+            from pipeline.benchmark_cache import first_training_rows, make_phone_set
+
+            folder = first_run_dir or Path(tmp) / "first-run"
+            runs = Path(tmp) / "first-run-output"  # lists, cache, logs, checkpoints: always from empty
+            runs.mkdir()
+            rows += first_training_rows(runs, make_phone_set(folder, first_run), _row)
     if backbones:
         from pipeline.benchmark_backbones import backbone_choice_rows
 

@@ -6,13 +6,19 @@ filling the feature cache. These rows generate such clips (H.264, 30 fps, altern
 cache with every frame embedded (the baseline, what the cache did before it had a rate) and with the
 default rate, in loader workers as training runs it, with the peak memory of the process and of its
 decoding children.
+
+`first_training_rows` goes one step further, as a user would: `scripts/train.py` from an empty cache on
+a generated phone set (`make_phone_set`: 64 clips of 10-26 s like the set issue 8 measured), end to end,
+with the peak memory of its whole process tree.
 """
 from __future__ import annotations
 
 import resource
+import subprocess
+import sys
 import time
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -21,13 +27,16 @@ from models.backbones import Backbone
 from pipeline.data.annotations import VideoRecord
 from pipeline.data.feature_cache import FeatureCache, precompute_features
 from pipeline.data.feature_rate import FEATURE_RATE_DEFAULTS, FeatureRate
+from pipeline.data.readers import open_video
 from pipeline.demo import write_video
 
 PHONE_SIZES = ((1280, 720), (1920, 1080))
 
 
-def make_phone_clip(path: Path, seconds: float, width: int, height: int, fps: float = 30, seed: int = 0) -> Path:
-    """A smooth, slowly panning H.264 clip with a moving disc: compresses like camera footage, not noise."""
+def make_phone_clip(path: Path, seconds: float, width: int, height: int, fps: float = 30, seed: int = 0,
+                    direction: int = 1) -> Path:
+    """A smooth, slowly panning H.264 clip with a moving disc (rightwards for direction 1, leftwards for -1):
+    compresses like camera footage, not noise."""
     rng = np.random.default_rng(seed)
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
     base = np.stack([xs / width, ys / height, 0.5 + 0.5 * np.sin(xs / 97 + ys / 61)], axis=-1)
@@ -37,12 +46,107 @@ def make_phone_clip(path: Path, seconds: float, width: int, height: int, fps: fl
     def frames():
         for i in range(int(seconds * fps)):
             frame = np.roll(base, 3 * i, axis=1)
-            cx, cy = (width // 4 + 7 * i) % width, height // 2 + int(height / 4 * np.sin(i / 15))
+            cx, cy = (width // 4 + 7 * direction * i) % width, height // 2 + int(height / 4 * np.sin(i / 15))
             y0, y1, x0, x1 = max(cy - radius, 0), min(cy + radius, height), max(cx - radius, 0), min(cx + radius, width)
             frame[y0:y1, x0:x1] = (255, 80, 40)
             yield frame
 
     return write_video(path, frames(), fps=fps, crf=23)
+
+
+def phone_set_seconds(clips: int) -> List[float]:
+    """Durations of a phone set like the one issue 8 measured (64 clips of 10-26 s, 28,700 frames): 10-26 s,
+    most of them short (the golden-ratio sequence, squared), about 29,500 frames at 30 fps for 64 clips."""
+    return [round(10 + 16 * ((i * 0.6180339887) % 1) ** 2, 2) for i in range(clips)]
+
+
+def make_phone_set(folder: Path, clips: int, seconds: Optional[Sequence[float]] = None,
+                   sizes: Sequence[Tuple[int, int]] = PHONE_SIZES) -> List[VideoRecord]:
+    """`clips` phone-like clips (sizes in turn, `phone_set_seconds` long unless `seconds` says) in two
+    classes (the disc moves right or left), reused when already there; their records, label = i % 2."""
+    folder.mkdir(parents=True, exist_ok=True)
+    records = []
+    for i, length in enumerate(phone_set_seconds(clips) if seconds is None else seconds):
+        path = folder / f"phone{i:03d}.mp4"
+        if not path.exists():
+            make_phone_clip(path, length, *sizes[i % len(sizes)], seed=i, direction=1 if i % 2 == 0 else -1)
+        records.append(VideoRecord(path, i % 2))
+    return records
+
+
+def first_training_rows(folder: Path, records: Sequence[VideoRecord], row, config: str = "configs/list.yaml",
+                        test_share: float = 0.25, extra: Sequence[str] = ()) -> List[Dict]:
+    """A user's first training run: `scripts/train.py --config <config>` on `records` (listed in train and
+    test annotation files, every 1/test_share-th clip held out) from an empty feature cache, in a fresh
+    process. Rows: seconds end to end (start-up, video check, cache fill, training, test), and the peak
+    memory of the whole process tree (the script, its loader workers and their decoding children),
+    sampled twice a second, as resident memory and as proportional set size (shared pages counted once)."""
+    root, clips = folder.resolve(), Path(records[0].path).resolve().parent
+    lists = {"train": [], "test": []}
+    step = max(2, round(1 / test_share))
+    for i, record in enumerate(records):
+        relative = Path(record.path).resolve().relative_to(clips)  # the records share one folder
+        lists["test" if i % step == step - 1 else "train"].append(f"{relative} {record.label}")
+    for split, lines in lists.items():
+        (root / f"{split}.txt").write_text("\n".join(lines) + "\n")
+    command = [sys.executable, "scripts/train.py", "--config", config, "--data.root", str(clips),
+               "--data.train_list", str(root / "train.txt"), "--data.test_list", str(root / "test.txt"),
+               "--data.cache_dir", str(root / "cache"), "--trainer.logger.init_args.save_dir", str(root / "runs"),
+               "--checkpoint.dirpath", str(root / "checkpoints"), *extra]
+    log = root / "train.log"
+    began = time.perf_counter()
+    with open(log, "w") as out:
+        process = subprocess.Popen(command, cwd=Path(__file__).resolve().parents[1], stdout=out,
+                                   stderr=subprocess.STDOUT)
+        peak_rss = peak_pss = 0.0
+        while process.poll() is None:
+            rss, pss = tree_memory_mb(process.pid)
+            peak_rss, peak_pss = max(peak_rss, rss), max(peak_pss, pss)
+            time.sleep(0.5)
+    took = time.perf_counter() - began
+    if process.returncode != 0:
+        raise RuntimeError(f"the training run failed (exit status {process.returncode}); see {log}")
+    frames = sum(_frame_count(record.path) for record in records)
+    what = (f"scripts/train.py --config {config} from an empty cache: {len(records)} phone-like clips "
+            f"({len(lists['train'])} train, {len(lists['test'])} test; {frames} frames)")
+    return [
+        row("first run", what + ", seconds end to end", took, "s", None, None),
+        row("first run", "peak memory of its process tree, resident (shared pages counted in each process)",
+            peak_rss, "MB", None, None),
+        row("first run", "peak memory of its process tree, proportional set size (shared pages counted once)",
+            peak_pss, "MB", None, None),
+    ]
+
+
+def _frame_count(path: Path) -> int:
+    with open_video(path) as reader:
+        return reader.meta.num_frames
+
+
+def tree_memory_mb(root: int) -> Tuple[float, float]:
+    """(resident, proportional set size) in MB summed over process `root` and its descendants (Linux /proc;
+    (0, 0) elsewhere); a process that ends while it is read is left out."""
+    parents: Dict[int, int] = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+    tree, frontier = set(), {root}
+    while frontier:
+        tree |= frontier
+        frontier = {pid for pid, parent in parents.items() if parent in frontier and pid not in tree}
+    rss = pss = 0.0
+    for pid in tree:
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Rss:"):
+                    rss += int(line.split()[1]) / 1024
+                elif line.startswith("Pss:"):
+                    pss += int(line.split()[1]) / 1024
+        except (OSError, ValueError):
+            continue
+    return rss, pss
 
 
 def cache_fill_rows(backbone: Backbone, folder: Path, clips: int, seconds: float, workers: int,

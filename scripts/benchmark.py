@@ -6,6 +6,8 @@
     python scripts/benchmark.py --inference-videos 32 --inference-dir ../shared/data/real-videos
                                 # + predict.py against a tutorial loop on 16 and 32 videos, fp32 vs bf16 CNN
     python scripts/benchmark.py --only-inference --inference-videos 4 --repeats 1 --precision-sizes 112  # smoke
+    python scripts/benchmark.py --only-first-run --first-run 64 --first-run-dir data/phone64
+                                # train.py from an empty cache on 64 generated 720p/1080p phone clips
 """
 from __future__ import annotations
 
@@ -47,6 +49,12 @@ def main(argv: List[str]) -> int:
     parser.add_argument("--phone-clips", type=int, default=0,
                         help="cache-fill rows: generate this many 720p/1080p phone-like clips and fill the feature "
                              "cache from empty, every frame vs the default rate")
+    parser.add_argument("--first-run", type=int, default=0, metavar="CLIPS",
+                        help="first-run rows: scripts/train.py --config configs/list.yaml from an empty cache on this "
+                             "many generated phone-like clips (64: like the set of issue 8), seconds and peak memory")
+    parser.add_argument("--first-run-dir", type=Path, default=None,
+                        help="keep the first run's generated clips here and reuse them (default: a temporary folder)")
+    parser.add_argument("--only-first-run", action="store_true", help="only the first-run rows")
     parser.add_argument("--backbones", nargs="*", default=[], metavar="NAME",
                         help="backbone-choice rows: the CNN alone for each of these (e.g. timm/resnet50), beside "
                              "efficientnet_lite0, built without pretrained weights (speed does not depend on them)")
@@ -70,11 +78,14 @@ def main(argv: List[str]) -> int:
         raise UsageError("--only-backbones needs --backbones NAME [NAME ...]")
     if args.only_motion_window and not args.motion_window_dir:
         raise UsageError("--only-motion-window needs --motion-window-dir DIR")
-    core = not (args.only_inference or args.only_backbones or args.only_motion_window)
+    if args.only_first_run and not args.first_run:
+        raise UsageError("--only-first-run needs --first-run CLIPS")
+    core = not (args.only_inference or args.only_backbones or args.only_motion_window or args.only_first_run)
     print(format_markdown(run_benchmark(args.video, args.repeats, args.input_size, args.device, args.memory_minutes,
                                         inference, core=core, phone_clips=args.phone_clips,
                                         backbones=args.backbones, backbone_sizes=args.backbone_sizes,
-                                        motion_window_dir=args.motion_window_dir)))
+                                        motion_window_dir=args.motion_window_dir, first_run=args.first_run,
+                                        first_run_dir=args.first_run_dir)))
     return EXIT_OK
 
 

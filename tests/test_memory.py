@@ -17,3 +17,22 @@ def test_caching_a_long_video_peaks_like_a_short_one(tmp_path):
     # Holding the long video's frames at full size would add 346 MB, at crop size 18 MB; its features 4 MB.
     assert large["grown_mb"] - small["grown_mb"] < 64, (small, large)
     assert large["child_peak_mb"] - small["child_peak_mb"] < 64, (small, large)
+
+
+@pytest.mark.slow  # a real training run from an empty cache, in a fresh process: about 15 s
+def test_the_first_run_benchmark_trains_from_an_empty_cache_and_measures_the_process_tree(tmp_path):
+    """The rows behind docs/benchmarks.md's first-run figures: train.py end to end on generated phone-like
+    clips, with the memory of the script, its loader workers and their decoding children."""
+    from pipeline.benchmark import _row
+    from pipeline.benchmark_cache import first_training_rows, make_phone_set
+
+    records = make_phone_set(tmp_path / "clips", 8, seconds=[1.0] * 8, sizes=[(160, 96), (128, 96)])
+    assert [r.label for r in records] == [0, 1] * 4
+    out = tmp_path / "run"
+    out.mkdir()
+    seconds, rss, pss = first_training_rows(out, records, _row,
+                                            extra=["--trainer.max_epochs", "2", "--model.input_size", "64"])
+    assert "8 phone-like clips (6 train, 2 test; 240 frames)" in seconds["what"] and seconds["rate"] > 0
+    assert (out / "checkpoints" / "last.ckpt").is_file() and any((out / "cache").iterdir())
+    # The tree holds at least the script itself (torch and Lightning alone take over 200 MB resident).
+    assert rss["rate"] > 200 and 0 < pss["rate"] <= rss["rate"]
