@@ -17,6 +17,7 @@ import resource
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -77,16 +78,17 @@ def make_phone_set(folder: Path, clips: int, seconds: Optional[Sequence[float]] 
 def first_training_rows(folder: Path, records: Sequence[VideoRecord], row, config: str = "configs/list.yaml",
                         test_share: float = 0.25, extra: Sequence[str] = ()) -> List[Dict]:
     """A user's first training run: `scripts/train.py --config <config>` on `records` (listed in train and
-    test annotation files, every 1/test_share-th clip held out) from an empty feature cache, in a fresh
+    test annotation files, every 1/test_share-th clip of each class held out) from an empty feature cache, in a fresh
     process. Rows: seconds end to end (start-up, video check, cache fill, training, test), and the peak
     memory of the whole process tree (the script, its loader workers and their decoding children),
     sampled twice a second, as resident memory and as proportional set size (shared pages counted once)."""
     root, clips = folder.resolve(), Path(records[0].path).resolve().parent
-    lists = {"train": [], "test": []}
-    step = max(2, round(1 / test_share))
-    for i, record in enumerate(records):
+    lists: Dict[str, List[str]] = {"train": [], "test": []}
+    step, seen = max(2, round(1 / test_share)), Counter()
+    for record in records:
+        seen[record.label] += 1  # every step-th clip of each class is held out
         relative = Path(record.path).resolve().relative_to(clips)  # the records share one folder
-        lists["test" if i % step == step - 1 else "train"].append(f"{relative} {record.label}")
+        lists["test" if seen[record.label] % step == 0 else "train"].append(f"{relative} {record.label}")
     for split, lines in lists.items():
         (root / f"{split}.txt").write_text("\n".join(lines) + "\n")
     command = [sys.executable, "scripts/train.py", "--config", config, "--data.root", str(clips),

@@ -34,5 +34,6 @@ def test_the_first_run_benchmark_trains_from_an_empty_cache_and_measures_the_pro
                                             extra=["--trainer.max_epochs", "2", "--model.input_size", "64"])
     assert "8 phone-like clips (6 train, 2 test; 240 frames)" in seconds["what"] and seconds["rate"] > 0
     assert (out / "checkpoints" / "last.ckpt").is_file() and any((out / "cache").iterdir())
+    assert sorted(line.split()[1] for line in (out / "test.txt").read_text().splitlines()) == ["0", "1"]
     # The tree holds at least the script itself (torch and Lightning alone take over 200 MB resident).
     assert rss["rate"] > 200 and 0 < pss["rate"] <= rss["rate"]
