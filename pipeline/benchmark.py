@@ -309,15 +309,26 @@ def _cache_one(video: str, cache_dir: str, input_size: str, backend: str, rate: 
     features, errors = precompute_features([VideoRecord(Path(video), 0)], backbone, cache, backend=backend,
                                            progress=False)
     seconds = time.perf_counter() - began
-    DECODER.stop()  # reap the decoding child, so that RUSAGE_CHILDREN holds its peak
+    child_peak_mb = _peak_mb(DECODER.pid)
+    DECODER.stop()
     print(json.dumps({
         "frames": 0 if features[0] is None else len(features[0]),
         "errors": list(errors.values()),
         "grown_mb": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - start_kb) / 1024,
         "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "child_peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+        "child_peak_mb": child_peak_mb,
         "seconds": seconds,
     }))
+
+
+def _peak_mb(pid: Optional[int]) -> float:
+    """A live process's peak resident memory (VmHWM, Linux), or nan. Not RUSAGE_CHILDREN: a child started
+    by fork and exec is charged the parent's pages it held between the two."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            return next(int(line.split()[1]) / 1024 for line in status if line.startswith("VmHWM:"))
+    except (OSError, StopIteration, ValueError):
+        return float("nan")
 
 
 def memory_rows(minutes: List[float], tmp: Path, input_size: int) -> List[Dict]:
