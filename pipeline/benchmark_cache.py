@@ -79,7 +79,7 @@ def first_training_rows(folder: Path, records: Sequence[VideoRecord], row, confi
                         test_share: float = 0.25, extra: Sequence[str] = ()) -> List[Dict]:
     """A user's first training run: `scripts/train.py --config <config>` on `records` (listed in train and
     test annotation files, every 1/test_share-th clip of each class held out) from an empty feature cache, in a fresh
-    process. Rows: seconds end to end (start-up, video check, cache fill, training, test), and the peak
+    process. Rows: seconds end to end (start-up, cache fill, training, test), and the peak
     memory of the whole process tree (the script, its loader workers and their decoding children),
     sampled twice a second, as resident memory and as proportional set size (shared pages counted once)."""
     root, clips = folder.resolve(), Path(records[0].path).resolve().parent
@@ -100,14 +100,15 @@ def first_training_rows(folder: Path, records: Sequence[VideoRecord], row, confi
     with open(log, "w") as out:
         process = subprocess.Popen(command, cwd=Path(__file__).resolve().parents[1], stdout=out,
                                    stderr=subprocess.STDOUT)
-        peak_rss = peak_pss = 0.0
+        samples = []
         while process.poll() is None:
-            rss, pss = tree_memory_mb(process.pid)
-            peak_rss, peak_pss = max(peak_rss, rss), max(peak_pss, pss)
+            samples.append(tree_memory_mb(process.pid))
             time.sleep(0.5)
+        peak_rss, peak_pss = (max((s[k] for s in samples if s[k] == s[k]), default=float("nan")) for k in (0, 1))
     took = time.perf_counter() - began
-    if process.returncode != 0:
-        raise RuntimeError(f"the training run failed (exit status {process.returncode}); see {log}")
+    if process.returncode != 0:  # the log goes with the caller's temporary folder: show its end here
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:])
+        raise RuntimeError(f"the training run failed (exit status {process.returncode}); its output ended:\n{tail}")
     frames = sum(_frame_count(record.path) for record in records)
     what = (f"scripts/train.py --config {config} from an empty cache: {len(records)} phone-like clips "
             f"({len(lists['train'])} train, {len(lists['test'])} test; {frames} frames)")
@@ -127,7 +128,8 @@ def _frame_count(path: Path) -> int:
 
 def tree_memory_mb(root: int) -> Tuple[float, float]:
     """(resident, proportional set size) in MB summed over process `root` and its descendants (Linux /proc;
-    (0, 0) elsewhere); a process that ends while it is read is left out."""
+    the proportional size is nan where the kernel has no smaps_rollup, both are nan off Linux); a process
+    that ends while it is read is left out."""
     parents: Dict[int, int] = {}
     for entry in Path("/proc").glob("[0-9]*"):
         try:
@@ -139,16 +141,20 @@ def tree_memory_mb(root: int) -> Tuple[float, float]:
         tree |= frontier
         frontier = {pid for pid, parent in parents.items() if parent in frontier and pid not in tree}
     rss = pss = 0.0
+    read_rss = read_pss = False
     for pid in tree:
         try:
-            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-                if line.startswith("Rss:"):
-                    rss += int(line.split()[1]) / 1024
-                elif line.startswith("Pss:"):
-                    pss += int(line.split()[1]) / 1024
-        except (OSError, ValueError):
+            rss += _kb_field(Path(f"/proc/{pid}/status"), "VmRSS:") / 1024
+            read_rss = True
+            pss += _kb_field(Path(f"/proc/{pid}/smaps_rollup"), "Pss:") / 1024
+            read_pss = True
+        except (OSError, ValueError, StopIteration):
             continue
-    return rss, pss
+    return (rss if read_rss else float("nan")), (pss if read_pss else float("nan"))
+
+
+def _kb_field(path: Path, name: str) -> int:
+    return next(int(line.split()[1]) for line in path.read_text().splitlines() if line.startswith(name))
 
 
 def cache_fill_rows(backbone: Backbone, folder: Path, clips: int, seconds: float, workers: int,

@@ -78,8 +78,10 @@ def main(argv: List[str]) -> int:
         raise UsageError("--only-backbones needs --backbones NAME [NAME ...]")
     if args.only_motion_window and not args.motion_window_dir:
         raise UsageError("--only-motion-window needs --motion-window-dir DIR")
-    if args.only_first_run and not args.first_run:
-        raise UsageError("--only-first-run needs --first-run CLIPS")
+    if args.first_run < 0 or args.first_run == 1:
+        raise UsageError(f"--first-run needs at least 2 clips (two classes), got {args.first_run}")
+    if (args.only_first_run or args.first_run_dir) and not args.first_run:
+        raise UsageError("--only-first-run and --first-run-dir need --first-run CLIPS")
     core = not (args.only_inference or args.only_backbones or args.only_motion_window or args.only_first_run)
     print(format_markdown(run_benchmark(args.video, args.repeats, args.input_size, args.device, args.memory_minutes,
                                         inference, core=core, phone_clips=args.phone_clips,

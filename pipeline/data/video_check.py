@@ -28,7 +28,6 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
 
-import numpy as np
 from torch.utils.data import DataLoader, Dataset
 
 from pipeline.atomic_io import write_text_atomic
@@ -39,6 +38,7 @@ from pipeline.data.readers import (
     fallback_order,
     open_video,
 )
+from pipeline.data.readers.base import first_pixel
 
 log = logging.getLogger(__name__)
 
@@ -73,11 +73,6 @@ class VideoCheck:
         return self.status in USABLE
 
 
-def _first_pixel(frames: np.ndarray) -> np.ndarray:
-    """A frame transform that keeps one pixel per frame: decoding is checked, nothing big is sent back."""
-    return frames[:, :1, :1]
-
-
 def probe_video(path: str, backend: str = "auto", timeout: float = DEFAULT_DECODE_TIMEOUT,
                 fallback: bool = True) -> VideoCheck:
     """Open `path` in an isolated decoder and decode its first, middle and last frames; with
@@ -88,7 +83,7 @@ def probe_video(path: str, backend: str = "auto", timeout: float = DEFAULT_DECOD
         try:
             with open_video(path, name, isolated=True, timeout=timeout) as reader:
                 meta = reader.meta
-                reader.get_frames(sorted({0, meta.num_frames // 2, meta.num_frames - 1}), transform=_first_pixel)
+                reader.get_frames(sorted({0, meta.num_frames // 2, meta.num_frames - 1}), transform=first_pixel)
         except VideoReadError as exc:
             first = first or exc
             if not another_decoder_may_help(exc):

@@ -25,6 +25,14 @@ PathLike = Union[str, "os.PathLike[str]"]
 FrameTransform = Callable[[np.ndarray], np.ndarray]  # uint8 [T,H,W,3] -> uint8 [T,h,w,3]
 Size = Tuple[int, int]  # (height, width)
 
+
+
+def first_pixel(frames: np.ndarray) -> np.ndarray:
+    """A frame transform that keeps one pixel per frame: decoding is checked, nothing big is sent back.
+    It lives here, not beside its callers, because the decoding child unpickles it and must stay torch-free."""
+    return frames[:, :1, :1]
+
+
 # Decoder threads per reader: one, because readers run in DataLoader workers that share the cores.
 # A process that decodes alone asks for more; 0 means the decoder's own automatic count.
 DEFAULT_THREADS = 1

@@ -38,7 +38,7 @@ from pipeline.data.readers.base import (
 
 DEFAULT_DECODE_TIMEOUT = 300.0  # seconds a decoder may take to answer one call (open, a clip, a chunk)
 _CHILD_MAIN = "from pipeline.data.readers.isolated import serve; serve()"
-_STARTUP_TIMEOUT = 300.0  # a fresh interpreter importing torch and the decoders, on a busy machine
+_STARTUP_TIMEOUT = 300.0  # a fresh interpreter importing the decoders (not torch), on a busy machine
 
 
 class DecoderProcess:
