@@ -73,25 +73,15 @@ class BenchmarkDefaults:
 BENCHMARK_DEFAULTS = BenchmarkDefaults()
 
 
-def best_time(fn: Callable[[], object], repeats: int) -> float:
-    """The fastest of `repeats` timed calls of `fn`, after one untimed warm-up call."""
+def best_time(fn: Callable[[], object], repeats: int, clock: Callable[[], float] = time.perf_counter) -> float:
+    """The fastest of `repeats` timed calls of `fn`, after one untimed warm-up call; `clock`
+    time.process_time gives this process's CPU time (every thread's) instead of wall time."""
     fn()  # warm-up: imports, caches, allocator
     times = []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = clock()
         fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
-def best_cpu_time(fn: Callable[[], object], repeats: int) -> float:
-    """The least CPU time of this process (every thread's) over `repeats` calls of `fn`, after a warm-up."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.process_time()
-        fn()
-        times.append(time.process_time() - start)
+        times.append(clock() - start)
     return min(times)
 
 
@@ -203,7 +193,7 @@ def backbone_rows(video: Path, repeats: int, backbone: Backbone, device: torch.d
         return out
 
     cnn = len(ready) / best_time(cnn_only, repeats)
-    cnn_core_seconds = best_cpu_time(cnn_only, repeats) / len(ready)  # per frame, all of torch's threads
+    cnn_core_seconds = best_time(cnn_only, repeats, time.process_time) / len(ready)  # per frame, all of torch's threads
 
     def decode_only():
         for _ in stream_frames(str(video), preprocessing, threads=1, chunk_frames=CACHE_BATCH):
