@@ -19,6 +19,7 @@ the median and the spread (min-max) of `repeats` runs. Results come back as rows
 from __future__ import annotations
 
 import json
+import logging
 import platform
 import resource
 import shutil
@@ -42,15 +43,18 @@ from pipeline.data.datasets import read_clips
 from pipeline.data.feature_cache import FeatureCache, precompute_features
 from pipeline.data.feature_rate import FeatureRate
 from pipeline.data.frame_stream import decoder_threads, stream_frames
-from pipeline.data.readers import available_backends, open_video
+from pipeline.data.readers import VideoReadError, available_backends, open_video
 from pipeline.data.readers.isolated import DECODER
 from pipeline.data.sampling import SegmentSampler
 from pipeline.data.transforms import ResizeCrop, normalize, resize_crop
 from pipeline.data.workers import available_cores
 from pipeline.demo.video_writer import write_video
 
+log = logging.getLogger(__name__)
+
 CLIP_FRAMES = 16  # frames per clip in the "open + read one clip" rows
 CACHE_BATCH = 64  # frames per chunk and CNN batch in the backbone rows, as the feature cache uses
+FINETUNE_ARGS = ("--model.freeze_backbone", "false", "--trainer.max_epochs", "2")  # the fine-tuning rows' run
 
 
 @dataclass(frozen=True)
@@ -195,11 +199,19 @@ def backbone_rows(video: Path, repeats: int, backbone: Backbone, device: torch.d
     cnn = len(ready) / best_time(cnn_only, repeats)
     cnn_core_seconds = best_time(cnn_only, repeats, time.process_time) / len(ready)  # per frame, all of torch's threads
 
-    def decode_only():
-        for _ in stream_frames(str(video), preprocessing, threads=1, chunk_frames=CACHE_BATCH):
-            pass
+    def decode_only(backend: str = "auto", threads: int = 1) -> Callable[[], None]:
+        def decode() -> None:
+            for _ in stream_frames(str(video), preprocessing, backend, threads=threads, chunk_frames=CACHE_BATCH):
+                pass
+        return decode
 
-    decoder = n / best_time(decode_only, repeats)
+    decoder = n / best_time(decode_only(), repeats)
+    nvdec = None
+    if device.type == "cuda" and "nvdec" in available_backends():
+        try:  # stream_frames falls back to a CPU decoder with a warning: the row is only NVDEC's when none is logged
+            nvdec = n / best_time(decode_only("nvdec", 0), repeats)
+        except VideoReadError as exc:
+            log.warning("no NVDEC row: %s", exc)
 
     threads = decoder_threads()
 
@@ -230,6 +242,10 @@ def backbone_rows(video: Path, repeats: int, backbone: Backbone, device: torch.d
         _row("backbone", f"decoder alone: every frame decoded to {preprocessing.crop_size}px in the decoding child, "
              "one thread", decoder, "frames/s", None, None),
     ]
+    if nvdec is not None:
+        rows.append(_row("backbone", f"decoder alone: NVDEC (--backend nvdec), every frame decoded and resized to "
+                         f"{preprocessing.crop_size}px on the GPU, in the decoding child", nvdec, "frames/s",
+                         nvdec / decoder, None))
     if device.type == "cpu":
         cores = available_cores()
         shared = 1 / max(1 / cnn, (cnn_core_seconds + 1 / decoder) / cores)
@@ -386,14 +402,15 @@ def run_benchmark(video: Optional[Path] = None, repeats: int = BENCHMARK_DEFAULT
                   core: bool = True, phone_clips: int = 0, backbones: Sequence[str] = (),
                   backbone_sizes: Sequence[int] = BENCHMARK_DEFAULTS.backbone_sizes,
                   motion_window_dir: Optional[Path] = None, first_run: int = 0,
-                  first_run_dir: Optional[Path] = None) -> Dict:
+                  first_run_dir: Optional[Path] = None, finetune_run: int = 0) -> Dict:
     """Every row, on `video` (default: a generated 640x360 clip), plus a description of the machine;
     memory rows for generated videos of `memory_minutes` minutes when given; batch-inference and
     precision rows when `inference` holds run_inference_benchmark's arguments (device and repeats
     are these); cache-fill rows on `phone_clips` generated phone-like clips when > 0; backbone-choice
     rows for `backbones` (benchmark_backbones.py) at `backbone_sizes` when given; motion-window rows
     (benchmark_motion_window.py) for the videos in `motion_window_dir`; first-run rows (train.py from an empty
-    cache, benchmark_cache.py) on `first_run` generated phone clips, kept in `first_run_dir` when given.
+    cache, benchmark_cache.py) on `first_run` generated phone clips, kept in `first_run_dir` when given, and
+    fine-tuning rows (the same with the backbone trained, 2 epochs) on `finetune_run` generated 640x360 clips.
     core=False leaves out the decoding, isolation, backbone and head rows."""
     torch_device = torch.device(device)
     with tempfile.TemporaryDirectory() as tmp:
@@ -412,13 +429,19 @@ def run_benchmark(video: Optional[Path] = None, repeats: int = BENCHMARK_DEFAULT
             backbone = create_backbone("efficientnet_lite0", input_size=input_size)
             rows += cache_fill_rows(backbone, Path(tmp), phone_clips, BENCHMARK_DEFAULTS.phone_seconds,
                                     BENCHMARK_DEFAULTS.inference_workers, _row)
-        if first_run:
+        if first_run or finetune_run:
             from pipeline.benchmark_cache import first_training_rows, make_phone_set
 
             folder = first_run_dir or Path(tmp) / "first-run"
+        if first_run:
             runs = Path(tmp) / "first-run-output"  # lists, cache, logs, checkpoints: always from empty
             runs.mkdir()
             rows += first_training_rows(runs, make_phone_set(folder, first_run), _row)
+        if finetune_run:
+            runs = Path(tmp) / "finetune-output"
+            runs.mkdir()
+            clips = make_phone_set(folder / "360p", finetune_run, sizes=[(640, 360)])
+            rows += first_training_rows(runs, clips, _row, extra=FINETUNE_ARGS, group="fine-tuning")
     if backbones:
         from pipeline.benchmark_backbones import backbone_choice_rows
 

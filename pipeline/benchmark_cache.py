@@ -14,6 +14,7 @@ with the peak memory of its whole process tree.
 from __future__ import annotations
 
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -76,12 +77,13 @@ def make_phone_set(folder: Path, clips: int, seconds: Optional[Sequence[float]] 
 
 
 def first_training_rows(folder: Path, records: Sequence[VideoRecord], row, config: str = "configs/list.yaml",
-                        test_share: float = 0.25, extra: Sequence[str] = ()) -> List[Dict]:
-    """A user's first training run: `scripts/train.py --config <config>` on `records` (listed in train and
-    test annotation files, every 1/test_share-th clip of each class held out) from an empty feature cache, in a fresh
-    process. Rows: seconds end to end (start-up, cache fill, training, test), and the peak
-    memory of the whole process tree (the script, its loader workers and their decoding children),
-    sampled twice a second, as resident memory and as proportional set size (shared pages counted once)."""
+                        test_share: float = 0.25, extra: Sequence[str] = (), group: str = "first run") -> List[Dict]:
+    """A user's first training run: `scripts/train.py --config <config> <extra>` on `records` (listed in train
+    and test annotation files, every 1/test_share-th clip of each class held out) from an empty feature cache,
+    in a fresh process, on the device train.py picks (a GPU when there is one). Rows (in `group`): seconds end
+    to end (start-up, cache fill, training, test), the peak memory of the whole process tree (the script, its
+    loader workers and their decoding children) as resident memory and as proportional set size (shared
+    pages counted once), and where `nvidia-smi` answers, the GPU's mean busy share; all sampled twice a second."""
     root, clips = folder.resolve(), Path(records[0].path).resolve().parent
     lists: Dict[str, List[str]] = {"train": [], "test": []}
     step, seen = max(2, round(1 / test_share)), Counter()
@@ -100,30 +102,58 @@ def first_training_rows(folder: Path, records: Sequence[VideoRecord], row, confi
     with open(log, "w") as out:
         process = subprocess.Popen(command, cwd=Path(__file__).resolve().parents[1], stdout=out,
                                    stderr=subprocess.STDOUT)
-        samples = []
+        samples, busy = [], []
         while process.poll() is None:
             samples.append(tree_memory_mb(process.pid))
+            share = gpu_busy_percent()
+            if share is not None:
+                busy.append(share)
             time.sleep(0.5)
         peak_rss, peak_pss = (max((s[k] for s in samples if s[k] == s[k]), default=float("nan")) for k in (0, 1))
     took = time.perf_counter() - began
     if process.returncode != 0:  # the log goes with the caller's temporary folder: show its end here
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:])
         raise RuntimeError(f"the training run failed (exit status {process.returncode}); its output ended:\n{tail}")
-    frames = sum(_frame_count(record.path) for record in records)
-    what = (f"scripts/train.py --config {config} from an empty cache: {len(records)} phone-like clips "
-            f"({len(lists['train'])} train, {len(lists['test'])} test; {frames} frames)")
-    return [
-        row("first run", what + ", seconds end to end", took, "s", None, None),
-        row("first run", "peak memory of its process tree, resident (shared pages counted in each process)",
+    frames, sizes = _describe(records)
+    what = (f"scripts/train.py --config {config}{''.join(' ' + a for a in extra)} from an empty cache: "
+            f"{len(records)} {sizes} clips ({len(lists['train'])} train, {len(lists['test'])} test; "
+            f"{frames} frames)")
+    rows = [
+        row(group, what + ", seconds end to end", took, "s", None, None),
+        row(group, "peak memory of its process tree, resident (shared pages counted in each process)",
             peak_rss, "MB", None, None),
-        row("first run", "peak memory of its process tree, proportional set size (shared pages counted once)",
+        row(group, "peak memory of its process tree, proportional set size (shared pages counted once)",
             peak_pss, "MB", None, None),
     ]
+    if busy:
+        rows.append(row(group, f"GPU busy share over the run, mean of {len(busy)} nvidia-smi samples (0.5 s apart)",
+                        sum(busy) / len(busy), "%", None, None))
+    return rows
 
 
-def _frame_count(path: Path) -> int:
-    with open_video(path) as reader:
-        return reader.meta.num_frames
+def gpu_busy_percent() -> Optional[float]:
+    """GPU 0's utilisation in % as nvidia-smi reports it (the share of the last sample period in which a
+    kernel ran), or None without nvidia-smi or a GPU."""
+    if shutil.which("nvidia-smi") is None:
+        return None
+    try:
+        done = subprocess.run(["nvidia-smi", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits", "-i", "0"],
+                              capture_output=True, text=True, timeout=5)
+        return float(done.stdout.split()[0]) if done.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+        return None
+
+
+def _describe(records: Sequence[VideoRecord]) -> Tuple[int, str]:
+    """The videos' frames in all and their sizes ("1280x720/1920x1080")."""
+    frames, sizes = 0, []
+    for record in records:
+        with open_video(record.path) as reader:
+            frames += reader.meta.num_frames
+            size = f"{reader.meta.width}x{reader.meta.height}"
+        if size not in sizes:
+            sizes.append(size)
+    return frames, "/".join(sizes)
 
 
 def tree_memory_mb(root: int) -> Tuple[float, float]:

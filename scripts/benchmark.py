@@ -8,6 +8,8 @@
     python scripts/benchmark.py --only-inference --inference-videos 4 --repeats 1 --precision-sizes 112  # smoke
     python scripts/benchmark.py --only-first-run --first-run 64 --first-run-dir data/phone64
                                 # train.py from an empty cache on 64 generated 720p/1080p phone clips
+    python scripts/benchmark.py --device cuda --only-first-run --first-run 64 --finetune-run 32
+                                # on a GPU: + fine-tuning on 360p clips, with the GPU's busy share
 """
 from __future__ import annotations
 
@@ -54,7 +56,10 @@ def main(argv: List[str]) -> int:
                              "many generated phone-like clips (64: like the set of issue 8), seconds and peak memory")
     parser.add_argument("--first-run-dir", type=Path, default=None,
                         help="keep the first run's generated clips here and reuse them (default: a temporary folder)")
-    parser.add_argument("--only-first-run", action="store_true", help="only the first-run rows")
+    parser.add_argument("--finetune-run", type=int, default=0, metavar="CLIPS",
+                        help="fine-tuning rows: the same run with the backbone trained (2 epochs, 224 px) on this many "
+                             "generated 640x360 clips, with the GPU's busy share where nvidia-smi answers")
+    parser.add_argument("--only-first-run", action="store_true", help="only the first-run and fine-tuning rows")
     parser.add_argument("--backbones", nargs="*", default=[], metavar="NAME",
                         help="backbone-choice rows: the CNN alone for each of these (e.g. timm/resnet50), beside "
                              "efficientnet_lite0, built without pretrained weights (speed does not depend on them)")
@@ -78,16 +83,17 @@ def main(argv: List[str]) -> int:
         raise UsageError("--only-backbones needs --backbones NAME [NAME ...]")
     if args.only_motion_window and not args.motion_window_dir:
         raise UsageError("--only-motion-window needs --motion-window-dir DIR")
-    if args.first_run < 0 or args.first_run == 1:
-        raise UsageError(f"--first-run needs at least 2 clips (two classes), got {args.first_run}")
-    if (args.only_first_run or args.first_run_dir) and not args.first_run:
-        raise UsageError("--only-first-run and --first-run-dir need --first-run CLIPS")
+    for flag, clips in (("--first-run", args.first_run), ("--finetune-run", args.finetune_run)):
+        if clips < 0 or clips == 1:
+            raise UsageError(f"{flag} needs at least 2 clips (two classes), got {clips}")
+    if (args.only_first_run or args.first_run_dir) and not (args.first_run or args.finetune_run):
+        raise UsageError("--only-first-run and --first-run-dir need --first-run or --finetune-run CLIPS")
     core = not (args.only_inference or args.only_backbones or args.only_motion_window or args.only_first_run)
     print(format_markdown(run_benchmark(args.video, args.repeats, args.input_size, args.device, args.memory_minutes,
                                         inference, core=core, phone_clips=args.phone_clips,
                                         backbones=args.backbones, backbone_sizes=args.backbone_sizes,
                                         motion_window_dir=args.motion_window_dir, first_run=args.first_run,
-                                        first_run_dir=args.first_run_dir)))
+                                        first_run_dir=args.first_run_dir, finetune_run=args.finetune_run)))
     return EXIT_OK
 
 

@@ -2,6 +2,8 @@
 the memory of caching a short one (both the process that embeds and the decoding child)."""
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from pipeline.benchmark import make_test_video, measure_cache_memory
@@ -31,10 +33,26 @@ def test_the_first_run_benchmark_trains_from_an_empty_cache_and_measures_the_pro
     assert [r.label for r in records] == [0, 1] * 4
     out = tmp_path / "run"
     out.mkdir()
-    seconds, rss, pss = first_training_rows(out, records, _row,
-                                            extra=["--trainer.max_epochs", "2", "--model.input_size", "64"])
-    assert "8 phone-like clips (6 train, 2 test; 240 frames)" in seconds["what"] and seconds["rate"] > 0
+    rows = first_training_rows(out, records, _row, extra=["--trainer.max_epochs", "2", "--model.input_size", "64"])
+    seconds, rss, pss = rows[:3]
+    assert "8 160x96/128x96 clips (6 train, 2 test; 240 frames)" in seconds["what"] and seconds["rate"] > 0
     assert (out / "checkpoints" / "last.ckpt").is_file() and any((out / "cache").iterdir())
     assert sorted(line.split()[1] for line in (out / "test.txt").read_text().splitlines()) == ["0", "1"]
     # The tree holds at least the script itself (torch and Lightning alone take over 200 MB resident).
     assert rss["rate"] > 200 and 0 < pss["rate"] <= rss["rate"]
+    if shutil.which("nvidia-smi") is None:
+        assert len(rows) == 3, "no GPU busy row without nvidia-smi"
+
+
+@pytest.mark.slow  # fine-tuning a CNN for 2 epochs on 6 clips: about 30 s
+def test_the_fine_tuning_benchmark_trains_the_backbone(tmp_path):
+    from pipeline.benchmark import FINETUNE_ARGS, _row
+    from pipeline.benchmark_cache import first_training_rows, make_phone_set
+
+    records = make_phone_set(tmp_path / "clips", 8, seconds=[1.0] * 8, sizes=[(160, 96)])
+    out = tmp_path / "run"
+    out.mkdir()
+    rows = first_training_rows(out, records, _row, extra=[*FINETUNE_ARGS, "--model.input_size", "64"],
+                               group="fine-tuning")
+    assert {r["group"] for r in rows} == {"fine-tuning"} and "--model.freeze_backbone false" in rows[0]["what"]
+    assert "(fine-tuned)" in (out / "train.log").read_text() and (out / "checkpoints" / "last.ckpt").is_file()
