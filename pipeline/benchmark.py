@@ -332,6 +332,7 @@ def measure_cache_memory(video: Path, cache_dir: Path, input_size: int = 112, ba
 
 def _cache_one(video: str, cache_dir: str, input_size: str, backend: str, rate: str) -> None:
     """The child side of `measure_cache_memory`: prints one JSON line."""
+    from pipeline.benchmark_cache import proc_mb
     from pipeline.data.feature_rate import FEATURE_RATE_DEFAULTS
 
     backbone = create_backbone("efficientnet_lite0", input_size=int(input_size))
@@ -342,7 +343,9 @@ def _cache_one(video: str, cache_dir: str, input_size: str, backend: str, rate: 
     features, errors = precompute_features([VideoRecord(Path(video), 0)], backbone, cache, backend=backend,
                                            progress=False)
     seconds = time.perf_counter() - began
-    child_peak_mb = _peak_mb(DECODER.pid)
+    # The child's own peak, not RUSAGE_CHILDREN's: that charges a child started by fork and exec with the
+    # parent's pages it held between the two.
+    child_peak_mb = proc_mb(DECODER.pid, "status", "VmHWM:")
     DECODER.stop()
     print(json.dumps({
         "frames": 0 if features[0] is None else len(features[0]),
@@ -352,16 +355,6 @@ def _cache_one(video: str, cache_dir: str, input_size: str, backend: str, rate: 
         "child_peak_mb": child_peak_mb,
         "seconds": seconds,
     }))
-
-
-def _peak_mb(pid: Optional[int]) -> float:
-    """A live process's peak resident memory (VmHWM, Linux), or nan. Not RUSAGE_CHILDREN: a child started
-    by fork and exec is charged the parent's pages it held between the two."""
-    try:
-        with open(f"/proc/{pid}/status") as status:
-            return next(int(line.split()[1]) / 1024 for line in status if line.startswith("VmHWM:"))
-    except (OSError, StopIteration, ValueError):
-        return float("nan")
 
 
 def memory_rows(minutes: List[float], tmp: Path, input_size: int) -> List[Dict]:

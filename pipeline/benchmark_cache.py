@@ -29,7 +29,7 @@ from models.backbones import Backbone
 from pipeline.data.annotations import VideoRecord
 from pipeline.data.feature_cache import FeatureCache, precompute_features
 from pipeline.data.feature_rate import FEATURE_RATE_DEFAULTS, FeatureRate
-from pipeline.data.readers import open_video
+from pipeline.data.readers import read_meta
 from pipeline.demo import write_video
 
 PHONE_SIZES = ((1280, 720), (1920, 1080))
@@ -146,14 +146,9 @@ def gpu_busy_percent() -> Optional[float]:
 
 def _describe(records: Sequence[VideoRecord]) -> Tuple[int, str]:
     """The videos' frames in all and their sizes ("1280x720/1920x1080")."""
-    frames, sizes = 0, []
-    for record in records:
-        with open_video(record.path) as reader:
-            frames += reader.meta.num_frames
-            size = f"{reader.meta.width}x{reader.meta.height}"
-        if size not in sizes:
-            sizes.append(size)
-    return frames, "/".join(sizes)
+    metas = [read_meta(record.path) for record in records]
+    sizes = dict.fromkeys(f"{meta.width}x{meta.height}" for meta in metas)
+    return sum(meta.num_frames for meta in metas), "/".join(sizes)
 
 
 def tree_memory_mb(root: int) -> Tuple[float, float]:
@@ -170,28 +165,30 @@ def tree_memory_mb(root: int) -> Tuple[float, float]:
     while frontier:
         tree |= frontier
         frontier = {pid for pid, parent in parents.items() if parent in frontier and pid not in tree}
-    rss = pss = 0.0
-    read_rss = read_pss = False
-    for pid in tree:
-        try:
-            rss += _kb_field(Path(f"/proc/{pid}/status"), "VmRSS:") / 1024
-            read_rss = True
-            pss += _kb_field(Path(f"/proc/{pid}/smaps_rollup"), "Pss:") / 1024
-            read_pss = True
-        except (OSError, ValueError, StopIteration):
-            continue
-    return (rss if read_rss else float("nan")), (pss if read_pss else float("nan"))
+    return (_sum_read([proc_mb(pid, "status", "VmRSS:") for pid in tree]),
+            _sum_read([proc_mb(pid, "smaps_rollup", "Pss:") for pid in tree]))
 
 
-def _kb_field(path: Path, name: str) -> int:
-    return next(int(line.split()[1]) for line in path.read_text().splitlines() if line.startswith(name))
+def _sum_read(values: Sequence[float]) -> float:
+    """The sum of the values that could be read (not nan), or nan when none could."""
+    read = [v for v in values if v == v]
+    return sum(read) if read else float("nan")
+
+
+def proc_mb(pid: Optional[int], file: str, field: str) -> float:
+    """A memory field of /proc/<pid>/<file> ("status" "VmHWM:", "smaps_rollup" "Pss:", ...) in MB; nan
+    when the process, the file or the field is not there (ended, another kernel, not Linux)."""
+    try:
+        text = Path(f"/proc/{pid}/{file}").read_text()
+        return next(int(line.split()[1]) / 1024 for line in text.splitlines() if line.startswith(field))
+    except (OSError, ValueError, StopIteration):
+        return float("nan")
 
 
 def cache_fill_rows(backbone: Backbone, folder: Path, clips: int, seconds: float, workers: int,
                     row) -> List[Dict]:
     """Seconds and peak memory to fill the cache for `clips` phone-like clips: every frame vs the default rate."""
-    videos = [make_phone_clip(folder / f"phone{i}.mp4", seconds, *PHONE_SIZES[i % 2], seed=i) for i in range(clips)]
-    records = [VideoRecord(video, 0) for video in videos]
+    records = make_phone_set(folder, clips, seconds=[seconds] * clips)
     frames = int(seconds * 30) * clips
     rows, baseline = [], None
     for name, rate in (("every frame", FeatureRate(None, None)), ("default rate", FEATURE_RATE_DEFAULTS)):
