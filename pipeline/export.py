@@ -191,7 +191,7 @@ def export_metadata(module: Any, fmt: str, out: Path, checkpoint: os.PathLike, s
                             "normalisation is inside"},
         "output": {"name": OUTPUT_NAME, "dtype": "float32", "shape": ["batch", len(module.class_names)],
                    "meaning": "class probabilities (softmax) of each clip; average a video's clips"},
-        "preprocessing": asdict(module.preprocessing),
+        "preprocessing": {**asdict(module.preprocessing), **module.preprocessing.to_dict()},  # + fit_version
         "clip_len": sampler["clip_len"],
         "sampler": sampler,
         "precision": "fp32",

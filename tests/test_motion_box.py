@@ -166,8 +166,8 @@ def test_every_decoder_finds_the_same_window_and_cuts_the_same_picture(videos, m
     for backend in ("pyav", "opencv", "decord"):
         monkeypatch.setattr(motion_box_module, "_FOUND", {})
         with open_video(videos["actor"], backend) as reader:
-            boxes[backend] = motion_box(reader).pixels(H, W)
-            focus[backend] = motion_box(reader).focus  # what the spotlight fades by
+            box = motion_box(reader)
+            boxes[backend], focus[backend] = box.pixels(H, W), box.focus  # the focus: what the spotlight fades by
             transform = ResizeCrop(_motion(48)).for_video(reader)
             frames[backend] = reader.get_frames([5, 15], transform).astype(int)  # decoded to size where it can
             frames[backend + " full size"] = transform(reader.get_frames([5, 15])).astype(int)

@@ -149,6 +149,11 @@ def actor_mask(label: str, rng_key: Sequence[int], width: int = WIDTH, height: i
     return np.abs(black.astype(np.int16) - white.astype(np.int16)).max(axis=-1) < 64
 
 
+def clip_path(label: str, index: int) -> str:
+    """Where clip `index` of class `label` lies in a motion set, relative to the set's folder."""
+    return f"{label}/{label}_{index:04d}.mp4"
+
+
 def clip_rng(seed: int, class_index: int, index: int) -> np.random.Generator:
     """The random state clip `index` of class `class_index` of a set made with `seed` is drawn from."""
     return np.random.default_rng([seed, class_index, index])
@@ -205,7 +210,7 @@ def generate_motion_dataset(
     clips: List[Dict[str, object]] = []
     for class_index, label in enumerate(MOTION_CLASSES):
         for index in range(clips_per_class):
-            path = out_dir / label / f"{label}_{index:04d}.mp4"
+            path = out_dir / clip_path(label, index)
             video = render_motion_clip(label, clip_rng(seed, class_index, index), width, height, frames, fps, pool)
             write_video(path, video, fps=fps, crf=MOTION_CRF)
             clips.append({"path": path.relative_to(out_dir).as_posix(), "label": label, "num_frames": len(video)})

@@ -17,7 +17,7 @@ import numpy as np
 
 from pipeline.data.motion_box import probe_motion_box
 from pipeline.data.readers import open_video
-from pipeline.demo.motion import MOTION_CLASSES, actor_mask, background_pool
+from pipeline.demo.motion import MOTION_CLASSES, actor_mask, background_pool, clip_path
 from pipeline.errors import InputError
 
 
@@ -55,7 +55,7 @@ def window_coverage(data_dir: Path, clips_per_class: Optional[int] = None, backe
     rows = []
     for class_index, label in enumerate(MOTION_CLASSES):
         for index in range(count):
-            relative = f"{label}/{label}_{index:04d}.mp4"
+            relative = clip_path(label, index)
             mask = actor_mask(label, (params["seed"], class_index, index), params["width"], params["height"],
                               tuple(params["frames"]), params["fps"], pool)
             with open_video(data_dir / relative, backend) as reader:
@@ -72,6 +72,6 @@ def window_coverage(data_dir: Path, clips_per_class: Optional[int] = None, backe
 def summarise(rows: Sequence[ClipCoverage]) -> Dict[str, float]:
     """Mean coverage, the share of clips with >= 90% and < 50% of the actor inside, the median actor height."""
     coverage = np.array([row.coverage for row in rows])
-    return {"clips": float(len(rows)), "coverage_mean": float(coverage.mean()),
+    return {"coverage_mean": float(coverage.mean()),
             "share_at_least_90": float((coverage >= 0.9).mean()), "share_below_50": float((coverage < 0.5).mean()),
             "actor_height_median": float(np.median([row.actor_height for row in rows]))}
