@@ -37,8 +37,8 @@ _CV2_INTERPOLATION = {
 def scaled_size(height: int, width: int, preprocessing: Preprocessing,
                 box: Optional[MotionBox] = None) -> Tuple[int, int]:
     """(new_h, new_w): a `height` x `width` frame's size after `resize_crop`'s resize, before its crop or
-    pad (for the "motion" fit: the size at which `box`'s side is about `crop_size`, never larger than
-    the frame)."""
+    pad (for the window fits, "motion" and "spotlight": the size at which `box`'s side is about
+    `crop_size`, never larger than the frame)."""
     crop = preprocessing.crop_size
     if preprocessing.fit in WINDOW_FITS:
         side = (box or MotionBox.centred(height, width)).pixels(height, width)[2]
@@ -57,8 +57,9 @@ def scaled_size(height: int, width: int, preprocessing: Preprocessing,
 
 def cut_motion_box(frames: np.ndarray, preprocessing: Preprocessing,
                    box: Optional[MotionBox]) -> Tuple[np.ndarray, Preprocessing]:
-    """For the "motion" fit: each frame's `box` (default: its centred square) as a `crop_size` square,
-    and the recipe that leaves it as it is. Other fits: the frames and recipe as given.
+    """For the window fits ("motion", "spotlight"): each frame's `box` (default: its centred square) as a
+    `crop_size` square, and the recipe that leaves it as it is (the spotlight also fades what never moves).
+    Other fits: the frames and recipe as given.
 
     Frames larger than `scaled_size` are first shrunk to it (area averaging), as a decoder that
     resizes delivers them; the window is then resampled at its exact, fractional place (bilinear), so
@@ -109,7 +110,7 @@ def _pad_colour(preprocessing: Preprocessing) -> np.ndarray:
 
 def resize_crop(frames: np.ndarray, preprocessing: Preprocessing, box: Optional[MotionBox] = None) -> np.ndarray:
     """frames: uint8 [T,H,W,3] -> uint8 [T,crop,crop,3] (resized, then centre-cropped or padded; for the
-    "motion" fit, `box` cut first)."""
+    window fits "motion" and "spotlight", `box` cut first)."""
     frames, preprocessing = cut_motion_box(frames, preprocessing, box)
     t, h, w = frames.shape[:3]
     crop = preprocessing.crop_size
@@ -135,7 +136,7 @@ class ResizeCrop:
     """`resize_crop` with its spec bound: a picklable frame transform that knows its resize size.
 
     Readers call `scaled_size` to have the decoder output frames at that size; frames that arrive
-    at that size are only cropped. For the "motion" fit, `for_video` binds the video's window.
+    at that size are only cropped. For the window fits ("motion", "spotlight"), `for_video` binds the video's window.
     """
 
     def __init__(self, preprocessing: Preprocessing, box: Optional[MotionBox] = None) -> None:
@@ -143,7 +144,8 @@ class ResizeCrop:
         self.box = box
 
     def for_video(self, reader: Any) -> ResizeCrop:
-        """This transform for the video open in `reader`: with its motion window under the "motion" fit."""
+        """This transform for the video open in `reader`: with its motion window under a window fit
+        ("motion", "spotlight")."""
         if self.preprocessing.fit not in WINDOW_FITS:
             return self
         return ResizeCrop(self.preprocessing, motion_box(reader))

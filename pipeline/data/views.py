@@ -4,8 +4,8 @@ feature cache.
 A frozen backbone's features are cached once per video, so random crops drawn anew each epoch are
 impossible there; instead each frame is embedded under a few fixed views and training draws one view
 per clip per epoch (`data.cache_views`). A view is cut from the decoded uint8 frame BEFORE the
-preprocessing's fit (crop, pad or stretch; under the "motion" fit, from the video's motion window), so
-it means the same picture under every fit:
+preprocessing's fit (crop, pad or stretch; under the window fits "motion" and "spotlight", from the
+video's motion window), so it means the same picture under every fit:
 
     plain   the frame as it is (what validation, test and inference always see)
     flip    mirrored left-right
@@ -99,7 +99,8 @@ class ViewsResizeCrop:
         self.box = box
 
     def for_video(self, reader: Any) -> ViewsResizeCrop:
-        """This transform for the video open in `reader`: with its motion window under the "motion" fit."""
+        """This transform for the video open in `reader`: with its motion window under a window fit
+        ("motion", "spotlight")."""
         if self.preprocessing.fit not in WINDOW_FITS:
             return self
         return ViewsResizeCrop(self.preprocessing, self.views, motion_box(reader))
