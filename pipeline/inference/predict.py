@@ -20,6 +20,7 @@ from torch.utils.data import Dataset
 from models.preprocessing import Preprocessing
 from pipeline.atomic_io import check_writable
 from pipeline.data.sampling import SAMPLING_DEFAULTS, ClipSampler, sampler_from_config
+from pipeline.decision import format_threshold
 from pipeline.inference.datamodule import PredictDataModule
 from pipeline.inference.datasets import PredictClipDataset, TimelineDataset
 from pipeline.inference.inputs import collect_inputs, video_key
@@ -29,7 +30,6 @@ from pipeline.inference.progress import VideoProgressBar
 from pipeline.inference.settings import check_resume, run_settings, settings_path, start_output
 from pipeline.inference.timeline_output import collect_events, timeline_row_hook
 from pipeline.training.module import load_recognizer
-from pipeline.training.threshold import format_threshold
 
 
 def predict(options: PredictOptions) -> Dict[str, Any]:

@@ -5,14 +5,18 @@ RecognizerModule chooses it on the validation videos at every validation (so the
 the one of its own weights) by its `threshold_objective`: "f1" (best F1 of the positive class),
 "precision=0.9" (the highest recall whose precision reaches 0.9), "recall=0.8" (the highest precision
 whose recall reaches 0.8) or "none". It is stored in the checkpoint as the dict `threshold`
-(threshold, positive, objective, precision, recall, f1, videos, met) and read by the inference code
-(`decide_label`). The positive class is dashboards.default_positive (the one not named as an absence).
+(threshold, positive, objective, precision, recall, f1, videos, met). The decision it makes
+(`decide_label`, `decide_labels`) and its one-line description (`format_threshold`) live in
+pipeline.decision, shared with inference and evaluation, and are re-exported here. The positive class is
+dashboards.default_positive (the one not named as an absence).
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
+
+from pipeline.decision import decide_label, decide_labels, format_threshold  # noqa: F401  (re-exported)
 
 THRESHOLD_OBJECTIVE_DEFAULT = "f1"
 _OBJECTIVES = ("f1", "none", "precision=<p>", "recall=<r>")
@@ -61,22 +65,3 @@ def choose_threshold(scores: np.ndarray, positive: np.ndarray, objective: str) -
             best = int(np.argmax(precision if name == "precision" else recall))
     return {"threshold": float(candidates[best]), "objective": objective, "precision": float(precision[best]),
             "recall": float(recall[best]), "f1": float(f1[best]), "videos": int(len(scores)), "met": met}
-
-
-def decide_label(probs: np.ndarray, class_names: Sequence[str], threshold: Optional[Dict[str, Any]]) -> int:
-    """The predicted class of probabilities [C]: the operating threshold's decision for its positive class
-    when there is one (two classes), else the most probable class."""
-    if not threshold or len(class_names) != 2 or threshold.get("positive") not in class_names:
-        return int(np.argmax(probs))
-    pos = list(class_names).index(threshold["positive"])
-    return pos if probs[pos] >= threshold["threshold"] else 1 - pos
-
-
-def format_threshold(threshold: Optional[Dict[str, Any]]) -> str:
-    """One line: the threshold and the precision / recall it gave on validation ("" without one)."""
-    if not threshold:
-        return ""
-    missed = "" if threshold.get("met", True) else f" (target {threshold['objective']} not reached)"
-    return (f"operating threshold: {threshold['positive']} when p >= {threshold['threshold']:.4f} "
-            f"({threshold['objective']}; on {threshold['videos']} validation videos precision "
-            f"{threshold['precision']:.3f}, recall {threshold['recall']:.3f}, F1 {threshold['f1']:.3f}){missed}")
