@@ -82,6 +82,15 @@ def find_videos(root: PathLike, recursive: bool = True) -> list[Path]:
     return walk_videos(root, recursive, warn)[0]
 
 
+def find_annotation_dir(root: Path, folder: str, marker: str) -> Path:
+    """Where an official split's files are when not given: the first of ``root/<folder>``, `root`
+    and ``root/../<folder>`` that holds a file matching the glob `marker`, else ``root/<folder>``."""
+    for candidate in (root / folder, root, root.parent / folder):
+        if any(p.is_file() for p in candidate.glob(marker)):
+            return candidate
+    return root / folder
+
+
 def check_video(path: Path, where: str, problems: list[str]) -> bool:
     """Append a problem unless `path` is an existing, non-empty regular file."""
     try:

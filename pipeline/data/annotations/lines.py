@@ -4,7 +4,8 @@ A list file is UTF-8 text (a BOM is ignored) with one entry a line; blank lines 
 comments are skipped. An entry is ``path label`` (split on the last whitespace run, so paths may
 hold spaces) or ``path,label`` (split on the last comma); a first line naming its columns
 (``path,label``, ``video label``) is a header. Training lists (`parse_list_file`), the UCF101
-test lists and batch inference's video lists (`read_video_list`) all go through `split_list_line`.
+test lists, HMDB51's split files and batch inference's video lists (`read_video_list`) all go
+through `split_list_line`.
 """
 from __future__ import annotations
 
@@ -24,8 +25,11 @@ HEADER_LABELS = frozenset({"label", "class", "category", "label_id", "class_id",
 _INDEXED_CLASS_RE = re.compile(r"([+-]?\d+)\s*[,\s]\s*(\S.*)")
 
 
-def read_lines(path: Path, problems: list[str], what: str) -> Optional[list[tuple[int, str]]]:
-    """(line number, stripped text) of non-blank, non-# lines; None (and a problem) if unreadable."""
+def read_lines(
+    path: Path, problems: list[str], what: str, *, comments: bool = True
+) -> Optional[list[tuple[int, str]]]:
+    """(line number, stripped text) of non-blank lines (and, with `comments`, not ``#`` lines);
+    None (and a problem) if unreadable."""
     try:
         with open(path, encoding="utf-8-sig") as f:
             text = f.read()
@@ -38,7 +42,7 @@ def read_lines(path: Path, problems: list[str], what: str) -> Optional[list[tupl
     out = []
     for number, line in enumerate(text.splitlines(), start=1):
         line = line.strip()
-        if line and not line.startswith("#"):
+        if line and not (comments and line.startswith("#")):
             out.append((number, line))
     return out
 
@@ -137,13 +141,25 @@ class ListEntry:
     path: Optional[Path] = None
 
 
-def parse_list_file(path: Path, class_names: Optional[list[str]], problems: list[str]) -> list[ListEntry]:
-    """The entries of a labelled list file; malformed lines and an empty file are problems."""
-    lines = read_lines(path, problems, "list file")
+def parse_list_file(
+    path: Path,
+    class_names: Optional[list[str]],
+    problems: list[str],
+    *,
+    what: str = "list file",
+    expected: str = "<relative/path> <label>",
+    comments: bool = True,
+) -> list[ListEntry]:
+    """The entries of a labelled list file; malformed lines and an empty file are problems.
+
+    `what` names the file and `expected` its line format in those problems; `comments=False`
+    keeps lines that start with ``#`` (HMDB51's split files list videos named ``#437_...``).
+    """
+    lines = read_lines(path, problems, what, comments=comments)
     if lines is None:
         return []
     if not lines:
-        problems.append(f"{path}: list file has no entries")
+        problems.append(f"{path}: {what} has no entries")
         return []
     multiword = sorted((n.lower() for n in class_names or () if any(c.isspace() for c in n)), key=len,
                        reverse=True)
@@ -153,7 +169,7 @@ def parse_list_file(path: Path, class_names: Optional[list[str]], problems: list
             continue
         parsed = split_list_line(line, multiword)
         if parsed is None:
-            problems.append(f"{path}:{number}: malformed line {line!r}, expected '<relative/path> <label>'")
+            problems.append(f"{path}:{number}: malformed line {line!r}, expected '{expected}'")
             continue
         entries.append(ListEntry(f"{path}:{number}", parsed[0], parsed[1]))
     return entries

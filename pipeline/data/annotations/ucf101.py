@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 from typing import Optional
 
+from pipeline.data.annotations.discovery import find_annotation_dir
 from pipeline.data.annotations.entries import assign_labels, check_duplicates, resolve_paths, to_records
 from pipeline.data.annotations.lines import (
     ListEntry,
@@ -35,13 +36,6 @@ def ucf101_group(record: VideoRecord) -> str:
     """The UCF101 group (``gNN``, clips cut from one source video) of a record; else its path."""
     m = _UCF_GROUP_RE.search(record.path.name)
     return f"g{int(m.group(1))}" if m else str(record.path)
-
-
-def _annotation_dir(root: Path) -> Path:
-    for candidate in (root / "ucfTrainTestlist", root, root.parent / "ucfTrainTestlist"):
-        if (candidate / "classInd.txt").is_file():
-            return candidate
-    return root / "ucfTrainTestlist"
 
 
 def _read_test_list(path: Path, class_names: list[str], problems: list[str]) -> list[ListEntry]:
@@ -78,7 +72,8 @@ def read_ucf101_splits(sources: DatasetSources) -> FormatSplits:
     if split not in (1, 2, 3):
         raise ValueError(f"UCF101 has official splits 1, 2 and 3, not {split!r}")
     root = Path(sources.root)
-    ann = Path(sources.annotation_dir) if sources.annotation_dir is not None else _annotation_dir(root)
+    ann = (Path(sources.annotation_dir) if sources.annotation_dir is not None
+           else find_annotation_dir(root, "ucfTrainTestlist", "classInd.txt"))
     problems: list[str] = []
     class_names, base = parse_class_list(ann / "classInd.txt", problems)
     train = parse_list_file(ann / f"trainlist0{split}.txt", class_names, problems)
