@@ -20,9 +20,11 @@ from pipeline.data.annotations import (
     VideoRecord,
     build_splits,
     find_videos,
+    hmdb51_source,
     is_video_file,
     kfold_split,
     read_class_list,
+    read_hmdb51_split,
     read_list_file,
     read_ucf101_split,
     read_video_list,
@@ -403,6 +405,136 @@ def test_ucf101_problems(tmp_path):
         read_ucf101_split(root, tmp_path / "nowhere", 2)
 
 
+# ---------------------------------------------------------------------------------------------- HMDB51
+
+
+HMDB_TAGS = ("_f_cm_np1_le_med", "_h_nm_np2_fr_goo", "_u_cm_np1_ba_bad")
+# Five source videos a class, in HMDB's real naming: the source's title (spaces, brackets, '!', '&',
+# '(', ')', '$', a leading '#', the class name itself), then _<class>_<five tags>_<clip number>.
+HMDB_SOURCES = {
+    "brush_hair": ["April_09", "Blue_Like_Jazz", "My Hair [Take 2] & Me!", "#122_Cleaning_Up", "brush_hair_howto"],
+    "cartwheel": ["(Rad)Schlag_die_Bank!", "Gym (Kids) [HD]", "Park & Ride", "cartwheel cartwheel", "Bl$tter"],
+    "kiss": ["Bl$ttern_meiner_Tr$ume", "Kiss & Tell (1945)", "Prelinger_kiss_me", "#7 [old]", "Casablanca!"],
+}
+
+
+def hmdb_ids(split: int) -> dict[str, str]:
+    """{video name: id} of official split `split`: per class one source test, one unused, three train."""
+    ids = {}
+    for name, sources in HMDB_SOURCES.items():
+        for s, source in enumerate(sources):
+            slot = (s + split) % len(sources)
+            for n in range(3 if s % 2 else 2):
+                ids[f"{source}_{name}{HMDB_TAGS[n]}_{n}.avi"] = "2" if slot == 0 else "0" if slot == 1 else "1"
+    return ids
+
+
+def make_hmdb(tmp_path: Path) -> tuple[Path, Path]:
+    """tmp/hmdb51/<class>/<video>.avi and tmp/testTrainMulti_7030_splits/<class>_test_split{1,2,3}.txt."""
+    root, ann = tmp_path / "hmdb51", tmp_path / "testTrainMulti_7030_splits"
+    for video in hmdb_ids(1):
+        touch(root / hmdb_class(video) / video)
+    for split in (1, 2, 3):
+        for name in HMDB_SOURCES:
+            lines = [f"{v} {i} " for v, i in hmdb_ids(split).items() if hmdb_class(v) == name]  # trailing spaces
+            write(ann / f"{name}_test_split{split}.txt", "\n".join(lines) + "\n")
+    return root, ann
+
+
+def hmdb_class(video: str) -> str:
+    return next(name for name, sources in HMDB_SOURCES.items() if any(video.startswith(f"{s}_{name}_")
+                                                                     for s in sources))
+
+
+def hmdb_source(video: str) -> str:
+    return next(s for s in HMDB_SOURCES[hmdb_class(video)] if video.startswith(f"{s}_"))
+
+
+def test_hmdb51_source_of_real_names():
+    assert hmdb51_source("April_09_brush_hair_u_nm_np1_ba_goo_0.avi", "brush_hair") == "April_09"
+    assert hmdb51_source("Blue_Like_Jazz_brush_hair_h_cm_np1_ri_goo_3.avi", "brush_hair") == "Blue_Like_Jazz"
+    assert (hmdb51_source("(Rad)Schlag_die_Bank!_cartwheel_f_cm_np1_le_med_0.avi", "cartwheel")
+            == "(Rad)Schlag_die_Bank!")
+    assert hmdb51_source("Bl$ttern_meiner_Tr$ume_kiss_h_nm_np2_fr_goo_1.avi", "kiss") == "Bl$ttern_meiner_Tr$ume"
+    # the class name inside the source's title, or the source named like the class
+    assert hmdb51_source("Run_Lola_run_run_f_cm_np1_ba_med_1.avi", "run") == "Run_Lola_run"
+    assert hmdb51_source("brush_hair_brush_hair_h_nm_np1_fr_goo_0.avi", "brush_hair") == "brush_hair"
+    assert hmdb51_source("My clip [1] & more_kiss_h_nm_np2_fr_goo_12.avi", "kiss") == "My clip [1] & more"
+    # names without HMDB's tags: before the last _<class>_, else without the clip number, else the name
+    assert hmdb51_source("a_kiss_b_kiss_x_3.avi", "kiss") == "a_kiss_b"
+    assert hmdb51_source("holiday_7.avi", "kiss") == "holiday"
+    assert hmdb51_source("holiday.avi", "kiss") == "holiday"
+
+
+def test_hmdb51_each_split_picks_its_lines(tmp_path):
+    root, ann = make_hmdb(tmp_path)
+    for split in (1, 2, 3):
+        train, test, names = read_hmdb51_split(root, ann, split)
+        assert names == ["brush_hair", "cartwheel", "kiss"]
+        ids = hmdb_ids(split)
+        assert sorted(r.path.name for r in train) == sorted(v for v, i in ids.items() if i == "1")
+        assert sorted(r.path.name for r in test) == sorted(v for v, i in ids.items() if i == "2")
+        assert all(r.path.is_file() and r.path.parent == root / names[r.label] for r in train + test)
+    assert read_hmdb51_split(root, ann, 1)[1] != read_hmdb51_split(root, ann, 2)[1]
+    named_with_hash = [v for v in hmdb_ids(1) if v.startswith("#")]  # '#' starts a name, not a comment
+    found = {r.path.name for s in (1, 2, 3) for part in read_hmdb51_split(root, ann, s)[:2] for r in part}
+    assert named_with_hash and set(named_with_hash) <= found
+
+
+def test_hmdb51_build_splits_val_keeps_sources_together(tmp_path):
+    root, ann = make_hmdb(tmp_path)
+    for split, seed in ((1, 0), (2, 5), (3, 11)):
+        splits = build_splits("hmdb51", root, annotation_dir=ann, hmdb_split=split, val_fraction=0.34, seed=seed)
+        ids = hmdb_ids(split)
+        assert sorted(r.path.name for r in splits.test) == sorted(v for v, i in ids.items() if i == "2")
+        assert sorted(r.path.name for r in splits.train + splits.val) == sorted(v for v, i in ids.items() if i == "1")
+        sources = lambda part: {(r.label, hmdb_source(r.path.name)) for r in part}  # noqa: E731
+        assert not sources(splits.train) & sources(splits.val), "a source video on both sides"
+        assert {label for label, _ in sources(splits.val)} == {0, 1, 2}
+        assert all(len({s for label, s in sources(splits.val) if label == c}) == 1 for c in range(3))
+    default = build_splits("hmdb51", root, val_fraction=0.34)  # the split folder found beside root
+    assert default.test == build_splits("hmdb51", root, annotation_dir=ann, val_fraction=0.34).test
+    listed_only = build_splits("hmdb51", tmp_path / "not_here", annotation_dir=ann, check_files=False)
+    assert len(listed_only.train) + len(listed_only.val) == list(hmdb_ids(1).values()).count("1")
+    with pytest.raises(ValueError, match="1, 2 and 3"):
+        build_splits("hmdb51", root, annotation_dir=ann, hmdb_split=4)
+
+
+def test_hmdb51_problems_name_file_and_line(tmp_path):
+    root, ann = make_hmdb(tmp_path)
+    kiss = ann / "kiss_test_split1.txt"
+    kiss_lines = kiss.read_text().splitlines()
+    train_at = [i for i, line in enumerate(kiss_lines) if line.split()[-1] == "1"]
+    missing = kiss_lines[train_at[0]].strip().rsplit(None, 1)[0]
+    (root / "kiss" / missing).unlink()  # listed, not on disk
+    write(kiss, "\r\n".join(kiss_lines + ["no_id_at_all.avi", "Extra_kiss_h_nm_np1_fr_goo_0.avi 3  ",
+                                          kiss_lines[train_at[1]]]) + "\r\n")
+    touch(root / "wave" / "Surf_wave_f_cm_np1_le_med_0.avi")  # a class folder without split files
+    write(ann / "hug_test_split1.txt", "Hugs_hug_f_cm_np1_le_med_0.avi 1\n")  # a class without a folder
+    cartwheel = ann / "cartwheel_test_split1.txt"
+    write(cartwheel, "".join(line.replace(" 1 ", " 2 ") + "\n" for line in cartwheel.read_text().splitlines()))
+    with pytest.raises(AnnotationError) as exc:
+        read_hmdb51_split(root, ann, 1)
+    probs = problems_of(exc)
+    n = len(kiss_lines)
+    assert has(probs, f"{kiss}:{train_at[0] + 1}: video file not found", str(root / "kiss" / missing))
+    assert has(probs, f"{kiss}:{n + 1}: malformed line 'no_id_at_all.avi'", "<video file name> <0|1|2>")
+    assert has(probs, f"{kiss}:{n + 2}: unknown split id '3'", "Extra_kiss_h_nm_np1_fr_goo_0.avi")
+    assert has(probs, f"{kiss}:{n + 3}: duplicate entry", f"first at {kiss}:{train_at[1] + 1}")
+    assert has(probs, str(ann / "wave_test_split1.txt"), "split file not found for the class folder",
+               str(root / "wave"))
+    assert has(probs, str(ann / "hug_test_split1.txt"), "class folder not found", str(root / "hug"))
+    assert has(probs, str(cartwheel), "class 'cartwheel' has no training videos")
+    assert not has(probs, "no videos in the training split")  # each class's problem is said once
+    assert len(probs) == 7, probs
+    with pytest.raises(AnnotationError, match="split folder not found"):
+        read_hmdb51_split(root, tmp_path / "nowhere", 1)
+    for f in ann.glob("*_test_split3.txt"):
+        f.unlink()
+    with pytest.raises(AnnotationError, match="no split files for split 3"):
+        build_splits("hmdb51", root, annotation_dir=ann, hmdb_split=3)
+
+
 # ---------------------------------------------------------------------------------------------- splitting
 
 
@@ -450,7 +582,7 @@ def test_stratified_split_is_the_same_across_versions():
 
 
 def test_each_format_reader_agrees_with_build_splits(tmp_path):
-    assert FORMATS == tuple(FORMAT_READERS) == ("folders", "list", "ucf101")
+    assert FORMATS == tuple(FORMAT_READERS) == ("folders", "list", "ucf101", "hmdb51")
     make_folders(tmp_path / "f", {"a": 4, "b": 3})
     records, names = scan_class_folders(tmp_path / "f")
     splits = build_splits("folders", tmp_path / "f", val_fraction=0.0, test_fraction=0.0)
@@ -462,6 +594,10 @@ def test_each_format_reader_agrees_with_build_splits(tmp_path):
     root, ann = make_ucf(tmp_path)
     train, test, names = read_ucf101_split(root, ann)
     splits = build_splits("ucf101", root, val_fraction=0.0)
+    assert (splits.train, splits.test, splits.class_names) == (train, test, names)
+    root, ann = make_hmdb(tmp_path)
+    train, test, names = read_hmdb51_split(root, ann, 2)
+    splits = build_splits("hmdb51", root, hmdb_split=2, val_fraction=0.0)
     assert (splits.train, splits.test, splits.class_names) == (train, test, names)
 
 

@@ -10,14 +10,17 @@ a long run never starts on a broken dataset and the user fixes everything in one
 
     records.py    VideoRecord, DatasetSplits, SPLIT_DEFAULTS, AnnotationError / AnnotationWarning,
                   the reader contract (DatasetSources in, FormatSplits out), collect-then-raise.
-    discovery.py  VIDEO_EXTENSIONS, is_video_file, find_videos; file checks and the
-                  case-insensitive resolver of listed paths.
+    discovery.py  VIDEO_EXTENSIONS, is_video_file, find_videos; file checks, the
+                  case-insensitive resolver of listed paths, an official split's default folder.
     lines.py      the one parser of ``path label`` / ``path,label`` lines (headers, comments, BOM,
-                  paths with spaces), class lists, and `read_video_list` for batch inference.
+                  paths with spaces; HMDB51's ``video id`` lines too), class lists, and
+                  `read_video_list` for batch inference.
     entries.py    parsed list entries -> records: labels, paths on disk, duplicate entries.
     folders.py    format "folders": ``root/<class>/<video>``, flat or pre-split (train/val/test).
     list_file.py  format "list": MMAction2 / Kinetics list files and an optional class list.
     ucf101.py     format "ucf101": the official splits, and `ucf101_group` (clips of one video).
+    hmdb51.py     format "hmdb51": the official ``<class>_test_split<N>.txt`` files, and
+                  `hmdb51_group` (clips of one source video).
     splits.py     `stratified_split`, carving missing val / test splits from train, `kfold_split`.
 """
 from __future__ import annotations
@@ -27,6 +30,12 @@ from typing import Optional
 
 from pipeline.data.annotations.discovery import VIDEO_EXTENSIONS, find_videos, is_video_file
 from pipeline.data.annotations.folders import VAL_DIR_NAMES, read_folder_splits, scan_class_folders
+from pipeline.data.annotations.hmdb51 import (
+    hmdb51_group,
+    hmdb51_source,
+    read_hmdb51_split,
+    read_hmdb51_splits,
+)
 from pipeline.data.annotations.lines import read_class_list, read_video_list, split_list_line
 from pipeline.data.annotations.list_file import read_list_file, read_list_splits
 from pipeline.data.annotations.records import (
@@ -49,7 +58,8 @@ __all__ = [
     "FORMATS", "FORMAT_READERS", "SPLIT_DEFAULTS", "VAL_DIR_NAMES", "VIDEO_EXTENSIONS",
     "AnnotationError", "AnnotationWarning", "DatasetSources", "DatasetSplits", "FormatSplits",
     "SplitDefaults", "VideoRecord",
-    "build_splits", "find_videos", "is_video_file", "read_class_list", "read_folder_splits",
+    "build_splits", "find_videos", "hmdb51_group", "hmdb51_source", "is_video_file", "read_class_list",
+    "read_folder_splits", "read_hmdb51_split", "read_hmdb51_splits",
     "read_list_file", "read_list_splits", "read_ucf101_split", "read_ucf101_splits",
     "kfold_split", "read_video_list", "scan_class_folders", "split_list_line", "stratified_split", "ucf101_group",
 ]
@@ -60,6 +70,7 @@ FORMAT_READERS: dict[str, FormatReader] = {
     "folders": read_folder_splits,
     "list": read_list_splits,
     "ucf101": read_ucf101_splits,
+    "hmdb51": read_hmdb51_splits,
 }
 FORMATS = tuple(FORMAT_READERS)
 
@@ -109,6 +120,7 @@ def build_splits(
     test_list: Optional[PathLike] = None,
     class_list: Optional[PathLike] = None,
     ucf_split: int = SPLIT_DEFAULTS.ucf_split,
+    hmdb_split: int = SPLIT_DEFAULTS.hmdb_split,
     annotation_dir: Optional[PathLike] = None,
     val_fraction: float = SPLIT_DEFAULTS.val_fraction,
     test_fraction: float = SPLIT_DEFAULTS.test_fraction,
@@ -126,6 +138,9 @@ def build_splits(
       class list, integer labels are read as 1-based.
     - ``"ucf101"``: official split `ucf_split` from `annotation_dir`; test = the test list, val is
       carved from the train list keeping each source-video group (``_gNN_``) in one split.
+    - ``"hmdb51"``: official split `hmdb_split` from the ``<class>_test_split<N>.txt`` files in
+      `annotation_dir` (videos in ``root/<class>/``): test = lines with id 2, id 0 unused, val is
+      carved from the lines with id 1 keeping each source video's clips in one split.
 
     Splits given explicitly are used as given; a missing val (test) split is carved from train by
     `stratified_split` with `val_fraction` (`test_fraction`) and `seed`. With `num_folds` (k-fold
@@ -138,7 +153,7 @@ def build_splits(
     """
     sources = DatasetSources(root=root, train_list=train_list, val_list=val_list, test_list=test_list,
                              class_list=class_list, annotation_dir=annotation_dir, ucf_split=ucf_split,
-                             check_files=check_files)
+                             hmdb_split=hmdb_split, check_files=check_files)
     _check_arguments(format, sources, val_fraction, test_fraction)
     if num_folds is not None and not (num_folds >= 2 and 0 <= fold < num_folds):
         raise ValueError(f"cross-validation needs num_folds >= 2 and 0 <= fold < num_folds, got num_folds={num_folds}, "

@@ -26,6 +26,7 @@ class SplitDefaults:
     test_fraction: float = 0.15
     seed: int = 0
     ucf_split: int = 1
+    hmdb_split: int = 1
     num_folds: Optional[int] = None  # k-fold cross-validation: None = the fixed split above
     fold: int = 0
 
@@ -84,6 +85,7 @@ class DatasetSources:
     class_list: Optional[PathLike] = None
     annotation_dir: Optional[PathLike] = None
     ucf_split: int = SPLIT_DEFAULTS.ucf_split
+    hmdb_split: int = SPLIT_DEFAULTS.hmdb_split
     check_files: bool = True
 
 
