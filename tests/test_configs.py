@@ -15,7 +15,7 @@ import torch
 import yaml
 
 from pipeline.demo import generate_direction_dataset
-from pipeline.training.cli import train
+from pipeline.training.cli import build_cli, train
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
 CLASSES = ["left_to_right", "right_to_left"]
@@ -71,9 +71,31 @@ def _ucf101_split_files(clips: Path, tmp: Path) -> List[str]:
     return [f"--data.root={root}", f"--data.annotation_dir={annotations}"]
 
 
+def _hmdb51_split_files(clips: Path, tmp: Path) -> List[str]:
+    """HMDB51's layout and naming: root/<class>/<source>_<class>_<tags>_<n>.avi (two clips a source) and one
+    <class>_test_split<N>.txt a class per split, `<video> <id> ` lines: split 1 tests the test clips, split 2
+    the val clips; split 3 leaves the val clips unused."""
+    root, annotations = tmp / "hmdb51", tmp / "testTrainMulti_7030_splits"
+    annotations.mkdir()
+    for name in CLASSES:
+        lines: Dict[int, List[str]] = {1: [], 2: [], 3: []}
+        for i, video in enumerate(sorted(clips.glob(f"*/{name}/*.mp4"))):
+            relative = f"{name}/Movie [{i // 2}] & Co!_{name}_f_cm_np1_le_med_{i % 2}.avi"
+            (root / name).mkdir(parents=True, exist_ok=True)
+            shutil.copy(video, root / relative)
+            split = video.parts[-3]
+            ids = {1: 2 if split == "test" else 1, 2: 2 if split == "val" else 1, 3: 0 if split == "val" else 1}
+            for n, lst in lines.items():
+                lst.append(f"{Path(relative).name} {ids[n]} ")
+        for n, lst in lines.items():
+            (annotations / f"{name}_test_split{n}.txt").write_text("\n".join(lst) + "\n")
+    return [f"--data.root={root}", f"--data.annotation_dir={annotations}"]
+
+
 LAYOUTS: Dict[str, Callable[[Path, Path], List[str]]] = {
     "demo.yaml": _split_folders,
     "folders.yaml": _class_folders,
+    "hmdb51.yaml": _hmdb51_split_files,
     "list.yaml": _list_files,
     "small.yaml": _class_folders,
     "ucf101.yaml": _ucf101_split_files,
@@ -109,3 +131,15 @@ def test_config_trains_and_writes_a_checkpoint(config, clips, tmp_path):
     assert checkpoint["class_names"] == CLASSES
     assert Path(summary["log_dir"]).parent.name == shipped["trainer"]["logger"]["init_args"]["name"]
     assert "test/acc" in summary["test_metrics"]
+
+
+def test_hmdb51_split_option_reaches_the_data_module(clips, tmp_path):
+    """`--data.format hmdb51 --data.hmdb_split 2` on the command line: the data module reads split 2's files."""
+    paths = _hmdb51_split_files(clips, tmp_path)
+    cli = build_cli([*paths, "--data.format=hmdb51", "--data.hmdb_split=2", "--data.num_workers=0",
+                     "--model.weights=none", f"--trainer.logger.init_args.save_dir={tmp_path / 'runs'}"])
+    splits = cli.datamodule.splits
+    assert splits.class_names == CLASSES
+    count = {split: sum(1 for _ in clips.glob(f"{split}/*/*.mp4")) for split in ("train", "val", "test")}
+    assert len(splits.test) == count["val"] and len(splits.train) + len(splits.val) == count["train"] + count["test"]
+    assert {r.path.parent.name for r in splits.test} == set(CLASSES)

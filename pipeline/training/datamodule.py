@@ -53,6 +53,7 @@ class VideoDataModule(pl.LightningDataModule):
         class_list: Optional[str] = None,
         annotation_dir: Optional[str] = None,
         ucf_split: int = SPLIT_DEFAULTS.ucf_split,
+        hmdb_split: int = SPLIT_DEFAULTS.hmdb_split,
         val_fraction: float = SPLIT_DEFAULTS.val_fraction,
         test_fraction: float = SPLIT_DEFAULTS.test_fraction,
         split_seed: int = SPLIT_DEFAULTS.seed,
@@ -79,14 +80,18 @@ class VideoDataModule(pl.LightningDataModule):
         """
         Args:
             root: the videos; for "folders" root/<class>/<video> (or root/{train,val,test}/<class>/...).
-            format: "folders", "list" (lines `relative/path label`) or "ucf101" (official split files).
+            format: "folders", "list" (lines `relative/path label`), "ucf101" or "hmdb51" (official split
+                files).
             train_list / val_list / test_list: list files for format "list"; a missing val or
                 test split is carved from train by a seeded stratified split.
             class_list: class names, one per line or `index name` (optional for "list").
             num_folds / fold: k-fold cross-validation (scripts/crossval.py sets both): every video of
                 the dataset is pooled, fold `fold` of `num_folds` stratified folds is the test split,
                 and val is carved from the rest with `val_fraction`. null: the usual split.
-            annotation_dir: folder with classInd.txt and train/testlist0N.txt for "ucf101".
+            annotation_dir: folder with classInd.txt and train/testlist0N.txt for "ucf101"; with the
+                <class>_test_split<N>.txt files (testTrainMulti_7030_splits) for "hmdb51".
+            ucf_split / hmdb_split: the official split (1, 2 or 3) of "ucf101" / "hmdb51"; val is carved
+                from its training videos keeping the clips of one source video together.
             clip_len: frames per clip (T).
             sampler: "segment" (TSN: T segments, random frame in training, centre in evaluation)
                 or "window" (contiguous frames `frame_stride` apart, random start in training).
@@ -144,6 +149,7 @@ class VideoDataModule(pl.LightningDataModule):
             test_list=test_list,
             class_list=class_list,
             ucf_split=ucf_split,
+            hmdb_split=hmdb_split,
             annotation_dir=annotation_dir,
             val_fraction=val_fraction,
             test_fraction=test_fraction,
