@@ -2,9 +2,10 @@
 
 The split files sit in one folder (``testTrainMulti_7030_splits/`` in the release); each line is
 ``<video file name> <id>``, id 1 = train, 2 = test, 0 = not used in this split. The id is the
-line's last field, so a name may hold spaces; ``#`` starts a name here (``#437_How_To_Ride_A_Bike_
-...``), not a comment. Videos are ``<root>/<class>/<video>``; the class names are the classes of
-the split files (and, when files are checked, the class folders), sorted.
+line's last field, so a name may hold spaces; ``#`` starts a name here
+(``#20_Rhythm_clap_u_nm_np1_fr_goo_0.avi``), not a comment. Videos are ``<root>/<class>/<video>``;
+the class names are the classes of the split files (and, when files are checked, the class
+folders), sorted.
 
 A clip is named ``<source>_<class>_<body>_<camera>_<people>_<view>_<quality>_<n>.avi`` (HMDB's
 readme): clips cut from one source video share a group (`hmdb51_source`), kept in one split when

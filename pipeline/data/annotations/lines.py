@@ -153,7 +153,7 @@ def parse_list_file(
     """The entries of a labelled list file; malformed lines and an empty file are problems.
 
     `what` names the file and `expected` its line format in those problems; `comments=False`
-    keeps lines that start with ``#`` (HMDB51's split files list videos named ``#437_...``).
+    keeps lines that start with ``#`` (HMDB51's split files list videos named ``#20_Rhythm_...``).
     """
     lines = read_lines(path, problems, what, comments=comments)
     if lines is None:
