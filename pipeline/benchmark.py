@@ -43,7 +43,7 @@ from pipeline.data.datasets import read_clips
 from pipeline.data.feature_cache import FeatureCache, precompute_features
 from pipeline.data.feature_rate import FeatureRate
 from pipeline.data.frame_stream import decoder_threads, stream_frames
-from pipeline.data.readers import VideoReadError, available_backends, open_video
+from pipeline.data.readers import VideoReader, VideoReadError, available_backends, open_video, read_with_fallback
 from pipeline.data.readers.isolated import DECODER
 from pipeline.data.sampling import SegmentSampler
 from pipeline.data.transforms import ResizeCrop, normalize, resize_crop
@@ -140,16 +140,16 @@ def _backend_rows(video: Path, backend: str, repeats: int, frames: int, baseline
     """One `VideoReader` backend: all frames (vs the decode baseline and limit), then one clip."""
 
     def read_all():
-        with open_video(video, backend) as reader:
-            return reader.get_frames(range(reader.meta.num_frames))
+        return read_with_fallback(video, backend, lambda reader: reader.get_frames(range(reader.meta.num_frames)),
+                                  isolated=False, fallback=False)
 
     t = best_time(read_all, repeats)
     rows = [_row("decode", f"VideoReader `{backend}`: all frames (one decoder thread)", frames / t,
                  "frames/s", baseline / t, (limit / t) if limit else None)]
 
     def read_clip():
-        with open_video(video, backend) as reader:
-            return reader.get_frames(_clip_indices(reader.meta.num_frames))
+        return read_with_fallback(video, backend, lambda r: r.get_frames(_clip_indices(r.meta.num_frames)),
+                                  isolated=False, fallback=False)
 
     t = best_time(read_clip, repeats)
     rows.append(_row("clip", f"VideoReader `{backend}`: open + {CLIP_FRAMES}-frame clip", 1 / t, "clips/s",
@@ -185,9 +185,8 @@ def backbone_rows(video: Path, repeats: int, backbone: Backbone, device: torch.d
     never faster than the CNN alone. Both feature-extraction rows decode with `decoder_threads()`, as the
     feature cache does in one process."""
     preprocessing = backbone.preprocessing
-    with open_video(video) as reader:
-        n = reader.meta.num_frames
-        raw = reader.get_frames(range(min(CACHE_BATCH, n)))
+    n, raw = read_with_fallback(video, "auto", lambda reader: (
+        reader.meta.num_frames, reader.get_frames(range(min(CACHE_BATCH, reader.meta.num_frames)))), isolated=False)
     ready = normalize(torch.from_numpy(resize_crop(raw, preprocessing)).to(device), preprocessing)
 
     def cnn_only():
@@ -215,11 +214,13 @@ def backbone_rows(video: Path, repeats: int, backbone: Backbone, device: torch.d
 
     threads = decoder_threads()
 
-    def one_after_the_other():
-        with open_video(video, threads=threads) as reader:  # decoding in this process, as a plain loop would
-            for frames in reader.iter_frames(range(n), CACHE_BATCH, ResizeCrop(preprocessing)):
-                with torch.no_grad():
-                    backbone(normalize(torch.from_numpy(frames).to(device), preprocessing))
+    def embed_in_turn(reader: VideoReader) -> None:
+        for frames in reader.iter_frames(range(n), CACHE_BATCH, ResizeCrop(preprocessing)):
+            with torch.no_grad():
+                backbone(normalize(torch.from_numpy(frames).to(device), preprocessing))
+
+    def one_after_the_other():  # decoding in this process, as a plain loop would
+        read_with_fallback(video, "auto", embed_in_turn, isolated=False, threads=threads, fallback=False)
         _sync(device)
 
     baseline = n / best_time(one_after_the_other, repeats)

@@ -14,7 +14,7 @@ import numpy as np
 from models.preprocessing import Preprocessing
 from pipeline.data.annotations.discovery import is_video_file
 from pipeline.data.motion_box import probe_motion_box
-from pipeline.data.readers import open_video
+from pipeline.data.readers import VideoReader, open_video, read_with_fallback
 from pipeline.data.transforms import ResizeCrop
 
 CLIP_FRAMES = 16
@@ -24,14 +24,15 @@ _CLIP_PREPROCESSING = Preprocessing(resize_size=128, crop_size=112, mean=(0.5,) 
 def _times(video: Path, best_time: Callable[[Callable[[], object]], float], backend: str) -> Tuple[float, float]:
     """(seconds to find the window, seconds to open the video and read one clip)."""
 
-    def find() -> object:
-        with open_video(video, backend) as reader:
-            return probe_motion_box(reader)  # the probe, not the memo
+    def find() -> object:  # the probe, not the memo
+        return read_with_fallback(video, backend, probe_motion_box, isolated=False, fallback=False)
+
+    def clip(reader: VideoReader) -> object:
+        indices = np.linspace(0, reader.meta.num_frames - 1, CLIP_FRAMES).astype(int).tolist()
+        return reader.get_frames(indices, ResizeCrop(_CLIP_PREPROCESSING))
 
     def read_clip() -> object:
-        with open_video(video, backend) as reader:
-            indices = np.linspace(0, reader.meta.num_frames - 1, CLIP_FRAMES).astype(int).tolist()
-            return reader.get_frames(indices, ResizeCrop(_CLIP_PREPROCESSING))
+        return read_with_fallback(video, backend, clip, isolated=False, fallback=False)
 
     return best_time(find), best_time(read_clip)
 

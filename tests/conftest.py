@@ -7,6 +7,7 @@ import av
 import numpy as np
 import pytest
 
+from pipeline.data.readers.fallbacks import stop_recording_fallbacks
 from pipeline.demo.video_writer import write_video
 
 REAL_VIDEOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "real-videos"
@@ -70,6 +71,14 @@ def frames_pyav_decodes(path: Path) -> int:
     except av.error.FFmpegError:
         pass
     return count
+
+
+@pytest.fixture(autouse=True)
+def fresh_fallback_log():
+    """Each test starts with no run list of decoder fallbacks and says its first fallback again."""
+    stop_recording_fallbacks()
+    yield
+    stop_recording_fallbacks()
 
 
 @pytest.fixture(scope="session")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import time
 
+import numpy as np
+
 from pipeline.data.readers import PyAVReader
 
 
@@ -33,3 +35,32 @@ class CrashOnReadReader(PyAVReader):
         if "midway" in os.path.basename(self.path):
             os.abort()
         return super()._read_sorted(indices)
+
+
+class FourChannelReader(PyAVReader):
+    """Returns 4 bytes a pixel (as decord 0.6 does on some raw-video AVIs)."""
+
+    def _read_sorted(self, indices):
+        frames = super()._read_sorted(indices)
+        return np.concatenate([frames, frames[..., :1]], axis=-1)
+
+
+class FrameShortReader(PyAVReader):
+    """Returns one frame fewer than asked for."""
+
+    def _read_sorted(self, indices):
+        return super()._read_sorted(indices)[:-1]
+
+
+class ValueErrorReader(PyAVReader):
+    """Raises a plain ValueError, not a VideoReadError, when frames are read."""
+
+    def _read_sorted(self, indices):
+        raise ValueError("this reader has a bug")
+
+
+class ValueErrorOpenReader(PyAVReader):
+    """Raises a plain ValueError when it opens a file."""
+
+    def __init__(self, path, threads: int = 1) -> None:
+        raise ValueError("this reader cannot open anything")

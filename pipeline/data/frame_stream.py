@@ -14,26 +14,16 @@ video decoded from start to end, often by a process that decodes alone.
 
 from __future__ import annotations
 
-import logging
 from typing import Callable, Iterator, Optional, Sequence, Tuple
 
 import numpy as np
 from torch.utils.data import get_worker_info
 
 from models.preprocessing import Preprocessing
-from pipeline.data.readers import (
-    DEFAULT_DECODE_TIMEOUT,
-    VideoMeta,
-    VideoReadError,
-    another_decoder_may_help,
-    fallback_order,
-    open_video,
-)
+from pipeline.data.readers import DEFAULT_DECODE_TIMEOUT, VideoMeta, VideoReader, iter_with_fallback
 from pipeline.data.readers.base import FrameTransform
 from pipeline.data.transforms import ResizeCrop
 from pipeline.data.workers import available_cores, processes_per_node
-
-log = logging.getLogger(__name__)
 
 DEFAULT_CHUNK_FRAMES = 64  # frames decoded, resized and handed over at a time
 
@@ -72,26 +62,14 @@ def stream_frames(
     spatial views, frames uint8 [n,V,c,c,3])."""
     transform = ResizeCrop(preprocessing) if transform is None else transform
     threads = decoder_threads() if threads is None else threads
-    first_error: Optional[VideoReadError] = None
-    for name in fallback_order(backend):
-        handed_over = False
-        try:
-            with open_video(path, name, isolated=True, timeout=timeout, threads=threads) as reader:
-                meta = reader.meta
-                indices = np.asarray(choose(meta), dtype=np.int64)
-                start = 0
-                bound = transform.for_video(reader) if hasattr(transform, "for_video") else transform
-                for frames in reader.iter_frames(indices, chunk_frames, bound):
-                    handed_over = True
-                    yield meta, indices[start : start + len(frames)], frames
-                    start += len(frames)
-        except VideoReadError as exc:
-            if handed_over or not another_decoder_may_help(exc):
-                raise
-            first_error = first_error or exc
-            continue
-        if first_error is not None:
-            log.warning("%s; read with %s instead", first_error, name)
-        return
-    assert first_error is not None
-    raise first_error
+
+    def chunks(reader: VideoReader) -> Iterator[Tuple[VideoMeta, np.ndarray, np.ndarray]]:
+        meta = reader.meta
+        indices = np.asarray(choose(meta), dtype=np.int64)
+        start = 0
+        bound = transform.for_video(reader) if hasattr(transform, "for_video") else transform
+        for frames in reader.iter_frames(indices, chunk_frames, bound):
+            yield meta, indices[start : start + len(frames)], frames
+            start += len(frames)
+
+    yield from iter_with_fallback(path, backend, chunks, isolated=True, timeout=timeout, threads=threads)

@@ -10,7 +10,8 @@ Each file gets one verdict, a `VideoCheck`:
     header_mismatch   decodes, but the container's frame count disagrees with the decoded count
                       by more than HEADER_TOLERANCE (the decoded count is the one used)
     not_found / empty_file / unreadable / no_video_stream / decode_error /
-    decoder_crashed / decoder_timeout       cannot be used (see pipeline.data.readers.ERROR_KINDS)
+    decoder_crashed / decoder_timeout / bad_output / transform_failed / unsupported
+                                            cannot be used (see pipeline.data.readers.ERROR_KINDS)
 
 Verdicts are cached in a JSON file keyed by the file's resolved path, size, modification time and
 decoder, so a second check (or training) reads only the files that changed. Files are checked in
@@ -26,17 +27,18 @@ import logging
 import os
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from torch.utils.data import DataLoader, Dataset
 
 from pipeline.atomic_io import write_text_atomic
 from pipeline.data.readers import (
     DEFAULT_DECODE_TIMEOUT,
+    VideoMeta,
+    VideoReader,
     VideoReadError,
-    another_decoder_may_help,
     fallback_order,
-    open_video,
+    read_with_fallback,
 )
 from pipeline.data.readers.base import first_pixel
 
@@ -44,7 +46,7 @@ log = logging.getLogger(__name__)
 
 USABLE = ("ok", "too_short", "header_mismatch")  # verdicts of files that training and inference can read
 HEADER_TOLERANCE = (2, 0.02)  # header and decoded counts may differ by max(2 frames, 2% of the header)
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: decoders' output checked, raw video routed past decord
 _NOT_CACHED = ("not_found", "decoder_timeout")  # nothing to key on; may pass with more time
 
 
@@ -78,23 +80,24 @@ def probe_video(path: str, backend: str = "auto", timeout: float = DEFAULT_DECOD
     """Open `path` in an isolated decoder and decode its first, middle and last frames; with
     `fallback`, a file the chosen decoder cannot read is tried with the other installed ones (as
     training and inference do). The status is "ok" or the first decoder's error kind."""
-    first: Optional[VideoReadError] = None
-    for name in fallback_order(backend) if fallback else [backend]:
-        try:
-            with open_video(path, name, isolated=True, timeout=timeout) as reader:
-                meta = reader.meta
-                reader.get_frames(sorted({0, meta.num_frames // 2, meta.num_frames - 1}), transform=first_pixel)
-        except VideoReadError as exc:
-            first = first or exc
-            if not another_decoder_may_help(exc):
-                break
-            continue
-        reason = f"{first.kind} with {fallback_order(backend)[0]} ({first.reason}); read with {meta.backend}" \
-            if first else ""
-        return VideoCheck(path, "ok", reason, meta.backend, meta.num_frames, meta.header_frames, round(meta.fps, 4),
-                          meta.width, meta.height, round(meta.duration, 4))
-    assert first is not None
-    return VideoCheck(path, first.kind, first.reason)
+    fallbacks: List[Tuple[VideoReadError, str]] = []
+
+    def probe(reader: VideoReader) -> VideoMeta:
+        meta = reader.meta
+        reader.get_frames(sorted({0, meta.num_frames // 2, meta.num_frames - 1}), transform=first_pixel)
+        return meta
+
+    try:
+        meta = read_with_fallback(path, backend, probe, timeout=timeout, fallback=fallback,
+                                  on_fallback=lambda error, used: fallbacks.append((error, used)))
+    except VideoReadError as exc:
+        return VideoCheck(path, exc.kind, exc.reason)
+    reason = ""
+    if fallbacks:
+        first, used = fallbacks[0]
+        reason = f"{first.kind} with {fallback_order(backend)[0]} ({first.reason}); read with {used}"
+    return VideoCheck(path, "ok", reason, meta.backend, meta.num_frames, meta.header_frames, round(meta.fps, 4),
+                      meta.width, meta.height, round(meta.duration, 4))
 
 
 def classify(check: VideoCheck, clip_len: int) -> VideoCheck:

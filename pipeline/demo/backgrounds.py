@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from pipeline.data.annotations.discovery import find_videos
-from pipeline.data.readers import VideoReadError, open_video
+from pipeline.data.readers import VideoReader, VideoReadError, read_with_fallback
 from pipeline.demo.drawing import hsv_colour, rgb_tuple
 from pipeline.errors import InputError
 
@@ -39,6 +39,11 @@ def default_backgrounds() -> Optional[Path]:
     return DEFAULT_BACKGROUNDS if DEFAULT_BACKGROUNDS.is_dir() else None
 
 
+def _spread_frames(reader: VideoReader) -> np.ndarray:
+    count = reader.meta.num_frames
+    return reader.get_frames(sorted({int(count * (i + 0.5) / FRAMES_PER_VIDEO) for i in range(FRAMES_PER_VIDEO)}))
+
+
 def load_background_frames(folder: PathLike, height: int) -> List[np.ndarray]:
     """`FRAMES_PER_VIDEO` frames (uint8 [h,w,3]) spread over every readable video under `folder`, in sorted
     file order, shrunk to at most `height` * MAX_ZOOM * PAN_ROOM rows. A video no decoder reads is skipped
@@ -50,10 +55,7 @@ def load_background_frames(folder: PathLike, height: int) -> List[np.ndarray]:
     frames: List[np.ndarray] = []
     for path in find_videos(folder):
         try:
-            with open_video(path) as reader:
-                count = reader.meta.num_frames
-                indices = sorted({int(count * (i + 0.5) / FRAMES_PER_VIDEO) for i in range(FRAMES_PER_VIDEO)})
-                picked = reader.get_frames(indices)
+            picked = read_with_fallback(path, "auto", _spread_frames)
         except VideoReadError as exc:
             log.warning("%s; not used as a background", exc)
             continue

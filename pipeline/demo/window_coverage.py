@@ -16,7 +16,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from pipeline.data.motion_box import probe_motion_box
-from pipeline.data.readers import open_video
+from pipeline.data.readers import read_with_fallback
 from pipeline.demo.motion import MOTION_CLASSES, actor_mask, background_pool, clip_path
 from pipeline.errors import InputError
 
@@ -58,8 +58,7 @@ def window_coverage(data_dir: Path, clips_per_class: Optional[int] = None, backe
             relative = clip_path(label, index)
             mask = actor_mask(label, (params["seed"], class_index, index), params["width"], params["height"],
                               tuple(params["frames"]), params["fps"], pool)
-            with open_video(data_dir / relative, backend) as reader:
-                box = probe_motion_box(reader)
+            box = read_with_fallback(data_dir / relative, backend, probe_motion_box, isolated=False)
             frames, height, width = mask.shape
             top, left, side = box.pixels(height, width)
             inside = int(mask[:, top:top + side, left:left + side].sum())

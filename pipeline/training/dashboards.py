@@ -29,7 +29,7 @@ from pytorch_lightning.callbacks import Callback
 from pytorch_lightning.loggers import TensorBoardLogger
 
 from pipeline.data.datasets import clip_indices, read_clips
-from pipeline.data.readers import DEFAULT_DECODE_TIMEOUT, VideoReadError, read_with_fallback
+from pipeline.data.readers import DEFAULT_DECODE_TIMEOUT, as_read_error, read_with_fallback
 from pipeline.data.transforms import ResizeCrop
 from pipeline.training.callbacks import rng_states, set_rng_states
 from pipeline.training.dashboard_figures import (
@@ -231,10 +231,12 @@ class Dashboards(Callback):
                     dataset, index, pl_module.preprocessing,
                     getattr(dataset, "backend", getattr(data, "backend", "auto")),
                     getattr(dataset, "decode_timeout", getattr(data, "decode_timeout", DEFAULT_DECODE_TIMEOUT)))
-            except VideoReadError as exc:
-                log.warning("no frame strip for a misclassified video: %s", exc)
+                thumbs = np.stack([resize_height(f, self.frame_height) for f in frames])
+            except Exception as exc:  # a picture that cannot be drawn costs that picture only
+                log.warning("no frame strip for a misclassified video: %s", as_read_error(
+                    dataset.records[index].path, "the strip", exc))
                 return None
-            self._thumbs[key] = (np.stack([resize_height(f, self.frame_height) for f in frames]), used)
+            self._thumbs[key] = (thumbs, used)
             while len(self._thumbs) > 8 * max(self.mistakes, 1):
                 self._thumbs.popitem(last=False)
         self._thumbs.move_to_end(key)
@@ -249,9 +251,11 @@ def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, num_classes: int
     return np.bincount(labels * num_classes + predicted, minlength=num_classes ** 2).reshape(num_classes, -1)
 
 
-def worst_mistakes(probs: np.ndarray, labels: np.ndarray, count: int) -> np.ndarray:
-    """Rows of the (at most `count`) misclassified videos, the most confident mistake first."""
-    predicted = probs.argmax(1)
+def worst_mistakes(probs: np.ndarray, labels: np.ndarray, count: int,
+                   predicted: Optional[np.ndarray] = None) -> np.ndarray:
+    """Rows of the (at most `count`) misclassified videos, the most confident mistake first: those whose
+    `predicted` class (default: the most probable one) is not the label, by the probability of that class."""
+    predicted = probs.argmax(1) if predicted is None else np.asarray(predicted)
     wrong = np.flatnonzero(predicted != labels)
     return wrong[np.argsort(-probs[wrong, predicted[wrong]], kind="stable")][:count]
 
@@ -323,14 +327,14 @@ def eval_clip_frames(dataset: Any, index: int, preprocessing: Any, backend: str 
 
     A dataset of cached features (`dataset.features[index]`, a CachedFeatures) served each sampled frame
     by the nearest stored one: those stored frames are the ones decoded. Raises VideoReadError.
-    Decoded in this process, not in an isolated child (whose start costs seconds): these are frames
-    that were just decoded without trouble, by the loader or when the cache was filled.
+    Decoded in this process's isolated decoding child, as the loaders decode: a decoder that crashes on
+    the file costs the picture, not the run.
     """
     record, sampler = dataset.records[index], dataset.sampler
     entry = getattr(dataset, "features", None)
     entry = entry[index] if entry is not None else None
     if entry is None:
-        clips = read_clips(str(record.path), sampler, preprocessing, False, backend, timeout, isolated=False)
+        clips = read_clips(str(record.path), sampler, preprocessing, False, backend, timeout)
         return clips["frames"][0].numpy(), clips["frame_indices"][0]
     used = entry.frames[entry.rows_for(clip_indices(sampler, entry.num_frames, False)[0])]
     return _decode(str(record.path), used, preprocessing, backend, timeout), used
@@ -340,7 +344,7 @@ def _decode(path: str, indices: np.ndarray, preprocessing: Any, backend: str, ti
     unique, inverse = np.unique(indices, return_inverse=True)
     job: Callable[[Any], np.ndarray] = lambda reader: reader.get_frames(  # noqa: E731
         unique.tolist(), transform=ResizeCrop(preprocessing).for_video(reader))
-    return read_with_fallback(path, backend, job, isolated=False, timeout=timeout)[inverse.reshape(-1)]
+    return read_with_fallback(path, backend, job, timeout=timeout)[inverse.reshape(-1)]
 
 
 # ---------------------------------------------------------------------- helpers

@@ -29,8 +29,10 @@ The files:
                        crashes or hangs on one file costs that file only (decoder_crashed / _timeout).
     __init__.py        the factory (here): BACKENDS, available_backends, open_video, read_meta;
                        a backend asked for but not installed falls back to the next, with a warning;
-                       read_with_fallback tries the other installed decoders on a file the first
-                       cannot read. A custom reader is named "package.module:ClassName".
+                       iter_with_fallback, the one way every part of the toolkit reads frames
+                       (read_with_fallback for one result), tries the other installed decoders on a
+                       file the first cannot read. A custom reader is named "package.module:ClassName".
+    fallbacks.py       which files another decoder read: one warning per run, a count, a list file.
 """
 
 from __future__ import annotations
@@ -40,10 +42,17 @@ import importlib.util
 import inspect
 import logging
 import warnings
-from typing import Callable, Optional, TypeVar
+from typing import Callable, Iterable, Iterator, Optional, TypeVar
 
 from pipeline.data.readers.base import DEFAULT_THREADS, ERROR_KINDS, PathLike, VideoMeta, VideoReader, VideoReadError
 from pipeline.data.readers.decord_backend import DecordReader
+from pipeline.data.readers.fallbacks import (
+    FALLBACK_LIST,
+    fallback_summary,
+    format_fallbacks,
+    note_fallback,
+    record_fallbacks,
+)
 from pipeline.data.readers.isolated import DEFAULT_DECODE_TIMEOUT, IsolatedReader
 from pipeline.data.readers.nvdec_backend import NvdecReader
 from pipeline.data.readers.opencv_backend import OpenCVReader
@@ -55,6 +64,7 @@ __all__ = [
     "DEFAULT_DECODE_TIMEOUT",
     "DEFAULT_THREADS",
     "ERROR_KINDS",
+    "FALLBACK_LIST",
     "DecordReader",
     "IsolatedReader",
     "NvdecReader",
@@ -65,11 +75,17 @@ __all__ = [
     "VideoReadError",
     "VideoReader",
     "another_decoder_may_help",
+    "as_read_error",
     "available_backends",
     "fallback_order",
+    "fallback_summary",
+    "format_fallbacks",
+    "iter_with_fallback",
+    "note_fallback",
     "open_video",
     "read_meta",
     "read_with_fallback",
+    "record_fallbacks",
 ]
 
 log = logging.getLogger(__name__)
@@ -152,9 +168,15 @@ def open_video(
     if isolated:
         return IsolatedReader(path, name, timeout, threads)
     reader = _custom_reader(name) if ":" in name else BACKENDS[name]
-    if "threads" in inspect.signature(reader).parameters:
-        return reader(path, threads=threads)
-    return reader(path)
+    try:
+        if "threads" in inspect.signature(reader).parameters:
+            return reader(path, threads=threads)
+        return reader(path)
+    except VideoReadError:
+        raise
+    except Exception as exc:  # a decoder (a custom one too) that fails to open the file names it
+        message = " ".join(str(exc).split()) or "no message"
+        raise VideoReadError(path, f"{name} cannot open it: {type(exc).__name__}: {message}", "unreadable") from exc
 
 
 def read_meta(path: PathLike, backend: str = "auto") -> VideoMeta:
@@ -174,6 +196,59 @@ def another_decoder_may_help(error: VideoReadError) -> bool:
     return error.kind not in _NOT_RETRIED
 
 
+def as_read_error(path: PathLike, decoder: str, exc: BaseException) -> VideoReadError:
+    """`exc` as a `VideoReadError`: itself when it is one, else a "decode_error" naming the decoder and the
+    exception (a custom reader's plain `ValueError`, a transform's failure that escaped its checks)."""
+    if isinstance(exc, VideoReadError):
+        return exc
+    message = " ".join(str(exc).split()) or "no message"
+    return VideoReadError(path, f"{decoder}: {type(exc).__name__}: {message}", "decode_error")
+
+
+def iter_with_fallback(
+    path: PathLike,
+    backend: str,
+    job: Callable[[VideoReader], Iterable[T]],
+    *,
+    isolated: bool = True,
+    timeout: float = DEFAULT_DECODE_TIMEOUT,
+    threads: int = DEFAULT_THREADS,
+    fallback: bool = True,
+    on_fallback: Optional[Callable[[VideoReadError, str], None]] = None,
+) -> Iterator[T]:
+    """The one way frames are read: yields the items of `job(reader)` for the file opened with `backend`;
+    when that decoder cannot read it (it fails, crashes, hangs, returns wrong frames, or its frames cannot
+    be transformed), again with each other installed decoder, as long as no item has been handed over.
+
+    Every failure comes out as a `VideoReadError` naming the file; what a decoder returns is checked before
+    any transform sees it (`VideoReader.get_frames`). A file that another decoder read is noted once
+    (`on_fallback(first error, decoder used)`, default `fallbacks.note_fallback`: one warning per run, the
+    rest counted). A missing or empty file, or a request outside the video, is not retried. The first
+    decoder's error is raised when none succeeds. `fallback=False` tries `backend` alone (to measure or
+    check one decoder).
+    """
+    first_error: Optional[VideoReadError] = None
+    order = fallback_order(backend)
+    for name in order if fallback else order[:1]:
+        handed_over = False
+        try:
+            with open_video(path, name, isolated=isolated, timeout=timeout, threads=threads) as reader:
+                for item in job(reader):
+                    handed_over = True
+                    yield item
+        except Exception as exc:
+            error = as_read_error(path, name, exc)
+            if handed_over or not another_decoder_may_help(error):
+                raise error from (None if error is exc else exc)
+            first_error = first_error or error
+            continue
+        if first_error is not None:
+            (on_fallback or note_fallback)(first_error, name)
+        return
+    assert first_error is not None
+    raise first_error
+
+
 def read_with_fallback(
     path: PathLike,
     backend: str,
@@ -181,25 +256,13 @@ def read_with_fallback(
     *,
     isolated: bool = True,
     timeout: float = DEFAULT_DECODE_TIMEOUT,
+    threads: int = DEFAULT_THREADS,
+    fallback: bool = True,
+    on_fallback: Optional[Callable[[VideoReadError, str], None]] = None,
 ) -> T:
-    """`job(reader)` on the file opened with `backend`; when that decoder cannot read the file (it
-    fails, crashes or hangs), again with each other installed decoder, saying so in a warning.
-
-    The reader's `meta.backend` names the decoder that did the work. A missing or empty file, or a
-    request outside the video, is not retried. The first decoder's error is raised when none succeeds.
-    """
-    first_error: Optional[VideoReadError] = None
-    for name in fallback_order(backend):
-        try:
-            with open_video(path, name, isolated=isolated, timeout=timeout) as reader:
-                result = job(reader)
-        except VideoReadError as exc:
-            if not another_decoder_may_help(exc):
-                raise
-            first_error = first_error or exc
-            continue
-        if first_error is not None:
-            log.warning("%s; read with %s instead", first_error, name)
-        return result
-    assert first_error is not None
-    raise first_error
+    """`job(reader)`'s result, read as `iter_with_fallback` reads (the reader's `meta.backend` names the
+    decoder that did the work)."""
+    results = list(iter_with_fallback(path, backend, lambda reader: (job(reader),), isolated=isolated,
+                                      timeout=timeout, threads=threads, fallback=fallback,
+                                      on_fallback=on_fallback))
+    return results[0]

@@ -46,6 +46,9 @@ ERROR_KINDS = (
     "index_out_of_range",
     "decoder_crashed",  # the decoding process died (abort, segfault) on this file
     "decoder_timeout",  # the decoder did not answer in time and was stopped
+    "bad_output",  # the decoder returned something other than the RGB uint8 frames asked for
+    "transform_failed",  # the frames could not be resized or cropped (a picture no decoder should give)
+    "unsupported",  # this decoder is known to misread the stream's format; another decoder reads it
 )
 
 
@@ -101,6 +104,24 @@ def _sort_request(indices: Sequence[int], num_frames: int, path: str) -> tuple[n
     return unique, inverse.reshape(-1)
 
 
+def _describe(frames: Any) -> str:
+    if isinstance(frames, np.ndarray):
+        return f"an array of shape {tuple(frames.shape)} and dtype {frames.dtype}"
+    return f"a {type(frames).__name__}"
+
+
+def check_frames(frames: Any, count: int, path: str, decoder: str, size: Optional[Size] = None) -> None:
+    """Raise `VideoReadError` ("bad_output") unless `frames` is uint8 [count,H,W,3] (at `size` when one
+    was asked for): what a decoder returns is checked before any transform sees it."""
+    ok = (isinstance(frames, np.ndarray) and frames.dtype == np.uint8 and frames.ndim == 4
+          and frames.shape[0] == count and frames.shape[3] == 3 and frames.shape[1] > 0 and frames.shape[2] > 0
+          and (size is None or tuple(frames.shape[1:3]) == tuple(size)))
+    if not ok:
+        wanted = f"[{count},{size[0]},{size[1]},3]" if size is not None else f"[{count},H,W,3]"
+        raise VideoReadError(path, f"{decoder} returned {_describe(frames)}, not uint8 frames {wanted}",
+                             "bad_output")
+
+
 class VideoReader(abc.ABC):
     """Random access to a video's decoded frames. Use as a context manager or call `close()`."""
 
@@ -124,7 +145,7 @@ class VideoReader(abc.ABC):
         if unique.size == 0:
             frames = np.empty((0, self.meta.height, self.meta.width, 3), dtype=np.uint8)
             return transform(frames) if transform is not None else frames
-        self.decode_size = self.size_for(transform)
+        self.decode_size = size = self.size_for(transform)
         try:
             frames = self._read_sorted([int(i) for i in unique])
         except VideoReadError:
@@ -135,8 +156,17 @@ class VideoReader(abc.ABC):
             ) from exc
         finally:
             self.decode_size = None
+        check_frames(frames, unique.size, self.path, self.name, size)
         if transform is not None:  # before the repeats are expanded: each distinct frame once
-            frames = transform(frames)
+            try:
+                frames = transform(frames)
+            except Exception as exc:
+                raise VideoReadError(
+                    self.path, f"frames from {self.name} could not be transformed: {type(exc).__name__}: {exc}",
+                    "transform_failed") from exc
+            if not isinstance(frames, np.ndarray) or frames.dtype != np.uint8 or len(frames) != unique.size:
+                raise VideoReadError(self.path, f"the transform of frames from {self.name} returned "
+                                     f"{_describe(frames)}, not {unique.size} uint8 frames", "transform_failed")
         return frames[inverse]
 
     def size_for(self, transform: FrameTransform | None) -> Optional[Size]:
@@ -271,15 +301,35 @@ def open_container(path: str) -> Any:
     return av.open(path)
 
 
-def timestamps_trustworthy(path: str) -> bool:
-    """Whether seeking by timestamp lands on the right frame (decided from PyAV's packet list)."""
-    if importlib.util.find_spec("av") is None:
-        return False
+@dataclass(frozen=True)
+class StreamInfo:
+    """What PyAV's demuxer says of a file's first video stream, without decoding a frame."""
 
+    codec: str = ""  # FFmpeg's decoder name ("h264", "mpeg4", "rawvideo"); "" when unknown
+    pix_fmt: str = ""  # the stream's pixel format ("yuv420p", "bgr24"); "" when unknown
+    trusted: bool = False  # whether seeking by timestamp lands on the right frame (`scan_packets`)
+
+
+def inspect_stream(path: str, scan: bool = True) -> StreamInfo:
+    """The codec and pixel format of `path`'s video stream and, with `scan`, whether its timestamps can be
+    trusted for seeking; an unknown `StreamInfo()` when PyAV is missing or cannot read the file (the
+    decoder that opens it says why)."""
+    if importlib.util.find_spec("av") is None:
+        return StreamInfo()
     try:
         with open_container(path) as container:
             if not container.streams.video:
-                return False
-            return scan_packets(container, container.streams.video[0])[0] is not None
+                return StreamInfo()
+            stream = container.streams.video[0]
+            context = stream.codec_context
+            codec, pix_fmt = context.name or "", context.pix_fmt or ""
+            if not scan:
+                return StreamInfo(codec, pix_fmt)
+            return StreamInfo(codec, pix_fmt, scan_packets(container, stream)[0] is not None)
     except Exception:
-        return False
+        return StreamInfo()
+
+
+def timestamps_trustworthy(path: str) -> bool:
+    """Whether seeking by timestamp lands on the right frame (decided from PyAV's packet list)."""
+    return inspect_stream(path).trusted

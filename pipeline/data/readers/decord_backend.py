@@ -1,7 +1,12 @@
 """The decord backend: fast batched random access, with a forward-reading fallback for files whose
 timestamps would make decord's seeking return the wrong picture. decord resizes in its decoder
 (FFmpeg's scaler) when opened at a size, so frames wanted small are decoded by a second
-`decord.VideoReader` opened at that size; the full-size one counts frames and gives the metadata."""
+`decord.VideoReader` opened at that size; the full-size one counts frames and gives the metadata.
+
+decord misreads raw-video streams (`rawvideo`, as uncompressed academic AVIs hold): depending on the
+frame width it fails with "Check failed: from_size == to_size" or returns 4 bytes a pixel. Such files are
+declined when opened ("unsupported", from the stream's codec, before decord touches them), so the next
+decoder reads them on the first try instead of after a failed decode."""
 
 from __future__ import annotations
 
@@ -16,8 +21,10 @@ from pipeline.data.readers.base import (
     VideoReader,
     VideoReadError,
     decodable_count,
-    timestamps_trustworthy,
+    inspect_stream,
 )
+
+MISREAD_CODECS = ("rawvideo",)  # FFmpeg decoder names whose frames decord gets wrong
 
 
 class DecordReader(VideoReader):
@@ -33,6 +40,10 @@ class DecordReader(VideoReader):
 
     def __init__(self, path: PathLike, threads: int = DEFAULT_THREADS) -> None:
         super().__init__(path)
+        stream = inspect_stream(self.path)
+        if stream.codec in MISREAD_CODECS:
+            raise VideoReadError(self.path, f"decord misreads {stream.codec} ({stream.pix_fmt}) video streams",
+                                 "unsupported")
         import decord
 
         decord.logging.set_level(decord.logging.QUIET)
@@ -50,7 +61,7 @@ class DecordReader(VideoReader):
         count = decodable_count(header, self._decodes)
         height, width = self._vr[0].shape[:2] if count else (0, 0)
         self._meta = self._make_meta(count, self._vr.get_avg_fps(), width, height, header)
-        self._trusted = timestamps_trustworthy(self.path)
+        self._trusted = stream.trusted
         self._vr.seek(0)
         self._next: dict[Optional[Size], int] = {None: 0}  # per decoder: the frame next() yields (sequential mode)
 

@@ -1,0 +1,193 @@
+"""Every part of the toolkit reads frames one way (`iter_with_fallback`): what a decoder returns is checked
+before any transform sees it, any failure of the decoder or the transform hands the file to the next
+decoder, and a run says so once. Raw-video AVIs (uncompressed `bgr24`, as academic sets ship) are read by
+the first decoder tried: decord, which misreads them, declines them from their codec.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import av
+import numpy as np
+import pytest
+
+from models.preprocessing import Preprocessing
+from pipeline import Recognizer
+from pipeline.data.annotations import VideoRecord
+from pipeline.data.readers import (
+    DecordReader,
+    VideoReadError,
+    available_backends,
+    fallback_order,
+    read_with_fallback,
+)
+from pipeline.data.sampling import SegmentSampler
+from pipeline.data.video_check import check_videos
+from pipeline.training.cli import train
+from pipeline.training.dashboards import eval_clip_frames
+
+FAULTY = ["faulty_readers:FourChannelReader", "faulty_readers:FrameShortReader", "faulty_readers:ValueErrorReader",
+          "faulty_readers:ValueErrorOpenReader"]
+FAULT_KIND = {"FourChannelReader": "bad_output", "FrameShortReader": "bad_output", "ValueErrorReader": "decode_error",
+              "ValueErrorOpenReader": "unreadable"}
+RAW_SIZE = (64, 48)  # (height, width): the frame size decord 0.6 fails on ("from_size == to_size (12288 vs. 9216)")
+
+
+def raw_frame(index: int, height: int, width: int, moving: bool) -> np.ndarray:
+    """An RGB frame: a ramp, the frame's index in the red channel, and a bar that moves one way or stays."""
+    frame = np.zeros((height, width, 3), dtype=np.uint8)
+    frame[..., 1] = np.linspace(0, 255, width, dtype=np.uint8)[None]
+    frame[..., 0] = (index * 9) % 256
+    column = (index * 3) % (width - 6) if moving else width // 2
+    frame[:, column:column + 6, 2] = 255
+    return frame
+
+
+def write_raw_avi(path: Path, frames: int = 24, moving: bool = True, size=RAW_SIZE) -> Path:
+    """An uncompressed AVI (`rawvideo`, `bgr24`), as KTH and many lab recordings ship."""
+    height, width = size
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("rawvideo", rate=25)
+        stream.width, stream.height, stream.pix_fmt = width, height, "bgr24"
+        for i in range(frames):
+            frame = av.VideoFrame.from_ndarray(raw_frame(i, height, width, moving), format="rgb24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+@pytest.fixture(scope="module")
+def raw_avi(tmp_path_factory) -> Path:
+    return write_raw_avi(tmp_path_factory.mktemp("raw") / "raw clip.avi")
+
+
+def test_decord_declines_raw_video_from_its_codec(raw_avi):
+    if "decord" not in available_backends():
+        pytest.skip("decord is not installed")
+    with pytest.raises(VideoReadError) as error:
+        DecordReader(raw_avi)
+    assert error.value.kind == "unsupported" and "rawvideo (bgr24)" in error.value.reason
+
+
+@pytest.mark.parametrize("isolated", [False, True], ids=["in-process", "isolated"])
+def test_raw_avi_is_read_exactly_by_the_first_decoder_that_can(raw_avi, isolated, caplog):
+    with caplog.at_level(logging.WARNING):
+        used, frames = read_with_fallback(raw_avi, "auto", lambda r: (r.meta.backend, r.get_frames([0, 5, 23])),
+                                          isolated=isolated)
+    assert used != "decord" and frames.shape == (3, *RAW_SIZE, 3)
+    for got, index in zip(frames, [0, 5, 23]):
+        assert np.array_equal(got, raw_frame(index, *RAW_SIZE, moving=True))
+    if "decord" in available_backends():  # said once, naming the decoder that read it
+        assert caplog.text.count("read with") == 1 and f"read with {used}" in caplog.text
+
+
+@pytest.mark.parametrize("isolated", [False, True], ids=["in-process", "isolated"])
+@pytest.mark.parametrize("backend", FAULTY, ids=lambda b: b.split(":")[1])
+def test_a_faulty_decoder_hands_the_file_to_the_next_one(index_video, backend, isolated, caplog):
+    with caplog.at_level(logging.WARNING):
+        used, frames = read_with_fallback(index_video, backend, lambda r: (r.meta.backend, r.get_frames([1, 7])),
+                                          isolated=isolated)
+    assert used == available_backends()[0] and frames.shape[0] == 2 and frames.shape[-1] == 3
+    assert f"read with {used} instead" in caplog.text and "index.mp4" in caplog.text
+    with pytest.raises(VideoReadError) as error:  # alone, it names the file and what went wrong
+        read_with_fallback(index_video, backend, lambda r: r.get_frames([1, 7]), isolated=isolated, fallback=False)
+    assert error.value.kind == FAULT_KIND[backend.split(":")[1]] and "index.mp4" in str(error.value)
+
+
+def test_many_fallbacks_are_said_once_counted_and_listed(tmp_path, index_video, caplog):
+    from pipeline.data.readers import fallback_summary, record_fallbacks
+
+    listing = record_fallbacks(tmp_path / "run" / "decoder_fallbacks.tsv")
+    videos = []
+    for i in range(5):
+        videos.append(tmp_path / f"copy {i}.mp4")
+        videos[-1].write_bytes(index_video.read_bytes())
+    with caplog.at_level(logging.WARNING):
+        for video in videos:
+            read_with_fallback(video, "faulty_readers:FourChannelReader", lambda r: r.get_frames([0]))
+    assert caplog.text.count("read with") == 1 and "copy 0.mp4" in caplog.text and str(listing) in caplog.text
+    rows = listing.read_text().splitlines()
+    assert len(rows) == 6 and all("bad_output" in row for row in rows[1:])
+    summary = fallback_summary()
+    assert summary["videos"] == 5 and summary["by_decoder"] == {available_backends()[0]: 5}
+
+
+def test_check_videos_reads_raw_avis_and_names_what_no_decoder_reads(raw_avi, tmp_path):
+    garbage = tmp_path / "garbage.avi"
+    garbage.write_bytes(b"RIFF not really an avi" * 50)
+    good, bad = check_videos([raw_avi, garbage], clip_len=8)
+    assert good.status == "ok" and good.decoder != "decord" and good.frames == 24
+    assert not bad.usable and bad.path == str(garbage)
+    alone = check_videos([raw_avi], backend="faulty_readers:FourChannelReader", fallback=False)[0]
+    assert alone.status == "bad_output" and "4" in alone.reason
+
+
+@pytest.fixture(scope="module")
+def raw_run(tmp_path_factory) -> dict:
+    """scripts/train.py with every reading default over a class-folder set of raw bgr24 48x64 AVIs (the bar
+    moves in one class, stays in the other), the model shrunk to keep the test short."""
+    tmp = tmp_path_factory.mktemp("raw_run")
+    for label, moving in (("moves", True), ("stays", False)):
+        (tmp / "videos" / label).mkdir(parents=True)
+        for i in range(8):
+            write_raw_avi(tmp / "videos" / label / f"{label} [{i}].avi", frames=20 + i, moving=moving)
+    logger = {"class_path": "pytorch_lightning.loggers.TensorBoardLogger",
+              "init_args": {"save_dir": str(tmp / "runs"), "name": "raw"}}
+    args = [f"--data.root={tmp / 'videos'}", "--data.clip_len=8", "--data.batch_size=4",
+            f"--data.cache_dir={tmp / 'cache'}", "--model.input_size=64", "--model.hidden_size=16",
+            "--trainer.max_epochs=2", "--trainer.enable_progress_bar=false", f"--trainer.logger={json.dumps(logger)}"]
+    summary = train(args)
+    return {"summary": summary, "root": tmp / "videos", "tmp": tmp}
+
+
+def test_training_on_raw_avis_with_every_default_completes(raw_run):
+    summary = raw_run["summary"]
+    assert summary["test_metrics"]["test/acc"] >= 0 and Path(summary["best_checkpoint"]).is_file()
+    assert not summary["skipped_videos"]
+    fallbacks = summary["decoder_fallbacks"]
+    if "decord" in available_backends():  # decord declined every file; each was read on the next one's first try
+        assert fallbacks["videos"] == 16 and set(fallbacks["by_decoder"]) == {fallback_order("auto")[1]}
+        listed = Path(fallbacks["list"]).read_text().splitlines()[1:]
+        assert {row.split("\t")[1] for row in listed} == {"unsupported"}
+
+
+def test_every_entry_point_reads_raw_avis_past_a_faulty_decoder(raw_run):
+    ckpt, root = raw_run["summary"]["best_checkpoint"], raw_run["root"]
+    video = sorted((root / "moves").glob("*.avi"))[0]
+    for backend in ("auto", *FAULTY):
+        recognizer = Recognizer.from_checkpoint(ckpt, backend=backend, num_workers=0)
+        prediction = recognizer.predict(video)
+        assert prediction.label in ("moves", "stays") and prediction.decoder not in ("decord", backend)
+        timeline = recognizer.timeline(video, window=0.4, stride=0.2)
+        assert len(timeline.times) >= 2
+    # the frame strips of the dashboards and of the evaluation report
+    dataset = SimpleNamespace(records=[VideoRecord(video, 0)], sampler=SegmentSampler(8))
+    preprocessing = Preprocessing(resize_size=73, crop_size=64, mean=(0.5,) * 3, std=(0.5,) * 3)
+    for backend in FAULTY:
+        frames, used = eval_clip_frames(dataset, 0, preprocessing, backend)
+        assert frames.shape == (8, 64, 64, 3) and len(used) == 8
+
+
+def test_evaluate_reads_raw_avis_past_a_faulty_decoder(raw_run, tmp_path, capfd):
+    """scripts/evaluate.py: predictions, metrics and the report's frame strips, with a first decoder that
+    returns 4 channels for every file."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    import evaluate as evaluate_script  # scripts/evaluate.py
+
+    ckpt, root = raw_run["summary"]["best_checkpoint"], raw_run["root"]
+    out = tmp_path / "report"
+    code = evaluate_script.main(["--ckpt", ckpt, "--output", str(out), "--split", "test", "--mistakes", "4",
+                                 f"--data.root={root}", "--data.clip_len=8", "--data.num_workers=0",
+                                 "--data.backend=faulty_readers:FourChannelReader",
+                                 f"--data.cache_dir={raw_run['tmp'] / 'cache4'}"])
+    assert code == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    tested = np.array(raw_run["summary"]["confusion_matrix"]["rows_true_cols_predicted"]).sum()
+    assert metrics["videos"] == tested and (out / "report.html").is_file()
+    assert "Traceback" not in capfd.readouterr().err
