@@ -17,7 +17,7 @@ $(STAMP): setup.cfg pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(PY) scripts/make_demo_data.py --out $(DEMO_DATA)
+	$(PY) scripts/make_demo_data.py --output $(DEMO_DATA)
 	$(PY) scripts/train.py
 
 lint: $(STAMP)
@@ -33,7 +33,7 @@ benchmark: $(STAMP)
 	$(PY) scripts/benchmark.py
 
 motion-data: $(STAMP)
-	$(PY) scripts/make_motion_data.py --out data/motion
+	$(PY) scripts/make_motion_data.py --output data/motion
 
 clean:
 	rm -rf runs .cache .pytest_cache

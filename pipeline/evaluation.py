@@ -115,7 +115,7 @@ def _check_out(out: Path) -> None:
     from pipeline.atomic_io import check_writable
 
     if out.exists() and not out.is_dir():
-        raise UsageError(f"{out}: --out must be a folder (a file is in its way)")
+        raise UsageError(f"{out}: --output must be a folder (a file is in its way)")
     check_writable(out / "metrics.json")
 
 

@@ -97,7 +97,7 @@ def export_checkpoint(checkpoint: os.PathLike, fmt: str, out: Optional[os.PathLi
 
     out = Path(out) if out is not None else default_output(checkpoint, fmt)
     if out.resolve() == Path(checkpoint).resolve():
-        raise UsageError(f"--out {out}: that is the checkpoint itself")
+        raise UsageError(f"--output {out}: that is the checkpoint itself")
     options = PredictOptions(str(checkpoint), (), "", trust_checkpoint=trust_checkpoint, backbone_precision="fp32")
     module = load_model(options).cpu().eval()
     sampler, _ = reading_for(options, module)

@@ -19,12 +19,14 @@ def main(argv: List[str]) -> int:
                                      allow_abbrev=False)
     parser.add_argument("--data", default="data/motion", help="class folders of videos (default data/motion)")
     parser.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
-    parser.add_argument("--out", default="runs/accuracy", help="where the runs and accuracy.json go")
+    parser.add_argument("--output", "--out", dest="output", default="runs/accuracy",
+                        help="where the runs and accuracy.json go (default %(default)s; --out: its old name, "
+                             "accepted in this release)")
     parser.add_argument("--heads", nargs="*", choices=list(HEADS), default=None, help="only these heads")
     parser.add_argument("--steps", nargs="*", default=None, metavar="TEXT",
                         help="only the steps whose name contains one of these (e.g. \"centre crop\" motion)")
     known, extra = parser.parse_known_args(argv)
-    cells = run_accuracy_benchmark(known.data, known.folds, known.out, extra, heads=known.heads, steps=known.steps)
+    cells = run_accuracy_benchmark(known.data, known.folds, known.output, extra, heads=known.heads, steps=known.steps)
     print(format_markdown(cells, known.folds), flush=True)
     return EXIT_OK
 

@@ -1,17 +1,17 @@
 """Evaluate a trained checkpoint: metrics, per-class report, confusion matrix, mistakes and an HTML report.
 
-    python scripts/evaluate.py --ckpt runs/demo/version_0/checkpoints/best.ckpt --out eval/
-    python scripts/evaluate.py --ckpt best.ckpt --config configs/motion.yaml --split val --out eval_val/
-    python scripts/evaluate.py --ckpt best.ckpt --videos more_clips/ --out eval_more/    # root/<class>/<video>
-    python scripts/evaluate.py --ckpt best.ckpt --videos labels.txt --out eval_list/     # `path label` lines
+    python scripts/evaluate.py --ckpt runs/demo/version_0/checkpoints/best.ckpt --output eval/
+    python scripts/evaluate.py --ckpt best.ckpt --config configs/motion.yaml --split val --output eval_val/
+    python scripts/evaluate.py --ckpt best.ckpt --videos more_clips/ --output eval_more/    # root/<class>/<video>
+    python scripts/evaluate.py --ckpt best.ckpt --videos labels.txt --output eval_list/     # `path label` lines
 
 Videos come from train.py's data options (--config and any --data.* override; the split is exactly
 the one training used, and on the test split the metrics equal what training's test reported) or
-from --videos. Written into --out: metrics.json, per_class.csv, confusion_matrix.png, mistakes.csv
+from --videos. Written into --output: metrics.json, per_class.csv, confusion_matrix.png, mistakes.csv
 and report.html (one self-contained page: open it in a browser, no server needed).
 
 Exit status: 0 done; 2 a wrong option; 4 a wrong input (checkpoint, videos, annotations);
-5 --out cannot be written; 1 a bug.
+5 --output cannot be written; 1 a bug.
 """
 from __future__ import annotations
 
@@ -31,7 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
                                      allow_abbrev=False, epilog="Any other option: train.py's --config / --data.*")
     parser.add_argument("--ckpt", required=True, help="a checkpoint written by scripts/train.py")
-    parser.add_argument("--out", required=True, help="the folder the report files are written into")
+    parser.add_argument("--output", "--out", dest="output", required=True,
+                        help="the folder the report files are written into (--out: its old name, accepted in "
+                             "this release)")
     parser.add_argument("--split", choices=SPLITS, default=defaults["split"],
                         help="which split of the data options to evaluate")
     parser.add_argument("--videos", default=None,
@@ -56,7 +58,7 @@ def parse_args(argv: Optional[List[str]] = None):
     wrong = [f for f in flags if f not in DATA_FLAGS and not f.startswith("--data.")]
     if wrong:
         raise UsageError(f"unknown option {wrong[0]} (see --help; data options are --config and --data.*)")
-    return EvaluationOptions(ckpt=args.ckpt, out=args.out, data_args=data_args, split=args.split,
+    return EvaluationOptions(ckpt=args.ckpt, out=args.output, data_args=data_args, split=args.split,
                              videos=args.videos, mistakes=args.mistakes, batch_size=args.batch_size,
                              num_workers=args.workers, device=args.device, trust_checkpoint=args.trust_checkpoint)
 

@@ -1,11 +1,11 @@
 """Export a trained checkpoint as one clip model: ONNX or TorchScript, with a JSON beside it.
 
     python scripts/export.py --ckpt runs/demo/version_0/checkpoints/best.ckpt --format onnx
-    python scripts/export.py --ckpt best.ckpt --format torchscript --out model.pt
+    python scripts/export.py --ckpt best.ckpt --format torchscript --output model.pt
 
 The model takes uint8 RGB frames [B,T,c,c,3], already resized and cropped to the preprocessing's
 crop_size (the resize stays outside), and gives class probabilities [B,C]; normalisation is inside,
-B and T are dynamic, and it runs in fp32. <out>.json beside it holds the class names, the
+B and T are dynamic, and it runs in fp32. <output>.json beside it holds the class names, the
 preprocessing, the clip length, the sampler, the input layout and the precision. The file is loaded
 back and checked against the PyTorch model before the command ends (pipeline/export.py says how).
 ONNX needs `pip install -e ".[export]"`.
@@ -27,8 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
                                      allow_abbrev=False)
     parser.add_argument("--ckpt", required=True, help="a checkpoint written by scripts/train.py")
     parser.add_argument("--format", required=True, choices=FORMATS)
-    parser.add_argument("--out", default=None, help="the file to write (default: beside the checkpoint, "
-                                                    "best.ckpt -> best.onnx or best.pt)")
+    parser.add_argument("--output", "--out", dest="output", default=None,
+                        help="the file to write (default: beside the checkpoint, best.ckpt -> best.onnx or "
+                             "best.pt; --out: its old name, accepted in this release)")
     parser.add_argument("--trust-checkpoint", action="store_true",
                         help="load a checkpoint that holds more than plain data (this can run code from it: "
                              "only for checkpoints you made or trust)")
@@ -39,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[List[str]] = None) -> int:
     """Export and check; prints what was written and the largest probability difference."""
     args = build_parser().parse_args(argv)
-    result = export_checkpoint(args.ckpt, args.format, args.out, trust_checkpoint=args.trust_checkpoint)
+    result = export_checkpoint(args.ckpt, args.format, args.output, trust_checkpoint=args.trust_checkpoint)
     print(f"{result.path}\n{result.metadata_path}")
     if result.max_abs_diff is None:
         print("not checked: onnxruntime is not installed (pip install -e \".[export]\")")

@@ -2,7 +2,7 @@
 
     python scripts/make_demo_data.py                          # football set in data/demo/football
     python scripts/make_demo_data.py --set direction          # direction set in data/demo/direction
-    python scripts/make_demo_data.py --out /tmp/goals --seed 1
+    python scripts/make_demo_data.py --output /tmp/goals --seed 1
     python scripts/make_demo_data.py --set match              # one long video + goals.csv in data/demo/match
 
 What the clips show, and why: docs/demo_data.md.
@@ -24,7 +24,9 @@ def generate(argv: Optional[List[str]] = None) -> Path:
     """Parse the options and write the chosen set; returns its folder (the match: its video)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
                                      allow_abbrev=False)
-    parser.add_argument("--out", default=None, help="the data set's folder (default: data/demo/<set>)")
+    parser.add_argument("--output", "--out", dest="output", default=None,
+                        help="the data set's folder (default: data/demo/<set>; --out: its old name, accepted in "
+                             "this release)")
     parser.add_argument("--set", choices=[*sorted(GENERATORS), "match"], default="football", dest="which",
                         help="match: one long video of --clips football clips, --goals of them goals")
     parser.add_argument("--clips", type=int, default=None, help="match: clips in the video")
@@ -38,7 +40,7 @@ def generate(argv: Optional[List[str]] = None) -> Path:
     parser.add_argument("--force", action="store_true", help="regenerate even if a complete set exists")
     args = parser.parse_args(argv)
 
-    out_dir = Path(args.out) if args.out else Path("data/demo") / args.which
+    out_dir = Path(args.output) if args.output else Path("data/demo") / args.which
     # Only options the user gave are passed on: the defaults live in the library's signatures.
     options = {"seed": args.seed, "n_train": args.n_train, "n_val": args.n_val, "n_test": args.n_test,
                "size": args.size, "num_frames": args.frames}

@@ -2,7 +2,7 @@
 frames of real video, one folder per class (flat, ready for k-fold cross-validation).
 
     python scripts/make_motion_data.py                                  # data/motion, 30 clips a class
-    python scripts/make_motion_data.py --clips-per-class 20 --seed 1 --out /tmp/motion
+    python scripts/make_motion_data.py --clips-per-class 20 --seed 1 --output /tmp/motion
     python scripts/make_motion_data.py --backgrounds /path/to/videos    # backgrounds from your videos
     python scripts/make_motion_data.py --backgrounds procedural         # no videos needed
 
@@ -36,7 +36,9 @@ def generate(argv: Optional[List[str]] = None) -> Path:
     """Parse the options and write the set; returns its folder."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
                                      allow_abbrev=False)
-    parser.add_argument("--out", default="data/motion", help="the data set's folder (default: %(default)s)")
+    parser.add_argument("--output", "--out", dest="output", default="data/motion",
+                        help="the data set's folder (default: %(default)s; --out: its old name, accepted in this "
+                             "release)")
     parser.add_argument("--clips-per-class", type=int, default=None, help="default: the library's")
     parser.add_argument("--size", default=None, help="WxH in pixels, even (default: the library's)")
     parser.add_argument("--frames", default=None,
@@ -57,7 +59,7 @@ def generate(argv: Optional[List[str]] = None) -> Path:
     options = {key: value for key, value in options.items() if value is not None}
     started = time.monotonic()
     try:
-        out = generate_motion_dataset(args.out, force=args.force, **options)
+        out = generate_motion_dataset(args.output, force=args.force, **options)
     except InputError:  # a background folder without readable videos
         raise
     except ValueError as exc:  # the generator checks its options (sizes, counts)

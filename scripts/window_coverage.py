@@ -1,6 +1,6 @@
 """How well the motion window (`--model.frame_fit motion`) holds the actor, on a generated motion set.
 
-    python scripts/make_motion_data.py --out data/motion2
+    python scripts/make_motion_data.py --output data/motion2
     python scripts/window_coverage.py --data data/motion2                       # every clip
     python scripts/window_coverage.py --data data/motion2 --clips-per-class 10  # a quicker look
 

@@ -45,7 +45,7 @@ def trained(tmp_path_factory) -> dict:
 @pytest.fixture(scope="module")
 def report(trained) -> dict:
     out = trained["tmp"] / "report"
-    code = evaluate_script.main(["--ckpt", trained["ckpt"], "--out", str(out), "--split", "test",
+    code = evaluate_script.main(["--ckpt", trained["ckpt"], "--output", str(out), "--split", "test",
                                  *trained["data_args"]])
     assert code == 0
     return {"out": out, "metrics": json.loads((out / "metrics.json").read_text())}
@@ -107,7 +107,7 @@ def test_the_html_report_is_self_contained(report):
 
 def test_a_folder_or_list_of_labelled_videos(trained, tmp_path):
     folder = trained["root"] / "test"
-    from_folder = evaluate_script.parse_args(["--ckpt", trained["ckpt"], "--out", str(tmp_path / "f"),
+    from_folder = evaluate_script.parse_args(["--ckpt", trained["ckpt"], "--output", str(tmp_path / "f"),
                                               "--videos", str(folder), "--workers", "0"])
     from pipeline.evaluation import evaluate
 
@@ -115,7 +115,7 @@ def test_a_folder_or_list_of_labelled_videos(trained, tmp_path):
     assert by_folder["videos"] == 5 and len(by_folder["mistakes"]) >= 1
     listing = tmp_path / "labels.txt"
     listing.write_text("".join(f"{p} {p.parent.name}\n" for p in sorted(folder.rglob("*.mp4"))))
-    by_list = evaluate(evaluate_script.parse_args(["--ckpt", trained["ckpt"], "--out", str(tmp_path / "l"),
+    by_list = evaluate(evaluate_script.parse_args(["--ckpt", trained["ckpt"], "--output", str(tmp_path / "l"),
                                                    "--videos", str(listing), "--workers", "0"]))
     assert by_list["metrics"] == pytest.approx(by_folder["metrics"], abs=1e-6)
     assert by_list["confusion_matrix"] == by_folder["confusion_matrix"]
@@ -128,9 +128,9 @@ def test_wrong_inputs_end_in_one_line(trained, tmp_path):
     (other / "jump").mkdir(parents=True)
     shutil.copy(next((trained["root"] / "test" / "left_to_right").glob("*.mp4")), other / "jump" / "a.mp4")
     with pytest.raises(InputError, match="jump.*not classes of the checkpoint"):
-        evaluate(evaluate_script.parse_args(["--ckpt", trained["ckpt"], "--out", str(tmp_path / "o"),
+        evaluate(evaluate_script.parse_args(["--ckpt", trained["ckpt"], "--output", str(tmp_path / "o"),
                                              "--videos", str(other)]))
     with pytest.raises(UsageError, match="--model.lr"):
-        evaluate_script.parse_args(["--ckpt", trained["ckpt"], "--out", str(tmp_path / "o"), "--model.lr=1"])
+        evaluate_script.parse_args(["--ckpt", trained["ckpt"], "--output", str(tmp_path / "o"), "--model.lr=1"])
     with pytest.raises(InputError, match="not found"):
-        evaluate(evaluate_script.parse_args(["--ckpt", str(tmp_path / "missing.ckpt"), "--out", str(tmp_path)]))
+        evaluate(evaluate_script.parse_args(["--ckpt", str(tmp_path / "missing.ckpt"), "--output", str(tmp_path)]))

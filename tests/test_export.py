@@ -117,7 +117,7 @@ def test_onnx_gives_the_models_probabilities_on_real_clips(cell, direction, tmp_
     checkpoint = _train(direction, tmp_path, cell=name, bidirectional=bool(bidirectional))
     out = tmp_path / "model.onnx"
     run = subprocess.run([sys.executable, str(REPO / "scripts" / "export.py"), "--ckpt", str(checkpoint),
-                          "--format", "onnx", "--out", str(out)], capture_output=True, text=True, cwd=REPO,
+                          "--format", "onnx", "--output", str(out)], capture_output=True, text=True, cwd=REPO,
                          timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     assert run.stdout.splitlines()[:2] == [str(out), f"{out}.json"]

@@ -37,7 +37,7 @@ def _decoded(root: Path) -> dict:
 def test_script_writes_a_flat_set_that_decodes(tmp_path):
     out = tmp_path / "motion"
     result = subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "make_motion_data.py"), "--out", str(out), "--clips-per-class", "2",
+        [sys.executable, str(REPO / "scripts" / "make_motion_data.py"), "--output", str(out), "--clips-per-class", "2",
          "--size", "96x54", "--frames", "16", "--backgrounds", "procedural"],
         capture_output=True, text=True, cwd=REPO, timeout=120)
     assert result.returncode == 0, result.stderr

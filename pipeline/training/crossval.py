@@ -46,7 +46,8 @@ def _check_args(args: List[str], num_folds: int, out: Path) -> None:
     """Refuse options the folds set themselves, and an `out` that holds another cross-validation."""
     clash = [a for a in args if a.split("=")[0].startswith(OWN_OPTIONS)]
     if clash:
-        raise UsageError(f"{', '.join(clash)}: cross-validation sets these itself (use --out to choose where runs go)")
+        raise UsageError(f"{', '.join(clash)}: cross-validation sets these itself "
+                         "(use --output to choose where runs go)")
     if num_folds < 2:
         raise UsageError(f"--folds must be at least 2, got {num_folds}")
     recorded = out / "crossval_args.json"
@@ -54,7 +55,7 @@ def _check_args(args: List[str], num_folds: int, out: Path) -> None:
     if recorded.is_file():
         if json.loads(recorded.read_text()) != wanted:
             raise UsageError(f"{out}: holds a cross-validation run with other options ({recorded}); resume it with the "
-                             "same options, or choose another --out")
+                             "same options, or choose another --output")
     else:
         out.mkdir(parents=True, exist_ok=True)
         write_text_atomic(recorded, json.dumps(wanted, indent=2))
@@ -123,7 +124,7 @@ def format_report(report: Dict[str, Any]) -> str:
 
 
 def main(args: List[str]) -> int:
-    """scripts/crossval.py: `--folds K [--out DIR]`, every other option goes to train.py."""
+    """scripts/crossval.py: `--folds K [--output DIR]`, every other option goes to train.py."""
     import argparse
 
     parser = argparse.ArgumentParser(
@@ -131,9 +132,10 @@ def main(args: List[str]) -> int:
                     "prints each test metric's mean and spread over folds. Other options go to train.py.",
         allow_abbrev=False)
     parser.add_argument("--folds", type=int, default=5, help="number of folds (default 5)")
-    parser.add_argument("--out", default=DEFAULT_OUT,
-                        help=f"where the fold runs and the report go (default {DEFAULT_OUT})")
+    parser.add_argument("--output", "--out", dest="output", default=DEFAULT_OUT,
+                        help=f"where the fold runs and the report go (default {DEFAULT_OUT}; --out: its old name, "
+                             "accepted in this release)")
     known, rest = parser.parse_known_args(args)
-    report = cross_validate(rest, known.folds, known.out)
+    report = cross_validate(rest, known.folds, known.output)
     print(format_report(report), flush=True)
     return 0
