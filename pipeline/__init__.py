@@ -14,6 +14,7 @@ A video travels through the sub-packages in this order (shared/DESIGN.md draws i
 
     atomic_io.py   atomic writes for every output people keep
     errors.py      how scripts end: exit statuses, one-line errors, --debug
+    quiet.py       the third-party messages no script prints (Lightning's tips, device and seed lines)
     console.py     progress over videos counted in frames, bar or plain lines
     evaluation.py  scripts/evaluate.py: a checkpoint on a split or videos, metrics and report_html.py's page
     export.py      scripts/export.py: the clip model as ONNX or TorchScript, checked against PyTorch

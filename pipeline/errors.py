@@ -17,6 +17,8 @@ import sys
 import traceback
 from typing import Callable, List, Optional
 
+from pipeline.quiet import silence_third_party_noise
+
 EXIT_OK = 0
 EXIT_CRASH = 1
 EXIT_USAGE = 2
@@ -70,9 +72,14 @@ def one_line(exc: BaseException) -> str:
     return str(exc)
 
 
-def run_script(main: Callable[[List[str]], int], argv: Optional[List[str]] = None) -> None:
+def run_script(main: Callable[[List[str]], int], argv: Optional[List[str]] = None, *,
+               lightning_run_info: bool = False) -> None:
     """Run a script's `main(argv) -> exit status` and exit; expected failures end in one line on
-    stderr ("error: ..."), with `--debug` (or RNN_AR_DEBUG=1) the full traceback instead."""
+    stderr ("error: ..."), with `--debug` (or RNN_AR_DEBUG=1) the full traceback instead.
+
+    Third-party noise is dropped first (pipeline.quiet); Lightning's device and seed lines are kept
+    only with `lightning_run_info` (the scripts that train)."""
+    silence_third_party_noise(run_info=lightning_run_info)
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = DEBUG_FLAG in argv or os.environ.get("RNN_AR_DEBUG") == "1"
     argv = [a for a in argv if a != DEBUG_FLAG]

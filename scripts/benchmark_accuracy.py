@@ -32,4 +32,4 @@ def main(argv: List[str]) -> int:
 
 
 if __name__ == "__main__":
-    run_script(main)
+    run_script(main, lightning_run_info=True)  # a training run says where it trains and its seed

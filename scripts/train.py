@@ -12,4 +12,4 @@ from pipeline.errors import run_script
 from pipeline.training.cli import main
 
 if __name__ == "__main__":
-    run_script(main)
+    run_script(main, lightning_run_info=True)  # a training run says where it trains and its seed

@@ -9,14 +9,13 @@
   modules stay in eval mode: expected, so said once, in our words), keeps `log_every_n_steps` within
   an epoch's batches, warns about modules left in eval mode outside the frozen backbone, and spares
   the loaders of cached features Lightning's "does not have many workers" advice (they have none on purpose).
-- `silence_third_party_noise()` drops exactly the messages that say nothing about this run:
-  Lightning's LitLogger advertisement, torch's `LeafSpec` deprecation raised inside Lightning, and
-  Lightning's generic "Found N module(s) in eval mode" warning (RunReport says what matters of it).
-  Every other warning still shows.
+- `silence_third_party_noise()` (defined in pipeline.quiet, shared with every script) drops exactly the
+  messages that say nothing about this run: Lightning's tips, torch's `LeafSpec` deprecation raised inside
+  Lightning, and Lightning's generic "Found N module(s) in eval mode" warning (RunReport says what matters
+  of it). Every other warning still shows.
 """
 from __future__ import annotations
 
-import logging
 import math
 import sys
 import time
@@ -27,42 +26,9 @@ import pytorch_lightning as pl
 from pytorch_lightning.callbacks import Callback, ModelCheckpoint, ProgressBar, TQDMProgressBar
 
 from pipeline.data.datasets import FeatureClipDataset
+from pipeline.quiet import silence_third_party_noise  # noqa: F401  (the training CLI takes it from here)
 
-# (message regex, category, module regex: where the warning is raised) of the third-party warnings that
-# say nothing about the run.
-NOISE_WARNINGS = (
-    # torch deprecates LeafSpec; Lightning's own pytree helper still builds one on every batch.
-    (r"`isinstance\(treespec, LeafSpec\)` is deprecated", FutureWarning, r"pytorch_lightning\.utilities\._pytree"),
-    # Expected with a frozen backbone (BatchNorm kept in eval mode); RunReport checks the rest of the model.
-    (r"Found \d+ module\(s\) in eval mode at the start of training", Warning, r"pytorch_lightning\.loops\.fit_loop"),
-)
-LITLOGGER_TIP = "Tip: For seamless cloud logging and experiment tracking, try installing [litlogger]"
-LIGHTNING_INFO_LOGGER = "pytorch_lightning.utilities.rank_zero"
 PROGRESS_EVERY_S = 60.0  # LineProgress: a progress line at most this often within a long phase
-
-
-class _DropMessages(logging.Filter):
-    """Drops the log records whose message contains one of `fragments`."""
-
-    def __init__(self, *fragments: str):
-        super().__init__()
-        self.fragments = fragments
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        return not any(fragment in message for fragment in self.fragments)
-
-
-_LIGHTNING_TIPS = _DropMessages(LITLOGGER_TIP)
-
-
-def silence_third_party_noise() -> None:
-    """Filter exactly the messages in NOISE_WARNINGS and the LitLogger tip (safe to call again)."""
-    for message, category, module in NOISE_WARNINGS:
-        warnings.filterwarnings("ignore", message=message, category=category, module=module)
-    logger = logging.getLogger(LIGHTNING_INFO_LOGGER)
-    if _LIGHTNING_TIPS not in logger.filters:
-        logger.addFilter(_LIGHTNING_TIPS)
 
 
 def progress_bar(stream: Optional[TextIO] = None) -> ProgressBar:
