@@ -66,12 +66,13 @@ class _Kept(logging.Handler):
 
 @pytest.fixture
 def kept(monkeypatch) -> _Kept:
-    """What Lightning's loggers let through at INFO; their filters, handlers and levels are put back afterwards."""
+    """What Lightning's loggers let through at INFO, starting without filters (an earlier script run in this
+    process may have added some); their filters, handlers and levels are put back afterwards."""
     handler = _Kept()
     loggers = [logging.getLogger(name) for name in RUN_INFO]
     levels = [logger.level for logger in loggers]
     for logger in loggers:
-        monkeypatch.setattr(logger, "filters", list(logger.filters))
+        monkeypatch.setattr(logger, "filters", [])
         monkeypatch.setattr(logger, "handlers", [*logger.handlers, handler])
         monkeypatch.setattr(logger, "propagate", False)  # Lightning's own handler would print them
         logger.setLevel(logging.INFO)
