@@ -23,7 +23,7 @@ from pipeline.demo.video_writer import write_video
 
 PathLike = Union[str, "os.PathLike[str]"]
 SPLITS = ("train", "val", "test")
-GENERATOR_VERSION = 3  # bump when rendering changes, so old data sets are regenerated
+GENERATOR_VERSION = 4  # bump when rendering changes, so old data sets are regenerated
 
 # (label, generator, size, num_frames) -> (frames uint8 [T,S,S,3], the clip's variant for the manifest)
 RenderClip = Callable[[str, np.random.Generator, int, int], Tuple[np.ndarray, str]]

@@ -3,6 +3,10 @@ the hand-held camera, and the frame finish (camera shift, mirror, sensor noise).
 
 Coordinates in the scenes are fractions of the frame side (x right, y down); cv2 draws them in
 fixed point with `FIXED_POINT_BITS` fractional bits, so motion is smooth below a pixel.
+
+Blending and the camera shift are integer arithmetic here rather than cv2.addWeighted and
+cv2.warpAffine, whose results depend on the SIMD code OpenCV picks for the CPU (with AVX2 disabled,
+every football clip's frames changed), so the CPU that renders a seed does not change its frames.
 """
 from __future__ import annotations
 
@@ -15,6 +19,8 @@ import numpy as np
 
 FIXED_POINT_BITS = 4  # cv2's `shift`: sub-pixel bits of every drawn coordinate
 ANTIALIASED = cv2.LINE_AA
+BLEND_BITS = 15  # fractional bits of a blend weight
+SHIFT_BITS = 5  # the camera shift moves in steps of 1/32 pixel, as cv2's bilinear warp does
 
 
 def check_frame_size(size: int) -> None:
@@ -65,11 +71,38 @@ def camera_jitter(num_frames: int, rng: np.random.Generator, size: int, scale: f
     return np.clip(offsets, -0.04 * size, 0.04 * size)
 
 
+def blend(top: np.ndarray, alpha: float, bottom: np.ndarray) -> np.ndarray:
+    """`top` * `alpha` + `bottom` * (1 - `alpha`), rounded: uint8 images of one shape in, uint8 out."""
+    one = 1 << BLEND_BITS
+    weight = int(round(alpha * one))
+    total = top.astype(np.int32) * weight + bottom.astype(np.int32) * (one - weight)
+    return ((total + one // 2) >> BLEND_BITS).astype(np.uint8)
+
+
+def shift_frame(frame: np.ndarray, dx: float, dy: float) -> np.ndarray:
+    """`frame` uint8 [H,W,C] moved right by `dx` and down by `dy` pixels: bilinear, with borders mirrored
+    as cv2's BORDER_REFLECT_101 (`dx`, `dy` smaller than the frame)."""
+    height, width = frame.shape[:2]
+    one = 1 << SHIFT_BITS
+    # Output pixel x reads the source at x - dx: an integer step and a fraction in 1/32 pixel.
+    step_x, step_y = int(round(-dx * one)), int(round(-dy * one))
+    ix, fx = step_x >> SHIFT_BITS, step_x & (one - 1)
+    iy, fy = step_y >> SHIFT_BITS, step_y & (one - 1)
+    pad = max(abs(ix), abs(iy)) + 1
+    padded = np.pad(frame, ((pad, pad), (pad, pad), (0, 0)), mode="reflect").astype(np.int32)
+
+    def source(down: int, right: int) -> np.ndarray:
+        top, left = pad + iy + down, pad + ix + right
+        return padded[top:top + height, left:left + width]
+
+    total = ((source(0, 0) * (one - fx) + source(0, 1) * fx) * (one - fy)
+             + (source(1, 0) * (one - fx) + source(1, 1) * fx) * fy)
+    return ((total + one * one // 2) >> (2 * SHIFT_BITS)).astype(np.uint8)
+
+
 def finish_frame(frame: np.ndarray, offset: np.ndarray, noise: np.ndarray, mirror: bool) -> np.ndarray:
     """Camera shift, mirror and sensor noise: uint8 [H,W,3] in, uint8 [H,W,3] out."""
-    matrix = np.float32([[1, 0, offset[0]], [0, 1, offset[1]]])
-    size = frame.shape[1], frame.shape[0]
-    frame = cv2.warpAffine(frame, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+    frame = shift_frame(frame, float(offset[0]), float(offset[1]))
     if mirror:
         frame = frame[:, ::-1]
     return np.clip(frame.astype(np.float32) + noise, 0, 255).astype(np.uint8)

@@ -11,6 +11,7 @@ import numpy as np
 from pipeline.demo.drawing import (
     ANTIALIASED,
     FIXED_POINT_BITS,
+    blend,
     camera_jitter,
     check_frame_size,
     finish_frame,
@@ -74,7 +75,7 @@ def _render(plan: FootballPlan, rng: np.random.Generator, size: int) -> np.ndarr
         shadow_xy = xy + np.array([0.2, 0.3]) * plan.ball_radius + np.array([0.08, 0.12]) * z
         cv2.circle(shadow, fixed_point(shadow_xy[0], shadow_xy[1], size), fixed(plan.ball_radius, size), (0, 0, 0),
                    -1, _AA, _BITS)
-        img = cv2.addWeighted(shadow, 0.3, img, 0.7, 0)
+        img = blend(shadow, 0.3, img)
         under_bar = z < BAR_HEIGHT
         if under_bar:  # the goal frame and net are drawn over it
             _draw_ball(img, xy, radius, spin[t], ball_tint, size)
@@ -126,7 +127,7 @@ def _pitch(plan: FootballPlan, rng: np.random.Generator, size: int) -> np.ndarra
     arc_centre, arc_axes = fixed_point(spot_x, centre_y, size), (fixed(0.28, size), fixed(0.28, size))
     cv2.ellipse(lines, arc_centre, arc_axes, 0, 127, 233, white, thickness, _AA, _BITS)
     alpha = rng.uniform(0.5, 0.85)  # markings fainter than the goal
-    return cv2.addWeighted(lines, alpha, image, 1 - alpha, 0)
+    return blend(lines, alpha, image)
 
 
 def _goal_overlay(plan: FootballPlan, rng: np.random.Generator, size: int) -> Tuple[np.ndarray, np.ndarray]:
