@@ -38,9 +38,9 @@ def write_video(
                 stream = container.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
                 stream.width, stream.height = width, height
                 stream.pix_fmt = "yuv420p"
-                # One encoder thread: x264 with several threads does not always give the same bytes twice. Even
-                # so, encoding the same frames twice in one process can differ in a few pixels (measured with
-                # PyAV 18, also with pts set and x264-params threads=1): nothing relies on exact bytes.
+                # One encoder thread: x264 splits work by the machine's core count otherwise, and the bytes
+                # follow the split. With one thread the same frames give the same bytes, run after run
+                # (tests/test_demo_determinism.py) and with x264's asm limited to SSSE3, AVX or AVX2.
                 stream.options = {"crf": str(crf), "preset": "veryfast", "threads": "1"}
             for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
                 container.mux(packet)
