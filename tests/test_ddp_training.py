@@ -34,6 +34,15 @@ def odd_splits(tmp_path_factory) -> Path:
     return data
 
 
+def _decided(model, probs: torch.Tensor) -> torch.Tensor:
+    """The class each video is given: p(positive) >= the checkpoint's operating threshold when it has one
+    (what training's confusion matrix counts), else the most probable class (what the metrics count)."""
+    if not model.threshold:
+        return probs.argmax(-1)
+    pos = model.class_names.index(model.threshold["positive"])
+    return torch.where(probs[:, pos] >= model.threshold["threshold"], pos, 1 - pos)
+
+
 def _evaluate(checkpoint: str, root: Path, cache_dir: Path, split: str) -> Dict[str, object]:
     """Loss, metrics and confusion matrix of a checkpoint on one split, in this one process, without
     Lightning's loop or torchmetrics."""
@@ -42,17 +51,18 @@ def _evaluate(checkpoint: str, root: Path, cache_dir: Path, split: str) -> Dict[
     data.attach_model(model.preprocessing, model.frozen_backbone)
     data.setup("fit" if split == "val" else "test")
     loader = data.val_dataloader() if split == "val" else data.test_dataloader()
-    confusion, losses = np.zeros((2, 2), dtype=int), []
+    confusion, decided, losses = np.zeros((2, 2), dtype=int), np.zeros((2, 2), dtype=int), []
     with torch.no_grad():
         for batch in loader:
             probs = model.video_probabilities(batch)
             losses += (-probs[torch.arange(len(probs)), batch["label"]].clamp_min(1e-8).log()).tolist()
-            for true, predicted in zip(batch["label"], probs.argmax(-1)):
+            for true, predicted, chosen in zip(batch["label"], probs.argmax(-1), _decided(model, probs)):
                 confusion[true, predicted] += 1
+                decided[true, chosen] += 1
     recall = confusion.diagonal() / confusion.sum(1)
     precision = confusion.diagonal() / np.maximum(confusion.sum(0), 1)
     f1 = np.where(precision + recall > 0, 2 * precision * recall / np.maximum(precision + recall, 1e-12), 0.0)
-    return {"confusion": confusion.tolist(), "videos": len(losses), f"{split}/loss": float(np.mean(losses)),
+    return {"confusion": decided.tolist(), "videos": len(losses), f"{split}/loss": float(np.mean(losses)),
             f"{split}/acc": confusion.trace() / confusion.sum(), f"{split}/mean_class_acc": recall.mean(),
             f"{split}/f1_macro": f1.mean()}
 

@@ -175,22 +175,33 @@ def test_cli_fits_tests_and_resumes(direction_data, tmp_path):
     assert (state["epoch"], state["global_step"]) == (2, 5), "resuming continues where the run stopped"
 
 
+def _decided(model, probs: torch.Tensor) -> torch.Tensor:
+    """The class each video is given: p(positive) >= the checkpoint's operating threshold when it has one
+    (what training's confusion matrix counts), else the most probable class (what the metrics count)."""
+    if not model.threshold:
+        return probs.argmax(-1)
+    pos = model.class_names.index(model.threshold["positive"])
+    return torch.where(probs[:, pos] >= model.threshold["threshold"], pos, 1 - pos)
+
+
 def _evaluate(checkpoint: str, root: Path, cache_dir: Path) -> dict:
     """Test-split metrics of a checkpoint, computed here without Lightning's loop or torchmetrics."""
     model = load_recognizer(checkpoint)
     data = VideoDataModule(root=str(root), clip_len=6, batch_size=4, num_workers=0, cache_dir=str(cache_dir))
     data.attach_model(model.preprocessing, model.frozen_backbone)
     data.setup("test")
-    confusion = np.zeros((2, 2), dtype=int)
+    confusion, decided = np.zeros((2, 2), dtype=int), np.zeros((2, 2), dtype=int)
     with torch.no_grad():
         for batch in data.test_dataloader():
-            for true, predicted in zip(batch["label"], model.video_probabilities(batch).argmax(-1)):
+            probs = model.video_probabilities(batch)
+            for true, predicted, chosen in zip(batch["label"], probs.argmax(-1), _decided(model, probs)):
                 confusion[true, predicted] += 1
+                decided[true, chosen] += 1
     recall = confusion.diagonal() / confusion.sum(1)
     precision = confusion.diagonal() / np.maximum(confusion.sum(0), 1)
     f1 = np.where(precision + recall > 0, 2 * precision * recall / np.maximum(precision + recall, 1e-12), 0.0)
     return {
-        "confusion": confusion.tolist(),
+        "confusion": decided.tolist(),  # the summary's matrix is the checkpoint's decision
         "test/acc": confusion.trace() / confusion.sum(),
         "test/mean_class_acc": recall.mean(),
         "test/f1_macro": f1.mean(),

@@ -24,6 +24,8 @@ from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
 from pipeline.atomic_io import write_text_atomic
 from pipeline.data.annotations import AnnotationError
+from pipeline.data.readers import FALLBACK_LIST, fallback_summary, format_fallbacks, record_fallbacks
+from pipeline.decision import accuracy_rows, format_threshold, operating_point
 from pipeline.errors import OutputError, UsageError
 from pipeline.training.callbacks import BestCheckpointLink, LastCheckpoint, RandomState
 from pipeline.training.checkpoints import load_checkpoint
@@ -31,7 +33,6 @@ from pipeline.training.dashboards import Dashboards, missing_logger_package
 from pipeline.training.datamodule import VideoDataModule
 from pipeline.training.module import RecognizerModule
 from pipeline.training.progress import RunReport, progress_bar, silence_third_party_noise
-from pipeline.training.threshold import format_threshold
 
 DEMO_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "demo.yaml"
 HELP_FLAGS = ("-h", "--help")
@@ -208,6 +209,8 @@ def train(args: Optional[List[str]] = None) -> Dict[str, Any]:
     if trainer.is_global_zero:
         print(f"dataset {data.root}: {data.splits.summary()}", flush=True)
         print(format_destinations(trainer), flush=True)
+        if trainer.log_dir:  # every process of the run (workers, DDP ranks) lists its fallbacks there
+            record_fallbacks(Path(trainer.log_dir) / FALLBACK_LIST, fresh=not cli.config.get("ckpt_path"))
     trusted = bool(cli.config.get("trust_checkpoint"))  # else the checkpoint loads as plain data only
     trainer.fit(model, datamodule=data, ckpt_path=cli.config.get("ckpt_path"),
                 **_weights_only(trainer.fit, not trusted))
@@ -221,20 +224,31 @@ def train(args: Optional[List[str]] = None) -> Dict[str, Any]:
     if not cli.config.get("skip_test") and data.splits.test:
         results = trainer.test(model, datamodule=data, ckpt_path=best or None, verbose=False,  # main prints them
                                **_weights_only(trainer.test, True))
-        tested = trainer.lightning_module
-        summary["test_metrics"] = results[0] if results else {}
-        if tested.test_confusion_result is not None:
-            summary["confusion_matrix"] = {
-                "classes": tested.class_names,
-                "rows_true_cols_predicted": tested.test_confusion_result.tolist(),
-            }
-        if getattr(tested, "threshold", None):  # the best checkpoint's, chosen on validation (two classes)
-            summary["threshold"] = tested.threshold
+        summary.update(test_summary(trainer.lightning_module, results[0] if results else {}))
     summary["skipped_videos"] = _all_ranks(model.skipped_videos)
+    summary["decoder_fallbacks"] = fallback_summary()
     summary["global_rank"] = trainer.global_rank
     if trainer.is_global_zero and summary["log_dir"]:
         kept = {key: value for key, value in summary.items() if key != "global_rank"}
         _write_json(Path(summary["log_dir"]) / "test_metrics.json", kept)
+    return summary
+
+
+def test_summary(tested: Any, metrics: Dict[str, float]) -> Dict[str, Any]:
+    """The summary's test part from the tested module and its test metrics: the metrics (those of the most
+    probable class), the confusion matrix of the checkpoint's decision (its operating threshold when it has
+    one, chosen on validation) and, with a threshold, the accuracy of each rule."""
+    summary: Dict[str, Any] = {"test_metrics": dict(metrics)}
+    matrix = tested.test_confusion_result
+    if matrix is not None:
+        summary["confusion_matrix"] = {"classes": tested.class_names, "rows_true_cols_predicted": matrix.tolist()}
+    threshold = getattr(tested, "threshold", None)
+    if threshold:  # the best checkpoint's (two classes)
+        summary["threshold"] = threshold
+    if operating_point(tested.class_names, threshold) and matrix is not None and "test/acc" in metrics:
+        total = int(matrix.sum())
+        summary["accuracy"] = {"most_probable_class": float(metrics["test/acc"]),
+                               "at_threshold": float(matrix.trace()) / total if total else 0.0}
     return summary
 
 
@@ -315,11 +329,16 @@ def format_summary(summary: Dict[str, Any]) -> str:
     lines = []
     for key, value in sorted(summary.get("test_metrics", {}).items()):
         lines.append(f"  {key:<22} {value:.4f}")
-    confusion = summary.get("confusion_matrix")
+    confusion, accuracy = summary.get("confusion_matrix"), summary.get("accuracy")
+    if confusion and accuracy:
+        lines += [f"  {label}: {value:.4f}" for label, value in
+                  accuracy_rows(accuracy["most_probable_class"], accuracy["at_threshold"], confusion["classes"],
+                                summary.get("threshold"))]
     if confusion:
         names = confusion["classes"]
         width = max(len(n) for n in names) + 2
-        lines.append("  confusion matrix (rows: true, columns: predicted)")
+        decided = " at the operating threshold" if operating_point(names, summary.get("threshold")) else ""
+        lines.append(f"  confusion matrix (rows: true, columns: predicted{decided})")
         lines.append(" " * (width + 2) + "".join(f"{n:>{width}}" for n in names))
         for name, row in zip(names, confusion["rows_true_cols_predicted"]):
             lines.append(f"  {name:<{width}}" + "".join(f"{int(v):>{width}}" for v in row))
@@ -329,6 +348,8 @@ def format_summary(summary: Dict[str, Any]) -> str:
         lines.append(f"  skipped unreadable videos: {len(summary['skipped_videos'])}")
     if lines:
         lines.insert(0, "test metrics:")
+    if summary.get("decoder_fallbacks"):
+        lines.append(format_fallbacks(summary["decoder_fallbacks"]))
     lines.append(f"best checkpoint: {summary['best_checkpoint']}")
     lines.append(f"last checkpoint: {summary['last_checkpoint']} (resume with --ckpt_path)")
     lines.append(f"logs: {summary['log_dir']}  (view: tensorboard --logdir {Path(summary['log_dir']).parent.parent})")

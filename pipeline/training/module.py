@@ -24,6 +24,7 @@ from models.backbones import PRECISION_DEFAULT
 from models.preprocessing import FRAME_FIT_DEFAULT
 from models.temporal_heads import HEAD_DEFAULTS
 from pipeline.data.transforms import normalize
+from pipeline.decision import decide_labels
 from pipeline.errors import InputError
 from pipeline.training.checkpoints import load_checkpoint
 from pipeline.training.dashboard_figures import confusion_figure
@@ -222,8 +223,8 @@ class RecognizerModule(pl.LightningModule):
         metrics, mean_loss = self._eval_state(stage)
         metrics.update(probs, batch["label"])
         mean_loss.update(losses)
-        if stage == "test":
-            self.test_confusion.update(probs, batch["label"])
+        if stage == "test":  # the confusion of the decision the checkpoint makes (its threshold when it has one)
+            self.test_confusion.update(self.decide(probs), batch["label"])
         elif len(self.class_names) == 2:
             self._val_scores.append(torch.cat([probs.detach().float(), batch["label"][:, None].float()], 1).cpu())
         return {"probs": probs.detach(), "labels": batch["label"], "indices": batch["index"]}
@@ -262,6 +263,12 @@ class RecognizerModule(pl.LightningModule):
         scores = scores.numpy()
         chosen = choose_threshold(scores[:, positive], scores[:, 2] == positive, self.hparams.threshold_objective)
         self.threshold = {"positive": self.class_names[positive], **chosen} if chosen else None
+
+    def decide(self, probs: torch.Tensor) -> torch.Tensor:
+        """The predicted class [B] of probabilities [B,C] (pipeline.decision: the operating threshold of two
+        classes when there is one, else the most probable class), as predict.py labels."""
+        decided = decide_labels(probs.detach().float().cpu().numpy(), self.class_names, self.threshold)
+        return torch.from_numpy(decided).to(probs.device)
 
     def validation_step(self, batch: Dict[str, Any], batch_idx: int) -> Optional[Dict[str, torch.Tensor]]:
         return self._eval_step(batch, "val")
