@@ -13,6 +13,12 @@ clips, as the test at the end of training: equal on the same split) and writes i
     report.html           one self-contained page (pipeline.report_html) with all of that and frame
                           strips of the worst mistakes
 
+"Predicted" is the decision the checkpoint makes (pipeline.decision, as predict.py labels): with an
+operating threshold (two classes) p(positive) >= threshold, else the most probable class. The confusion
+matrix, the per-class report and the mistakes follow it; Lightning's metrics (acc, mean_class_acc,
+f1_macro, loss) are those of the most probable class, and with a threshold the report gives both
+accuracies ("accuracy": most_probable_class, at_threshold).
+
 Videos come either from train.py's data options (`data_args`: --config and any --data.* override,
 read by pipeline.training.cli.build_cli, so a split is exactly training's) or from `videos`: a folder
 of class folders or a list file of `path label` lines, labelled with the checkpoint's class names.
@@ -36,6 +42,7 @@ from pipeline.data.datasets import VideoClipDataset, collate_clips
 from pipeline.data.readers import VideoReadError
 from pipeline.data.sampling import sampler_from_config
 from pipeline.data.workers import resolve_num_workers
+from pipeline.decision import accuracy_rows, decide_labels, describe_decision, operating_point
 from pipeline.errors import InputError, UsageError
 from pipeline.training.dashboard_figures import confusion_figure, frame_strip, resize_height
 from pipeline.training.dashboards import confusion_matrix, eval_clip_frames, per_class_scores, worst_mistakes
@@ -105,8 +112,10 @@ def evaluate(options: EvaluationOptions) -> Dict[str, Any]:
         loader = trainer.test_dataloaders
     dataset = loader.dataset
     probs, labels, indices = collector.arrays(len(model.class_names))
-    report = _report(options, model, source, results[0] if results else {}, probs, labels, indices, dataset)
-    strips = _mistake_strips(model, dataset, probs, labels, indices, options.mistakes)
+    predicted = decide_labels(probs, model.class_names, getattr(model, "threshold", None))
+    report = _report(options, model, source, results[0] if results else {}, probs, predicted, labels, indices,
+                     dataset)
+    strips = _mistake_strips(model, dataset, probs, predicted, labels, indices, options.mistakes)
     report["files"] = write_report(out, report, strips)
     return report
 
@@ -168,18 +177,19 @@ def _video_loader(options: EvaluationOptions, model: Any) -> Any:
 
 
 def _report(options: EvaluationOptions, model: Any, source: str, results: Dict[str, float], probs: np.ndarray,
-            labels: np.ndarray, indices: np.ndarray, dataset: Any) -> Dict[str, Any]:
-    """What metrics.json holds: metrics without the "test/" prefix, per class, confusion, mistakes."""
+            predicted: np.ndarray, labels: np.ndarray, indices: np.ndarray, dataset: Any) -> Dict[str, Any]:
+    """What metrics.json holds: metrics without the "test/" prefix, per class, confusion, mistakes; the
+    confusion, per-class scores and mistakes are of the checkpoint's decision `predicted` [N]."""
     names = list(model.class_names)
-    matrix = confusion_matrix(labels, probs.argmax(1), len(names)) if len(labels) else np.zeros((len(names),) * 2,
-                                                                                                  dtype=np.int64)
+    matrix = confusion_matrix(labels, predicted, len(names)) if len(labels) else np.zeros((len(names),) * 2,
+                                                                                            dtype=np.int64)
     scores = per_class_scores(matrix)
-    order = worst_mistakes(probs, labels, len(labels)) if len(labels) else []
+    order = worst_mistakes(probs, labels, len(labels), predicted) if len(labels) else []
     mistakes = [{
         "video": str(dataset.records[int(indices[i])].path),
         "true": names[int(labels[i])],
-        "predicted": names[int(probs[i].argmax())],
-        "probability": float(probs[i].max()),
+        "predicted": names[int(predicted[i])],
+        "probability": float(probs[i, predicted[i]]),
         "probabilities": {name: float(p) for name, p in zip(names, probs[i])},
     } for i in order]
     report: Dict[str, Any] = {
@@ -194,29 +204,44 @@ def _report(options: EvaluationOptions, model: Any, source: str, results: Dict[s
         "skipped_videos": list(model.skipped_videos),
     }
     threshold = getattr(model, "threshold", None)
-    if threshold and len(names) == 2 and threshold.get("positive") in names:
-        pos = names.index(threshold["positive"])
-        chosen, truth = probs[:, pos] >= threshold["threshold"], labels == pos
+    point = operating_point(names, threshold)
+    if point is not None:
+        pos = point[0]
+        chosen, truth = predicted == pos, labels == pos
         hits = int((chosen & truth).sum())
         report["threshold"] = {**threshold, "precision_here": hits / max(int(chosen.sum()), 1),
                                "recall_here": hits / max(int(truth.sum()), 1)}
+        report["predicted_by"] = describe_decision(names, threshold)
+        report["accuracy"] = {"most_probable_class": float(np.mean(probs.argmax(1) == labels)) if len(labels) else 0.0,
+                              "at_threshold": float(np.mean(predicted == labels)) if len(labels) else 0.0}
     return report
 
 
-def _mistake_strips(model: Any, dataset: Any, probs: np.ndarray, labels: np.ndarray, indices: np.ndarray,
-                    count: int) -> List[Dict[str, str]]:
-    """The first evaluation clip of each of the `count` most confident mistakes, as PNG data URIs."""
+def accuracy_lines(report: Dict[str, Any]) -> List[Tuple[str, float]]:
+    """(label, value) of the report's accuracies by the most probable class and at the threshold: both
+    when they differ, one when equal, none without a threshold (pipeline.decision.accuracy_rows)."""
+    accuracy = report.get("accuracy")
+    if not accuracy:
+        return []
+    return accuracy_rows(accuracy["most_probable_class"], accuracy["at_threshold"],
+                         report["confusion_matrix"]["classes"], report.get("threshold"))
+
+
+def _mistake_strips(model: Any, dataset: Any, probs: np.ndarray, predicted: np.ndarray, labels: np.ndarray,
+                    indices: np.ndarray, count: int) -> List[Dict[str, str]]:
+    """The first evaluation clip of each of the `count` most confident mistakes of the checkpoint's decision
+    `predicted`, as PNG data URIs."""
     names, strips = list(model.class_names), []
     if not len(labels) or count <= 0:
         return strips
-    for i in worst_mistakes(probs, labels, count):
+    for i in worst_mistakes(probs, labels, count, predicted):
         record = dataset.records[int(indices[i])]
         try:
             frames, used = eval_clip_frames(dataset, int(indices[i]), model.preprocessing,
                                             getattr(dataset, "backend", "auto"))
         except VideoReadError:
             continue
-        guess = int(probs[i].argmax())
+        guess = int(predicted[i])
         caption = [f"{record.path.parent.name}/{record.path.name}",
                    f"true {names[labels[i]]}, predicted {names[guess]} (p={probs[i, guess]:.2f})"]
         image = frame_strip(np.stack([resize_height(f, 96) for f in frames]), used, caption)
@@ -272,10 +297,13 @@ def format_summary(report: Dict[str, Any]) -> str:
     """What scripts/evaluate.py prints: the metrics, the threshold (if any) and where the files are."""
     lines = [f"{report['source']}: {report['videos']} videos"]
     lines += [f"  {key:<22} {value:.4f}" for key, value in report["metrics"].items()]
+    lines += [f"  {label}: {value:.4f}" for label, value in accuracy_lines(report)]
     threshold = report.get("threshold")
     if threshold:
         lines.append(f"  threshold {threshold['positive']} >= {threshold['threshold']:.4f}: precision "
-                     f"{threshold['precision']:.4f}, recall {threshold['recall']:.4f}")
+                     f"{threshold['precision']:.4f}, recall {threshold['recall']:.4f} on validation; here precision "
+                     f"{threshold['precision_here']:.4f}, recall {threshold['recall_here']:.4f}")
+        lines.append(f"  predicted: {report['predicted_by']}")
     lines.append(f"  misclassified          {len(report['mistakes'])}")
     if report["skipped_videos"]:
         lines.append(f"  skipped unreadable videos: {len(report['skipped_videos'])}")

@@ -36,7 +36,10 @@ def _threshold_section(threshold: Dict[str, Any]) -> List[str]:
 
 
 def render_report(report: Dict[str, Any], confusion_uri: str, strips: Sequence[Dict[str, str]]) -> str:
-    """The page: metrics, per-class table, confusion matrix, mistakes with their probabilities, frame strips."""
+    """The page: metrics, per-class table, confusion matrix, mistakes with their probabilities, frame strips.
+    With an operating threshold, "predicted" is its decision and both accuracies are shown."""
+    from pipeline.evaluation import accuracy_lines
+
     names = report["confusion_matrix"]["classes"]
     parts = [
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
@@ -44,8 +47,13 @@ def render_report(report: Dict[str, Any], confusion_uri: str, strips: Sequence[D
         "<h1>Evaluation report</h1>",
         f'<p class="meta">checkpoint <code>{escape(report["checkpoint"])}</code><br>'
         f'{escape(report["source"])}: {report["videos"]} videos</p>',
-        "<h2>Metrics</h2>", _table(["metric", "value"], list(report["metrics"].items())),
+        "<h2>Metrics</h2>",
+        _table(["metric", "value"], [*report["metrics"].items(), *accuracy_lines(report)]),
     ]
+    if report.get("predicted_by"):
+        parts.append(f"<p>Predicted: {escape(report['predicted_by'])} (the checkpoint's operating threshold, as "
+                     "predict.py labels). The per-class table, the confusion matrix and the misclassified videos "
+                     "follow it; acc, mean_class_acc, f1_macro and loss are of the most probable class.</p>")
     if report.get("threshold"):
         parts += _threshold_section(report["threshold"])
     per_class = report["per_class"]
