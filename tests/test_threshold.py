@@ -10,6 +10,7 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
+from pipeline.decision import accuracy_rows, decide_labels
 from pipeline.demo import generate_direction_dataset
 from pipeline.inference import PredictOptions, format_summary, predict
 from pipeline.training.datamodule import VideoDataModule
@@ -41,6 +42,21 @@ def test_the_label_follows_the_threshold_of_two_classes_only():
     assert decide_label(np.array([0.25, 0.75]), names, threshold) == 1
     assert decide_label(np.array([0.35, 0.65]), names, None) == 1
     assert decide_label(np.array([0.2, 0.5, 0.3]), ["a", "b", "c"], threshold) == 1
+
+
+def test_one_rule_decides_a_row_or_many_and_both_accuracies_are_said_once_when_equal():
+    names, threshold = ["goal", "no_goal"], {"positive": "goal", "threshold": 0.3}
+    probs = np.array([[0.35, 0.65], [0.25, 0.75], [0.3, 0.7], [0.9, 0.1]], dtype=np.float32)
+    assert decide_labels(probs, names, threshold).tolist() == [0, 1, 0, 0]
+    assert decide_labels(probs, names, None).tolist() == [1, 1, 1, 0]
+    for row in probs:  # the single-row form is the same rule
+        assert decide_label(row, names, threshold) == decide_labels(row[None], names, threshold)[0]
+    assert decide_labels(np.array([[0.2, 0.5, 0.3]]), ["a", "b", "c"], threshold).tolist() == [1]
+    assert accuracy_rows(0.5, 0.75, names, threshold) == [("accuracy (most probable class)", 0.5),
+                                                          ("accuracy at threshold 0.3000 for goal", 0.75)]
+    assert accuracy_rows(0.75, 0.75, names, threshold) == [
+        ("accuracy (most probable class, and at threshold 0.3000 for goal)", 0.75)]
+    assert accuracy_rows(0.5, 0.5, names, None) == [] == accuracy_rows(0.5, 0.5, ["a", "b", "c"], threshold)
 
 
 @pytest.fixture(scope="module")
