@@ -203,7 +203,7 @@ def flipped(trained) -> dict:
 
 def test_the_report_follows_the_operating_threshold(trained, flipped, tmp_path, capsys):
     out = tmp_path / "report"
-    assert evaluate_script.main(["--ckpt", str(flipped["ckpt"]), "--out", str(out), "--split", "test",
+    assert evaluate_script.main(["--ckpt", str(flipped["ckpt"]), "--output", str(out), "--split", "test",
                                  *trained["data_args"]]) == 0
     printed = capsys.readouterr().out
     metrics = json.loads((out / "metrics.json").read_text())
@@ -262,7 +262,7 @@ def test_the_training_summary_shows_both_accuracies(trained, flipped):
 def test_without_a_threshold_the_most_probable_class_decides_as_before(trained, flipped, tmp_path, capsys):
     plain = _with_threshold(trained["ckpt"], tmp_path / "plain.ckpt", None)
     out = tmp_path / "report"
-    assert evaluate_script.main(["--ckpt", str(plain), "--out", str(out), "--split", "test",
+    assert evaluate_script.main(["--ckpt", str(plain), "--output", str(out), "--split", "test",
                                  *trained["data_args"]]) == 0
     printed = capsys.readouterr().out
     metrics = json.loads((out / "metrics.json").read_text())
