@@ -37,8 +37,8 @@ from pipeline.errors import EXIT_OK, EXIT_SOME_FAILED, InputError, UsageError, r
 from pipeline.inference.inputs import collect_inputs
 
 COLUMNS = ("path", "status", "decoder", "frames", "header_frames", "fps", "width", "height", "duration", "reason")
-SPLIT_KEYS = ("train_list", "val_list", "test_list", "class_list", "annotation_dir", "ucf_split", "hmdb_split", "val_fraction",
-              "test_fraction")
+SPLIT_KEYS = ("train_list", "val_list", "test_list", "class_list", "annotation_dir", "ucf_split", "hmdb_split",
+              "val_fraction", "test_fraction")
 
 
 def build_parser() -> argparse.ArgumentParser:
