@@ -1,7 +1,8 @@
 """Every part of the toolkit reads frames one way (`iter_with_fallback`): what a decoder returns is checked
 before any transform sees it, any failure of the decoder or the transform hands the file to the next
-decoder, and a run says so once. Raw-video AVIs (uncompressed `bgr24`, as academic sets ship) are read by
-the first decoder tried: decord, which misreads them, declines them from their codec.
+decoder, and a run says so once. Raw-video AVIs 48 px wide (uncompressed `bgr24`, as academic sets ship)
+are read on the first try of the decoder that reads them: decord, which misreads frames of that width,
+declines them when it opens them.
 """
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
-import av
 import numpy as np
 import pytest
 
@@ -26,7 +26,10 @@ from pipeline.data.readers import (
     read_with_fallback,
 )
 from pipeline.data.sampling import SegmentSampler
+from pipeline.data.transforms import ResizeCrop
 from pipeline.data.video_check import check_videos
+from pipeline.demo import write_raw_avi as write_raw
+from pipeline.demo import write_video
 from pipeline.training.cli import train
 from pipeline.training.dashboards import eval_clip_frames
 
@@ -48,18 +51,7 @@ def raw_frame(index: int, height: int, width: int, moving: bool) -> np.ndarray:
 
 
 def write_raw_avi(path: Path, frames: int = 24, moving: bool = True, size=RAW_SIZE) -> Path:
-    """An uncompressed AVI (`rawvideo`, `bgr24`), as KTH and many lab recordings ship."""
-    height, width = size
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("rawvideo", rate=25)
-        stream.width, stream.height, stream.pix_fmt = width, height, "bgr24"
-        for i in range(frames):
-            frame = av.VideoFrame.from_ndarray(raw_frame(i, height, width, moving), format="rgb24")
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
+    return write_raw(path, (raw_frame(i, *size, moving) for i in range(frames)))
 
 
 @pytest.fixture(scope="module")
@@ -67,12 +59,20 @@ def raw_avi(tmp_path_factory) -> Path:
     return write_raw_avi(tmp_path_factory.mktemp("raw") / "raw clip.avi")
 
 
-def test_decord_declines_raw_video_from_its_codec(raw_avi):
+def test_decord_declines_the_widths_it_misreads_and_decodes_to_size_only_where_right(raw_avi, tmp_path):
     if "decord" not in available_backends():
         pytest.skip("decord is not installed")
-    with pytest.raises(VideoReadError) as error:
-        DecordReader(raw_avi)
-    assert error.value.kind == "unsupported" and "rawvideo (bgr24)" in error.value.reason
+    narrow = write_video(tmp_path / "narrow.mp4", (raw_frame(i, 64, 48, True) for i in range(10)))
+    for video in (raw_avi, narrow):  # raw or H.264 alike: the width decides
+        with pytest.raises(VideoReadError) as error:
+            DecordReader(video)
+        assert error.value.kind == "unsupported" and "48 px wide" in error.value.reason
+    wide = write_raw(tmp_path / "wide.avi", (raw_frame(i, 64, 96, True) for i in range(10)))
+    reader = DecordReader(wide)  # raw video of another width: decord reads it exactly
+    assert np.array_equal(reader.get_frames([3])[0], raw_frame(3, 64, 96, True))
+    to_48 = ResizeCrop(Preprocessing(resize_size=32, crop_size=32, mean=(0.5,) * 3, std=(0.5,) * 3))
+    assert to_48.scaled_size(64, 96) == (32, 48) and reader.size_for(to_48) is None  # decoded whole, then resized
+    assert reader.get_frames([0, 3], to_48).shape == (2, 32, 32, 3)
 
 
 @pytest.mark.parametrize("isolated", [False, True], ids=["in-process", "isolated"])

@@ -12,14 +12,14 @@ What the clips show and why is in docs/demo_data.md.
     stick_figure.py     the articulated figure: its actions as joint angles over time, and its drawing
     backgrounds.py      frames of real videos (or a procedural scene), cropped and slowly panned
     drawing.py          sub-pixel cv2 helpers, colours, motion curves, camera jitter and noise
-    video_writer.py     write_video: uint8 RGB frames -> H.264 mp4, atomically
+    video_writer.py     write_video: uint8 RGB frames -> H.264 mp4, atomically; write_raw_avi: -> raw bgr24 AVI
 """
 from pipeline.demo.datasets import GENERATOR_VERSION, SPLITS, generate_direction_dataset, generate_football_dataset
 from pipeline.demo.direction import DIRECTION_CLASSES, render_direction_clip
 from pipeline.demo.football_plan import FOOTBALL_CLASSES, NO_GOAL_VARIANTS, FootballPlan, football_trajectory
 from pipeline.demo.football_render import render_football_clip
 from pipeline.demo.match import generate_match_video
-from pipeline.demo.video_writer import write_video
+from pipeline.demo.video_writer import write_raw_avi, write_video
 
 __all__ = [
     "DIRECTION_CLASSES",
@@ -34,5 +34,6 @@ __all__ = [
     "generate_match_video",
     "render_direction_clip",
     "render_football_clip",
+    "write_raw_avi",
     "write_video",
 ]

@@ -49,3 +49,24 @@ def write_video(
         for packet in stream.encode():
             container.mux(packet)
     return path
+
+
+def write_raw_avi(path: PathLike, frames: Iterable[np.ndarray], fps: float = 25.0) -> Path:
+    """Store frames (each uint8 [H,W,3] RGB, any size) uncompressed in an AVI (`rawvideo`, `bgr24`), as
+    KTH and many lab recordings ship, atomically."""
+    path = Path(path)
+    with atomic_path(path) as tmp, av.open(str(tmp), mode="w", format="avi") as container:
+        stream = None
+        for frame in frames:
+            frame = np.ascontiguousarray(frame, dtype=np.uint8)
+            if stream is None:
+                stream = container.add_stream("rawvideo", rate=Fraction(fps).limit_denominator(1001))
+                stream.height, stream.width = frame.shape[:2]
+                stream.pix_fmt = "bgr24"
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        if stream is None:
+            raise ValueError(f"{path}: no frames to write")
+        for packet in stream.encode():
+            container.mux(packet)
+    return path

@@ -3,10 +3,12 @@ timestamps would make decord's seeking return the wrong picture. decord resizes 
 (FFmpeg's scaler) when opened at a size, so frames wanted small are decoded by a second
 `decord.VideoReader` opened at that size; the full-size one counts frames and gives the metadata.
 
-decord misreads raw-video streams (`rawvideo`, as uncompressed academic AVIs hold): depending on the
-frame width it fails with "Check failed: from_size == to_size" or returns 4 bytes a pixel. Such files are
-declined when opened ("unsupported", from the stream's codec, before decord touches them), so the next
-decoder reads them on the first try instead of after a failed decode."""
+decord (0.6 and decord2 3.4 alike) misreads frames of some output widths (8, 12, 16, 24, 48, 72 px on
+x86_64, whatever the codec; the raw 48x64 AVIs of academic sets among them): `get_batch` fails with
+"Check failed: from_size == to_size" and single frames come back with 4 or 6 bytes a pixel. The first
+frame, decoded anyway for the metadata, shows it: such a file is declined when opened ("unsupported"),
+so the next decoder reads it on the first try instead of after a failed decode; a decode-to-size width
+that shows it is not used (the frames are decoded at full size and resized after)."""
 
 from __future__ import annotations
 
@@ -24,8 +26,6 @@ from pipeline.data.readers.base import (
     inspect_stream,
 )
 
-MISREAD_CODECS = ("rawvideo",)  # FFmpeg decoder names whose frames decord gets wrong
-
 
 class DecordReader(VideoReader):
     """decord: its own packet index gives the count; the last frame is test-decoded before trusting it.
@@ -41,9 +41,6 @@ class DecordReader(VideoReader):
     def __init__(self, path: PathLike, threads: int = DEFAULT_THREADS) -> None:
         super().__init__(path)
         stream = inspect_stream(self.path)
-        if stream.codec in MISREAD_CODECS:
-            raise VideoReadError(self.path, f"decord misreads {stream.codec} ({stream.pix_fmt}) video streams",
-                                 "unsupported")
         import decord
 
         decord.logging.set_level(decord.logging.QUIET)
@@ -51,6 +48,7 @@ class DecordReader(VideoReader):
         self.threads = threads
         self._vr = None
         self._sized: dict[Size, Any] = {}  # a decoder opened at the size last asked for
+        self._size_ok: dict[Size, bool] = {}  # whether decord decodes right at a size (see the module's docstring)
         try:
             self._vr = self._open(None)
         except Exception as exc:
@@ -59,7 +57,11 @@ class DecordReader(VideoReader):
             raise VideoReadError(self.path, f"decord cannot open it: {message}", kind) from exc
         header = len(self._vr)
         count = decodable_count(header, self._decodes)
-        height, width = self._vr[0].shape[:2] if count else (0, 0)
+        first = self._vr[0].shape if count else (0, 0, 3)
+        if first[2] != 3:
+            raise VideoReadError(self.path, f"decord returns {first[2]} bytes a pixel for frames {first[1]} px wide "
+                                 "(a decord bug at some widths)", "unsupported")
+        height, width = first[:2]
         self._meta = self._make_meta(count, self._vr.get_avg_fps(), width, height, header)
         self._trusted = stream.trusted
         self._vr.seek(0)
@@ -70,6 +72,20 @@ class DecordReader(VideoReader):
         return self._decord.VideoReader(
             self.path, ctx=self._decord.cpu(0), width=width, height=height, num_threads=self.threads
         )
+
+    def size_for(self, transform: Any) -> Optional[Size]:
+        size = super().size_for(transform)
+        if size is None:
+            return None
+        if size not in self._size_ok:
+            vr = self._decoder(size)
+            try:
+                self._size_ok[size] = vr[0].shape == (*size, 3)
+                vr.seek(0)
+            except Exception:
+                self._size_ok[size] = False
+            self._next[size] = 0
+        return size if self._size_ok[size] else None
 
     def _decoder(self, size: Optional[Size]) -> Any:
         """The full-size decoder, or one that outputs `size` (opened on first use, replacing another size)."""
