@@ -19,6 +19,7 @@ from torch.utils.data import Dataset
 
 from models.preprocessing import Preprocessing
 from pipeline.atomic_io import check_writable
+from pipeline.data.readers import FALLBACK_LIST, fallback_summary, format_fallbacks, record_fallbacks
 from pipeline.data.sampling import SAMPLING_DEFAULTS, ClipSampler, sampler_from_config
 from pipeline.decision import format_threshold
 from pipeline.inference.datamodule import PredictDataModule
@@ -52,6 +53,8 @@ def predict(options: PredictOptions) -> Dict[str, Any]:
     check_writable(output)
     if timeline_dir is not None:
         check_writable(timeline_dir / "events.csv")
+    # Said once for the whole run (workers, DDP ranks); a resumed run adds to the list.
+    fallbacks = record_fallbacks(output.with_name(f"{output.stem}.{FALLBACK_LIST}"), fresh=options.overwrite)
 
     top_k = min(options.top_k, len(model.class_names))
     data = PredictDataModule(
@@ -79,6 +82,9 @@ def predict(options: PredictOptions) -> Dict[str, Any]:
     summary = summarize(table, videos, timeline_dir)
     summary["already_done"] = data.skipped
     summary["threshold"] = model.threshold
+    summary["decoder_fallbacks"] = fallback_summary()
+    if not summary["decoder_fallbacks"]:
+        fallbacks.unlink(missing_ok=True)
     return summary
 
 
@@ -189,6 +195,8 @@ def format_summary(summary: Dict[str, Any]) -> str:
         lines.append(f"  failed ({kind}): {count}")
     if summary.get("threshold"):
         lines.append(f"  {format_threshold(summary['threshold'])}")
+    if summary.get("decoder_fallbacks"):
+        lines.append(f"  {format_fallbacks(summary['decoder_fallbacks'])}")
     lines.append(f"settings: {summary['settings']}")
     if summary.get("timeline_dir"):
         lines.append(f"timelines: {summary['timeline_dir']} (.windows.csv, .events.csv, .png per video; events.csv)")
