@@ -396,7 +396,7 @@ def run_benchmark(video: Optional[Path] = None, repeats: int = BENCHMARK_DEFAULT
                   core: bool = True, phone_clips: int = 0, backbones: Sequence[str] = (),
                   backbone_sizes: Sequence[int] = BENCHMARK_DEFAULTS.backbone_sizes,
                   motion_window_dir: Optional[Path] = None, first_run: int = 0,
-                  first_run_dir: Optional[Path] = None, finetune_run: int = 0) -> Dict:
+                  first_run_dir: Optional[Path] = None, finetune_run: int = 0, raw_avis: int = 0) -> Dict:
     """Every row, on `video` (default: a generated 640x360 clip), plus a description of the machine;
     memory rows for generated videos of `memory_minutes` minutes when given; batch-inference and
     precision rows when `inference` holds run_inference_benchmark's arguments (device and repeats
@@ -404,7 +404,8 @@ def run_benchmark(video: Optional[Path] = None, repeats: int = BENCHMARK_DEFAULT
     rows for `backbones` (benchmark_backbones.py) at `backbone_sizes` when given; motion-window rows
     (benchmark_motion_window.py) for the videos in `motion_window_dir`; first-run rows (train.py from an empty
     cache, benchmark_cache.py) on `first_run` generated phone clips, kept in `first_run_dir` when given, and
-    fine-tuning rows (the same with the backbone trained, 2 epochs) on `finetune_run` generated 640x360 clips.
+    fine-tuning rows (the same with the backbone trained, 2 epochs) on `finetune_run` generated 640x360 clips;
+    raw-video rows (the cache filled for `raw_avis` generated raw AVIs, default decoder vs the one that reads them).
     core=False leaves out the decoding, isolation, backbone and head rows."""
     torch_device = torch.device(device)
     with tempfile.TemporaryDirectory() as tmp:
@@ -423,6 +424,11 @@ def run_benchmark(video: Optional[Path] = None, repeats: int = BENCHMARK_DEFAULT
             backbone = create_backbone("efficientnet_lite0", input_size=input_size)
             rows += cache_fill_rows(backbone, Path(tmp), phone_clips, BENCHMARK_DEFAULTS.phone_seconds,
                                     BENCHMARK_DEFAULTS.inference_workers, _row)
+        if raw_avis:
+            from pipeline.benchmark_cache import raw_avi_rows
+
+            backbone = create_backbone("efficientnet_lite0", input_size=input_size)
+            rows += raw_avi_rows(backbone, Path(tmp) / "raw", raw_avis, BENCHMARK_DEFAULTS.inference_workers, _row)
         if first_run or finetune_run:
             from pipeline.benchmark_cache import first_training_rows, make_phone_set
 

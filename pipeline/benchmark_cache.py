@@ -29,8 +29,8 @@ from models.backbones import Backbone
 from pipeline.data.annotations import VideoRecord
 from pipeline.data.feature_cache import FeatureCache, precompute_features
 from pipeline.data.feature_rate import FEATURE_RATE_DEFAULTS, FeatureRate
-from pipeline.data.readers import read_meta
-from pipeline.demo import write_video
+from pipeline.data.readers import read_meta, read_with_fallback
+from pipeline.demo import write_raw_avi, write_video
 
 PHONE_SIZES = ((1280, 720), (1920, 1080))
 
@@ -206,4 +206,30 @@ def cache_fill_rows(backbone: Backbone, folder: Path, clips: int, seconds: float
                         baseline / took, None))
     rows.append(row("cache", "peak memory of the process during the fills (MB)",
                     resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "MB", None, None))
+    return rows
+
+
+def raw_avi_rows(backbone: Backbone, folder: Path, clips: int, workers: int, row) -> List[Dict]:
+    """Filling the cache for `clips` generated raw-video AVIs (`rawvideo`, `bgr24`, 48x64, 100 frames at 25 fps:
+    a width decord misreads) with the default decoder choice, against naming the decoder that reads them (the
+    baseline): what routing such files past a decoder that declines them costs."""
+    records = []
+    for i in range(clips):
+        still = np.full((64, 48, 3), 40 + 5 * (i % 20), np.uint8) + np.arange(48, dtype=np.uint8)[None, :, None]
+        frames = (np.roll(still, 3 * t, axis=1) for t in range(100))
+        records.append(VideoRecord(write_raw_avi(folder / f"raw_{i:03d}.avi", frames), i % 2))
+    reader = read_with_fallback(records[0].path, "auto", lambda r: r.meta.backend, on_fallback=lambda *_: None)
+    rows, baseline = [], None
+    for backend in (reader, "auto"):
+        cache = FeatureCache(folder / f"cache-{backend}", backbone.fingerprint(torch.device("cpu")), backend)
+        began = time.perf_counter()
+        entries, errors = precompute_features(records, backbone, cache, backend=backend, num_workers=workers,
+                                              progress=False)
+        took = time.perf_counter() - began
+        if errors:
+            raise RuntimeError(f"benchmark clips unreadable: {errors}")
+        baseline = baseline or took
+        what = (f"fill the feature cache: {clips} raw-video AVIs (rawvideo bgr24 48x64, 100 frames), decoder "
+                + (f"`{reader}` named (baseline)" if backend == reader else "`auto` (the default)"))
+        rows.append(row("cache", what, took, "s", baseline / took, None))
     return rows

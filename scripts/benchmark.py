@@ -51,6 +51,10 @@ def main(argv: List[str]) -> int:
     parser.add_argument("--phone-clips", type=int, default=0,
                         help="cache-fill rows: generate this many 720p/1080p phone-like clips and fill the feature "
                              "cache from empty, every frame vs the default rate")
+    parser.add_argument("--raw-avis", type=int, default=0, metavar="CLIPS",
+                        help="raw-video rows: fill the feature cache for this many generated raw-video AVIs with "
+                             "the default decoder choice and with the decoder that reads them named")
+    parser.add_argument("--only-raw-avis", action="store_true", help="only the raw-video rows")
     parser.add_argument("--first-run", type=int, default=0, metavar="CLIPS",
                         help="first-run rows: scripts/train.py --config configs/list.yaml from an empty cache on this "
                              "many generated phone-like clips (64: like the set of issue 8), seconds and peak memory")
@@ -88,12 +92,14 @@ def main(argv: List[str]) -> int:
             raise UsageError(f"{flag} needs at least 2 clips (two classes), got {clips}")
     if (args.only_first_run or args.first_run_dir) and not (args.first_run or args.finetune_run):
         raise UsageError("--only-first-run and --first-run-dir need --first-run or --finetune-run CLIPS")
-    core = not (args.only_inference or args.only_backbones or args.only_motion_window or args.only_first_run)
+    core = not (args.only_inference or args.only_backbones or args.only_motion_window or args.only_first_run
+                or args.only_raw_avis)
     print(format_markdown(run_benchmark(args.video, args.repeats, args.input_size, args.device, args.memory_minutes,
                                         inference, core=core, phone_clips=args.phone_clips,
                                         backbones=args.backbones, backbone_sizes=args.backbone_sizes,
                                         motion_window_dir=args.motion_window_dir, first_run=args.first_run,
-                                        first_run_dir=args.first_run_dir, finetune_run=args.finetune_run)))
+                                        first_run_dir=args.first_run_dir, finetune_run=args.finetune_run,
+                                        raw_avis=args.raw_avis)))
     return EXIT_OK
 
 
