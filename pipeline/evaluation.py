@@ -28,6 +28,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -39,13 +40,15 @@ from pytorch_lightning.callbacks import Callback
 from pipeline.atomic_io import atomic_path, write_csv_atomic, write_text_atomic
 from pipeline.data.annotations import AnnotationError, read_list_file, scan_class_folders
 from pipeline.data.datasets import VideoClipDataset, collate_clips
-from pipeline.data.readers import VideoReadError
+from pipeline.data.readers import FALLBACK_LIST, as_read_error, fallback_summary, format_fallbacks, record_fallbacks
 from pipeline.data.sampling import sampler_from_config
 from pipeline.data.workers import resolve_num_workers
 from pipeline.decision import accuracy_rows, decide_labels, describe_decision, operating_point
 from pipeline.errors import InputError, UsageError
 from pipeline.training.dashboard_figures import confusion_figure, frame_strip, resize_height
 from pipeline.training.dashboards import confusion_matrix, eval_clip_frames, per_class_scores, worst_mistakes
+
+log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
 
@@ -97,6 +100,7 @@ def evaluate(options: EvaluationOptions) -> Dict[str, Any]:
         raise UsageError("give either --videos or the data options of train.py (--config, --data.*), not both")
     out = Path(options.out)
     _check_out(out)
+    record_fallbacks(out / FALLBACK_LIST)  # said once for the run (loader workers included), listed there
     model = load_recognizer(options.ckpt, trust_checkpoint=options.trust_checkpoint)
     collector = _Collector()
     accelerator = "gpu" if options.device in ("cuda", "gpu") else options.device
@@ -116,7 +120,10 @@ def evaluate(options: EvaluationOptions) -> Dict[str, Any]:
     report = _report(options, model, source, results[0] if results else {}, probs, predicted, labels, indices,
                      dataset)
     strips = _mistake_strips(model, dataset, probs, predicted, labels, indices, options.mistakes)
+    report["decoder_fallbacks"] = fallback_summary()
     report["files"] = write_report(out, report, strips)
+    if not report["decoder_fallbacks"]:
+        (out / FALLBACK_LIST).unlink(missing_ok=True)
     return report
 
 
@@ -236,15 +243,16 @@ def _mistake_strips(model: Any, dataset: Any, probs: np.ndarray, predicted: np.n
         return strips
     for i in worst_mistakes(probs, labels, count, predicted):
         record = dataset.records[int(indices[i])]
-        try:
-            frames, used = eval_clip_frames(dataset, int(indices[i]), model.preprocessing,
-                                            getattr(dataset, "backend", "auto"))
-        except VideoReadError:
-            continue
         guess = int(predicted[i])
         caption = [f"{record.path.parent.name}/{record.path.name}",
                    f"true {names[labels[i]]}, predicted {names[guess]} (p={probs[i, guess]:.2f})"]
-        image = frame_strip(np.stack([resize_height(f, 96) for f in frames]), used, caption)
+        try:
+            frames, used = eval_clip_frames(dataset, int(indices[i]), model.preprocessing,
+                                            getattr(dataset, "backend", "auto"))
+            image = frame_strip(np.stack([resize_height(f, 96) for f in frames]), used, caption)
+        except Exception as exc:  # a picture that cannot be drawn costs that picture only
+            log.warning("no frame strip for a misclassified video: %s", as_read_error(record.path, "the strip", exc))
+            continue
         strips.append({"video": str(record.path), "image": png_data_uri(image)})
     return strips
 
@@ -307,5 +315,7 @@ def format_summary(report: Dict[str, Any]) -> str:
     lines.append(f"  misclassified          {len(report['mistakes'])}")
     if report["skipped_videos"]:
         lines.append(f"  skipped unreadable videos: {len(report['skipped_videos'])}")
+    if report.get("decoder_fallbacks"):
+        lines.append(f"  {format_fallbacks(report['decoder_fallbacks'])}")
     lines.append(f"report: {report['files']['report.html']}")
     return "\n".join(lines)

@@ -190,4 +190,5 @@ def test_evaluate_reads_raw_avis_past_a_faulty_decoder(raw_run, tmp_path, capfd)
     metrics = json.loads((out / "metrics.json").read_text())
     tested = np.array(raw_run["summary"]["confusion_matrix"]["rows_true_cols_predicted"]).sum()
     assert metrics["videos"] == tested and (out / "report.html").is_file()
+    assert metrics["decoder_fallbacks"]["videos"] == tested and (out / "decoder_fallbacks.tsv").is_file()
     assert "Traceback" not in capfd.readouterr().err
