@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from pipeline.demo import generate_direction_dataset, generate_football_dataset, generate_match_video
+from pipeline.demo.reference import compare_with_reference
 from pipeline.errors import EXIT_OK, UsageError, run_script
 
 GENERATORS = {"football": generate_football_dataset, "direction": generate_direction_dataset}
@@ -60,6 +61,10 @@ def generate(argv: Optional[List[str]] = None) -> Path:
     print(f"{args.which} data set in {out}")
     for split, per_class in manifest["counts"].items():
         print(f"  {split:5s} " + "  ".join(f"{label}: {count}" for label, count in per_class.items()))
+    if args.which == "football":
+        note = compare_with_reference(out)  # None: not the default set, the README's figure is not about it
+        if note:
+            print(note)
     return out
 
 

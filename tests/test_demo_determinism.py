@@ -3,7 +3,10 @@ whichever SIMD code OpenCV picks for the CPU (the frames of the old renderer cha
 from __future__ import annotations
 
 import hashlib
+import inspect
+import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,8 +15,9 @@ from typing import Dict
 import cv2
 import numpy as np
 
-from pipeline.demo import generate_direction_dataset, generate_football_dataset
+from pipeline.demo import GENERATOR_VERSION, generate_direction_dataset, generate_football_dataset
 from pipeline.demo.drawing import blend, shift_frame
+from pipeline.demo.reference import REFERENCE_PATH, compare_with_reference, write_reference
 
 SMALL = {"n_train": 4, "n_val": 2, "n_test": 2, "size": 64, "num_frames": 16, "seed": 7}
 
@@ -72,3 +76,23 @@ def test_blend_and_shift_agree_with_cv2():
         expected = cv2.warpAffine(top, matrix, (30, 20), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
         # Off by one where a sum falls on a rounding tie; a shift the wrong way would be off by far more.
         assert np.abs(shift_frame(top, dx, dy).astype(int) - expected).max() <= 1, (dx, dy)
+
+
+def test_the_reference_is_for_the_default_set_of_this_generator():
+    params = json.loads(REFERENCE_PATH.read_text())["params"]
+    defaults = {name: p.default for name, p in inspect.signature(generate_football_dataset).parameters.items()
+                if p.default is not inspect.Parameter.empty and name != "force"}
+    assert params["generator_version"] == GENERATOR_VERSION, "remake demo_checksums.json (pipeline/demo/reference.py)"
+    assert {key: params[key] for key in defaults} == defaults
+
+
+def test_a_set_is_compared_with_its_reference(tmp_path):
+    out = generate_football_dataset(tmp_path / "set", **SMALL)
+    reference = write_reference(out, tmp_path / "reference.json")
+    assert "those of the reference" in compare_with_reference(out, reference)
+
+    other = generate_football_dataset(tmp_path / "other", **{**SMALL, "seed": SMALL["seed"] + 1})
+    shutil.copy(other / "test" / "goal" / "test_goal_0000.mp4", out / "test" / "goal" / "test_goal_0000.mp4")
+    note = compare_with_reference(out, reference)
+    assert note.startswith("note: 1 of 8 clips differ") and "may differ" in note
+    assert compare_with_reference(other, reference) is None  # other parameters: nothing to compare
