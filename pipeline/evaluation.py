@@ -40,7 +40,7 @@ from pytorch_lightning.callbacks import Callback
 from pipeline.atomic_io import atomic_path, write_csv_atomic, write_text_atomic
 from pipeline.data.annotations import AnnotationError, read_list_file, scan_class_folders
 from pipeline.data.datasets import VideoClipDataset, collate_clips
-from pipeline.data.readers import FALLBACK_LIST, as_read_error, fallback_summary, format_fallbacks, record_fallbacks
+from pipeline.data.readers import FALLBACK_LIST, as_read_error, fallback_summary, format_fallbacks, recording_fallbacks
 from pipeline.data.sampling import sampler_from_config
 from pipeline.data.workers import resolve_num_workers
 from pipeline.decision import accuracy_rows, decide_labels, describe_decision, operating_point
@@ -90,8 +90,6 @@ class _Collector(Callback):
 
 def evaluate(options: EvaluationOptions) -> Dict[str, Any]:
     """Evaluate, write the report files; returns the report (what metrics.json holds) plus "files"."""
-    import pytorch_lightning as pl
-
     from pipeline.training.module import load_recognizer
 
     if options.split not in SPLITS:
@@ -100,8 +98,18 @@ def evaluate(options: EvaluationOptions) -> Dict[str, Any]:
         raise UsageError("give either --videos or the data options of train.py (--config, --data.*), not both")
     out = Path(options.out)
     _check_out(out)
-    record_fallbacks(out / FALLBACK_LIST)  # said once for the run (loader workers included), listed there
     model = load_recognizer(options.ckpt, trust_checkpoint=options.trust_checkpoint)
+    with recording_fallbacks(out / FALLBACK_LIST):  # said once for the run (loader workers included), listed there
+        report, strips = _evaluate(options, model)
+        report["decoder_fallbacks"] = fallback_summary()
+    report["files"] = write_report(out, report, strips)
+    return report
+
+
+def _evaluate(options: EvaluationOptions, model: Any) -> Tuple[Dict[str, Any], List[Dict[str, str]]]:
+    """The report and the mistakes' frame strips of `model` on the videos `options` name."""
+    import pytorch_lightning as pl
+
     collector = _Collector()
     accelerator = "gpu" if options.device in ("cuda", "gpu") else options.device
     trainer = pl.Trainer(accelerator=accelerator, devices=1, logger=False, enable_checkpointing=False,
@@ -119,12 +127,7 @@ def evaluate(options: EvaluationOptions) -> Dict[str, Any]:
     predicted = decide_labels(probs, model.class_names, getattr(model, "threshold", None))
     report = _report(options, model, source, results[0] if results else {}, probs, predicted, labels, indices,
                      dataset)
-    strips = _mistake_strips(model, dataset, probs, predicted, labels, indices, options.mistakes)
-    report["decoder_fallbacks"] = fallback_summary()
-    report["files"] = write_report(out, report, strips)
-    if not report["decoder_fallbacks"]:
-        (out / FALLBACK_LIST).unlink(missing_ok=True)
-    return report
+    return report, _mistake_strips(model, dataset, probs, predicted, labels, indices, options.mistakes)
 
 
 def _check_out(out: Path) -> None:

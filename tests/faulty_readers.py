@@ -38,7 +38,7 @@ class CrashOnReadReader(PyAVReader):
 
 
 class FourChannelReader(PyAVReader):
-    """Returns 4 bytes a pixel (as decord 0.6 does on some raw-video AVIs)."""
+    """Returns 4 bytes a pixel (as decord does at some frame widths)."""
 
     def _read_sorted(self, indices):
         frames = super()._read_sorted(indices)

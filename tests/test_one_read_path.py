@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -23,8 +25,11 @@ from pipeline.data.readers import (
     VideoReadError,
     available_backends,
     fallback_order,
+    fallback_summary,
     read_with_fallback,
+    recording_fallbacks,
 )
+from pipeline.data.readers.fallbacks import ENV
 from pipeline.data.sampling import SegmentSampler
 from pipeline.data.transforms import ResizeCrop
 from pipeline.data.video_check import check_videos
@@ -101,21 +106,47 @@ def test_a_faulty_decoder_hands_the_file_to_the_next_one(index_video, backend, i
 
 
 def test_many_fallbacks_are_said_once_counted_and_listed(tmp_path, index_video, caplog):
-    from pipeline.data.readers import fallback_summary, record_fallbacks
-
-    listing = record_fallbacks(tmp_path / "run" / "decoder_fallbacks.tsv")
     videos = []
     for i in range(5):
         videos.append(tmp_path / f"copy {i}.mp4")
         videos[-1].write_bytes(index_video.read_bytes())
-    with caplog.at_level(logging.WARNING):
-        for video in videos:
+    first = available_backends()[0]
+    with recording_fallbacks(tmp_path / "decoder_fallbacks.tsv") as listing, caplog.at_level(logging.WARNING):
+        for video in videos + videos:  # each file twice: read with the decoder that worked, listed once
             read_with_fallback(video, "faulty_readers:FourChannelReader", lambda r: r.get_frames([0]))
+        assert os.environ[ENV] == str(listing)
+        summary = fallback_summary()
+    assert ENV not in os.environ, "the list is the run's only"
     assert caplog.text.count("read with") == 1 and "copy 0.mp4" in caplog.text and str(listing) in caplog.text
     rows = listing.read_text().splitlines()
-    assert len(rows) == 6 and all("bad_output" in row for row in rows[1:])
-    summary = fallback_summary()
-    assert summary["videos"] == 5 and summary["by_decoder"] == {available_backends()[0]: 5}
+    assert rows[0].split("\t") == ["path", "kind", "read_with", "reason"]
+    assert len(rows) == 6 and all(row.split("\t")[1:3] == ["bad_output", first] for row in rows[1:])
+    assert summary["videos"] == 5 and summary["by_decoder"] == {first: 5}
+
+
+def test_a_list_another_process_began_is_not_said_again(tmp_path, index_video, caplog):
+    listing = tmp_path / "decoder_fallbacks.tsv"
+    with recording_fallbacks(listing, fresh=False):
+        listing.write_text("path\tkind\tread_with\treason\nother.mp4\tbad_output\tpyav\tsaid already\n")
+        with caplog.at_level(logging.WARNING):
+            read_with_fallback(index_video, "faulty_readers:FourChannelReader", lambda r: r.get_frames([0]))
+        assert "read with" not in caplog.text and fallback_summary()["videos"] == 2
+
+
+def test_transform_failures_and_job_bugs(index_video):
+    def broken(frames):
+        raise ValueError("cannot crop this")
+
+    with pytest.raises(VideoReadError) as error:
+        read_with_fallback(index_video, "pyav", lambda r: r.get_frames([0], transform=broken), fallback=False,
+                           isolated=False)
+    assert error.value.kind == "transform_failed" and "cannot crop this" in error.value.reason
+    with pytest.raises(VideoReadError) as error:
+        read_with_fallback(index_video, "pyav", lambda r: r.get_frames([0], transform=lambda f: f.astype(np.float32)),
+                           fallback=False, isolated=False)
+    assert error.value.kind == "transform_failed"
+    with pytest.raises(ZeroDivisionError):  # the job's own bug is not a decoder's failure: not retried, not hidden
+        read_with_fallback(index_video, "auto", lambda r: 1 / 0)
 
 
 def test_check_videos_reads_raw_avis_and_names_what_no_decoder_reads(raw_avi, tmp_path):
@@ -125,7 +156,7 @@ def test_check_videos_reads_raw_avis_and_names_what_no_decoder_reads(raw_avi, tm
     assert good.status == "ok" and good.decoder != "decord" and good.frames == 24
     assert not bad.usable and bad.path == str(garbage)
     alone = check_videos([raw_avi], backend="faulty_readers:FourChannelReader", fallback=False)[0]
-    assert alone.status == "bad_output" and "4" in alone.reason
+    assert alone.status == "bad_output" and "48, 4)" in alone.reason
 
 
 @pytest.fixture(scope="module")
@@ -192,3 +223,20 @@ def test_evaluate_reads_raw_avis_past_a_faulty_decoder(raw_run, tmp_path, capfd)
     assert metrics["videos"] == tested and (out / "report.html").is_file()
     assert metrics["decoder_fallbacks"]["videos"] == tested and (out / "decoder_fallbacks.tsv").is_file()
     assert "Traceback" not in capfd.readouterr().err
+
+
+def test_predict_says_fallbacks_once_and_lists_them_beside_the_output(raw_run, tmp_path):
+    """scripts/predict.py with two loader workers, the first decoder failing on every file: one warning,
+    every file listed beside the output, the count in the summary, no traceback."""
+    output = tmp_path / "preds.csv"
+    tests = Path(__file__).resolve().parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tests), os.environ.get("PYTHONPATH", "")])}
+    run = subprocess.run([sys.executable, str(tests.parent / "scripts" / "predict.py"), "--ckpt",
+                          raw_run["summary"]["best_checkpoint"], "--input", str(raw_run["root"]), "--output",
+                          str(output), "--workers", "2", "--backend", "faulty_readers:ValueErrorReader",
+                          "--no-progress"], capture_output=True, text=True, env=env, timeout=600)
+    assert run.returncode == 0, run.stderr
+    both = run.stdout + run.stderr
+    assert both.count("read with") == 1 and "Traceback" not in both
+    assert "videos read by another decoder than the chosen one: 16" in run.stdout
+    assert len((tmp_path / "preds.decoder_fallbacks.tsv").read_text().splitlines()) == 17

@@ -4,7 +4,8 @@ In the order a video travels (reader -> sampler -> transform):
 
     readers/          open a file and return exactly the frames asked for, RGB uint8 [T,H,W,3], with
                       honest metadata (frames actually decodable, fps). One interface and factory
-                      (`open_video`), one file per decoder backend: decord, OpenCV, PyAV.
+                      (`open_video`), one file per decoder backend: decord, OpenCV, PyAV; every frame
+                      read goes through `iter_with_fallback` (checked output, the next decoder on failure).
     sampling.py       which frame indices form a clip of T frames: `ClipSampler`s (segment, window),
                       train-time jitter, deterministic multi-clip eval, padding of short videos,
                       and SAMPLING_DEFAULTS, the one place those defaults live. Knows indices only.

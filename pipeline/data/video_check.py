@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 
 USABLE = ("ok", "too_short", "header_mismatch")  # verdicts of files that training and inference can read
 HEADER_TOLERANCE = (2, 0.02)  # header and decoded counts may differ by max(2 frames, 2% of the header)
-CACHE_VERSION = 2  # 2: decoders' output checked, raw video routed past decord
+CACHE_VERSION = 2  # 2: decoders' output checked, decord declines the frame widths it misreads
 _NOT_CACHED = ("not_found", "decoder_timeout")  # nothing to key on; may pass with more time
 
 

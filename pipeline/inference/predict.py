@@ -19,7 +19,7 @@ from torch.utils.data import Dataset
 
 from models.preprocessing import Preprocessing
 from pipeline.atomic_io import check_writable
-from pipeline.data.readers import FALLBACK_LIST, fallback_summary, format_fallbacks, record_fallbacks
+from pipeline.data.readers import FALLBACK_LIST, fallback_summary, format_fallbacks, recording_fallbacks
 from pipeline.data.sampling import SAMPLING_DEFAULTS, ClipSampler, sampler_from_config
 from pipeline.decision import format_threshold
 from pipeline.inference.datamodule import PredictDataModule
@@ -54,7 +54,13 @@ def predict(options: PredictOptions) -> Dict[str, Any]:
     if timeline_dir is not None:
         check_writable(timeline_dir / "events.csv")
     # Said once for the whole run (workers, DDP ranks); a resumed run adds to the list.
-    fallbacks = record_fallbacks(output.with_name(f"{output.stem}.{FALLBACK_LIST}"), fresh=options.overwrite)
+    with recording_fallbacks(output.with_name(f"{output.stem}.{FALLBACK_LIST}"), fresh=options.overwrite):
+        return _predict(options, model, sampler, backend, table, videos, settings, timeline_dir)
+
+
+def _predict(options: PredictOptions, model: pl.LightningModule, sampler: ClipSampler, backend: str,
+             table: PredictionTable, videos: List[str], settings: Dict[str, Any],
+             timeline_dir: Optional[Path]) -> Dict[str, Any]:
 
     top_k = min(options.top_k, len(model.class_names))
     data = PredictDataModule(
@@ -83,8 +89,6 @@ def predict(options: PredictOptions) -> Dict[str, Any]:
     summary["already_done"] = data.skipped
     summary["threshold"] = model.threshold
     summary["decoder_fallbacks"] = fallback_summary()
-    if not summary["decoder_fallbacks"]:
-        fallbacks.unlink(missing_ok=True)
     return summary
 
 

@@ -8,6 +8,7 @@ terminal shows: pipeline.training.progress) live here, and a config can override
 """
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import re
@@ -24,7 +25,7 @@ from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
 from pipeline.atomic_io import write_text_atomic
 from pipeline.data.annotations import AnnotationError
-from pipeline.data.readers import FALLBACK_LIST, fallback_summary, format_fallbacks, record_fallbacks
+from pipeline.data.readers import FALLBACK_LIST, fallback_summary, format_fallbacks, recording_fallbacks
 from pipeline.decision import accuracy_rows, format_threshold, operating_point
 from pipeline.errors import OutputError, UsageError
 from pipeline.training.callbacks import BestCheckpointLink, LastCheckpoint, RandomState
@@ -206,11 +207,19 @@ def train(args: Optional[List[str]] = None) -> Dict[str, Any]:
     trainer, model, data = cli.trainer, cli.model, cli.datamodule
     _attach_model(data, model)
     _resume_in_place(trainer, cli.config.get("ckpt_path"))
+    fallbacks: Any = contextlib.nullcontext()
     if trainer.is_global_zero:
         print(f"dataset {data.root}: {data.splits.summary()}", flush=True)
         print(format_destinations(trainer), flush=True)
-        if trainer.log_dir:  # every process of the run (workers, DDP ranks) lists its fallbacks there
-            record_fallbacks(Path(trainer.log_dir) / FALLBACK_LIST, fresh=not cli.config.get("ckpt_path"))
+        if trainer.log_dir:  # the workers and the DDP ranks Lightning starts list their fallbacks there too
+            fallbacks = recording_fallbacks(Path(trainer.log_dir) / FALLBACK_LIST,
+                                            fresh=not cli.config.get("ckpt_path"))
+    with fallbacks:
+        return _fit_and_test(cli)
+
+
+def _fit_and_test(cli: ActionCLI) -> Dict[str, Any]:
+    trainer, model, data = cli.trainer, cli.model, cli.datamodule
     trusted = bool(cli.config.get("trust_checkpoint"))  # else the checkpoint loads as plain data only
     trainer.fit(model, datamodule=data, ckpt_path=cli.config.get("ckpt_path"),
                 **_weights_only(trainer.fit, not trusted))

@@ -10,11 +10,13 @@ embeds its share of the videos (RANK of WORLD_SIZE) on its own GPU when there is
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 
 from pipeline.data.feature_cache import precompute_features
+from pipeline.data.readers import FALLBACK_LIST, fallback_summary, format_fallbacks, recording_fallbacks
 from pipeline.data.views import DEFAULT_VIEWS
 from pipeline.errors import EXIT_OK, EXIT_SOME_FAILED, UsageError
 from pipeline.training.cli import build_cli
@@ -55,18 +57,23 @@ def extract_features(args: Optional[List[str]] = None, progress: bool = True) ->
               ([r for r in mine if os.fspath(r.path) not in train], DEFAULT_VIEWS)]
     before = sum(cache.load(r.path, views) is not None for group, views in groups for r in group)
     embedded, errors = 0, {}
-    for group, views in groups:
-        entries, failed = precompute_features(group, backbone, cache, backend=data.backend, device=device,
-                                              num_workers=data.num_workers, progress=progress,
-                                              decode_timeout=data.decode_timeout, views=views)
-        embedded += sum(entry is not None for entry in entries)
-        errors.update({os.fspath(group[i].path): message for i, message in failed.items()})
+    # One list per process of this run (each shard its own file in the cache's folder).
+    listing = Path(cache.directory) / (FALLBACK_LIST if world == 1 else f"rank{rank}.{FALLBACK_LIST}")
+    with recording_fallbacks(listing):
+        for group, views in groups:
+            entries, failed = precompute_features(group, backbone, cache, backend=data.backend, device=device,
+                                                  num_workers=data.num_workers, progress=progress,
+                                                  decode_timeout=data.decode_timeout, views=views)
+            embedded += sum(entry is not None for entry in entries)
+            errors.update({os.fspath(group[i].path): message for i, message in failed.items()})
+        fallbacks = fallback_summary()
     return {
         "cache": str(cache.directory),
         "videos": len(mine),
         "cached_before": before,
         "embedded": embedded - before,
         "unreadable": dict(sorted(errors.items())),
+        "decoder_fallbacks": fallbacks,
         "rank": rank,
         "world_size": world,
     }
@@ -80,4 +87,6 @@ def main(args: Optional[List[str]] = None) -> int:
           f"already cached, {summary['embedded']} embedded now, {len(summary['unreadable'])} unreadable", flush=True)
     for message in summary["unreadable"].values():
         print(f"  unreadable: {message}", flush=True)
+    if summary["decoder_fallbacks"]:
+        print(f"  {format_fallbacks(summary['decoder_fallbacks'])}", flush=True)
     return EXIT_SOME_FAILED if summary["unreadable"] else EXIT_OK

@@ -40,7 +40,6 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect
-import logging
 import warnings
 from typing import Callable, Iterable, Iterator, Optional, TypeVar
 
@@ -51,7 +50,9 @@ from pipeline.data.readers.fallbacks import (
     fallback_summary,
     format_fallbacks,
     note_fallback,
-    record_fallbacks,
+    recording_fallbacks,
+    remember_decoder,
+    remembered_decoder,
 )
 from pipeline.data.readers.isolated import DEFAULT_DECODE_TIMEOUT, IsolatedReader
 from pipeline.data.readers.nvdec_backend import NvdecReader
@@ -85,10 +86,9 @@ __all__ = [
     "open_video",
     "read_meta",
     "read_with_fallback",
-    "record_fallbacks",
+    "recording_fallbacks",
 ]
 
-log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 DEFAULT_BACKEND = "decord"
@@ -220,28 +220,36 @@ def iter_with_fallback(
     when that decoder cannot read it (it fails, crashes, hangs, returns wrong frames, or its frames cannot
     be transformed), again with each other installed decoder, as long as no item has been handed over.
 
-    Every failure comes out as a `VideoReadError` naming the file; what a decoder returns is checked before
-    any transform sees it (`VideoReader.get_frames`). A file that another decoder read is noted once
-    (`on_fallback(first error, decoder used)`, default `fallbacks.note_fallback`: one warning per run, the
-    rest counted). A missing or empty file, or a request outside the video, is not retried. The first
-    decoder's error is raised when none succeeds. `fallback=False` tries `backend` alone (to measure or
-    check one decoder).
+    A decoder's failures come out as `VideoReadError`s naming the file (`open_video` and
+    `VideoReader.get_frames` turn any exception of a decoder or a transform into one, and check what a
+    decoder returns before any transform sees it); an exception of `job`'s own code is not a decoder's
+    failure and is raised as it is. A file that another decoder read is noted once (`on_fallback(first
+    error, decoder used)`, default `fallbacks.note_fallback`: one warning per run, the rest counted) and
+    remembered: this process reads it with that decoder first next time. A missing or empty file, or a
+    request outside the video, is not retried. The first decoder's error is raised when none succeeds.
+    `fallback=False` tries `backend` alone (to measure or check one decoder).
     """
-    first_error: Optional[VideoReadError] = None
     order = fallback_order(backend)
-    for name in order if fallback else order[:1]:
+    chosen = order[0]
+    if not fallback:
+        order = order[:1]
+    elif (known := remembered_decoder(path, chosen)) in order:  # read before in this process: start there
+        order = [known] + [name for name in order if name != known]
+    first_error: Optional[VideoReadError] = None
+    for name in order:
         handed_over = False
         try:
             with open_video(path, name, isolated=isolated, timeout=timeout, threads=threads) as reader:
                 for item in job(reader):
                     handed_over = True
                     yield item
-        except Exception as exc:
-            error = as_read_error(path, name, exc)
-            if handed_over or not another_decoder_may_help(error):
-                raise error from (None if error is exc else exc)
-            first_error = first_error or error
+        except VideoReadError as exc:
+            if handed_over or not another_decoder_may_help(exc):
+                raise
+            first_error = first_error or exc
             continue
+        if name != chosen:
+            remember_decoder(path, chosen, name)
         if first_error is not None:
             (on_fallback or note_fallback)(first_error, name)
         return

@@ -48,7 +48,7 @@ ERROR_KINDS = (
     "decoder_timeout",  # the decoder did not answer in time and was stopped
     "bad_output",  # the decoder returned something other than the RGB uint8 frames asked for
     "transform_failed",  # the frames could not be resized or cropped (a picture no decoder should give)
-    "unsupported",  # this decoder is known to misread the stream's format; another decoder reads it
+    "unsupported",  # this decoder is known to misread this file (decord at some frame widths); another reads it
 )
 
 
@@ -145,8 +145,9 @@ class VideoReader(abc.ABC):
         if unique.size == 0:
             frames = np.empty((0, self.meta.height, self.meta.width, 3), dtype=np.uint8)
             return transform(frames) if transform is not None else frames
-        self.decode_size = size = self.size_for(transform)
+        size = None
         try:
+            self.decode_size = size = self.size_for(transform)
             frames = self._read_sorted([int(i) for i in unique])
         except VideoReadError:
             raise

@@ -26,6 +26,8 @@ from pipeline.data.readers.base import (
     inspect_stream,
 )
 
+_WIDTH_OK: dict[int, bool] = {}  # output widths decord decodes right at, as probed in this process
+
 
 class DecordReader(VideoReader):
     """decord: its own packet index gives the count; the last frame is test-decoded before trusting it.
@@ -40,7 +42,6 @@ class DecordReader(VideoReader):
 
     def __init__(self, path: PathLike, threads: int = DEFAULT_THREADS) -> None:
         super().__init__(path)
-        stream = inspect_stream(self.path)
         import decord
 
         decord.logging.set_level(decord.logging.QUIET)
@@ -48,7 +49,6 @@ class DecordReader(VideoReader):
         self.threads = threads
         self._vr = None
         self._sized: dict[Size, Any] = {}  # a decoder opened at the size last asked for
-        self._size_ok: dict[Size, bool] = {}  # whether decord decodes right at a size (see the module's docstring)
         try:
             self._vr = self._open(None)
         except Exception as exc:
@@ -62,6 +62,7 @@ class DecordReader(VideoReader):
             raise VideoReadError(self.path, f"decord returns {first[2]} bytes a pixel for frames {first[1]} px wide "
                                  "(a decord bug at some widths)", "unsupported")
         height, width = first[:2]
+        stream = inspect_stream(self.path)
         self._meta = self._make_meta(count, self._vr.get_avg_fps(), width, height, header)
         self._trusted = stream.trusted
         self._vr.seek(0)
@@ -77,15 +78,16 @@ class DecordReader(VideoReader):
         size = super().size_for(transform)
         if size is None:
             return None
-        if size not in self._size_ok:
+        width = size[1]
+        if width not in _WIDTH_OK:  # the bug follows the width: probed once per process and width
             vr = self._decoder(size)
             try:
-                self._size_ok[size] = vr[0].shape == (*size, 3)
+                _WIDTH_OK[width] = vr[0].shape == (*size, 3)
                 vr.seek(0)
             except Exception:
-                self._size_ok[size] = False
+                _WIDTH_OK[width] = False
             self._next[size] = 0
-        return size if self._size_ok[size] else None
+        return size if _WIDTH_OK[width] else None
 
     def _decoder(self, size: Optional[Size]) -> Any:
         """The full-size decoder, or one that outputs `size` (opened on first use, replacing another size)."""
