@@ -43,7 +43,14 @@ from pipeline.data.datasets import read_clips
 from pipeline.data.feature_cache import FeatureCache, precompute_features
 from pipeline.data.feature_rate import FeatureRate
 from pipeline.data.frame_stream import decoder_threads, stream_frames
-from pipeline.data.readers import VideoReader, VideoReadError, available_backends, open_video, read_with_fallback
+from pipeline.data.readers import (
+    VideoReader,
+    VideoReadError,
+    available_backends,
+    open_video,
+    read_meta,
+    read_with_fallback,
+)
 from pipeline.data.readers.isolated import DECODER
 from pipeline.data.sampling import SegmentSampler
 from pipeline.data.transforms import ResizeCrop, normalize, resize_crop
@@ -410,8 +417,7 @@ def run_benchmark(video: Optional[Path] = None, repeats: int = BENCHMARK_DEFAULT
     torch_device = torch.device(device)
     with tempfile.TemporaryDirectory() as tmp:
         source = video or make_test_video(Path(tmp) / "bench.mp4")
-        with open_video(source) as reader:
-            meta = reader.meta
+        meta = read_meta(source)
         rows = []
         if core:
             rows = decode_rows(source, repeats) + isolation_rows(source, repeats)

@@ -14,7 +14,7 @@ import numpy as np
 from models.preprocessing import Preprocessing
 from pipeline.data.annotations.discovery import is_video_file
 from pipeline.data.motion_box import probe_motion_box
-from pipeline.data.readers import VideoReader, open_video, read_with_fallback
+from pipeline.data.readers import VideoReader, read_meta, read_with_fallback
 from pipeline.data.transforms import ResizeCrop
 
 CLIP_FRAMES = 16
@@ -44,8 +44,7 @@ def motion_window_rows(folder: Path, best_time: Callable[[Callable[[], object]],
     rows = []
     for video in sorted(p for p in Path(folder).iterdir() if is_video_file(p)):
         probe, clip = _times(video, best_time, backend)
-        with open_video(video, backend) as reader:
-            meta = reader.meta
+        meta = read_meta(video, backend)
         rows.append(row("motion window", f"{Path(video).name} ({meta.width}x{meta.height}, {meta.num_frames} "
                                          f"frames, {meta.backend}): find the window ({probe:.2f} s)",
                         1 / probe, "videos/s", clip / probe, None))

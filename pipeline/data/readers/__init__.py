@@ -180,9 +180,8 @@ def open_video(
 
 
 def read_meta(path: PathLike, backend: str = "auto") -> VideoMeta:
-    """The honest metadata of one file, closing the reader afterwards."""
-    with open_video(path, backend) as reader:
-        return reader.meta
+    """The honest metadata of one file, read in this process as every read is (`read_with_fallback`)."""
+    return read_with_fallback(path, backend, lambda reader: reader.meta, isolated=False)
 
 
 def fallback_order(backend: str) -> list[str]:
