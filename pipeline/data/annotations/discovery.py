@@ -91,6 +91,20 @@ def find_annotation_dir(root: Path, folder: str, marker: str) -> Path:
     return root / folder
 
 
+def official_split_folders(name: str, root: Optional[PathLike], annotation_dir: Optional[PathLike], split: object,
+                           folder: str, marker: str) -> tuple[Path, Path]:
+    """(root, annotation folder) of an official three-split data set (`name`: "UCF101", "HMDB51"); raises
+    ValueError without a root or for a split other than 1, 2 or 3. The folder defaults as in
+    `find_annotation_dir`."""
+    if root is None:
+        raise ValueError(f"format {name.lower()!r} needs root")
+    if split not in (1, 2, 3):
+        raise ValueError(f"{name} has official splits 1, 2 and 3, not {split!r}")
+    root = Path(root)
+    ann = Path(annotation_dir) if annotation_dir is not None else find_annotation_dir(root, folder, marker)
+    return root, ann
+
+
 def check_video(path: Path, where: str, problems: list[str]) -> bool:
     """Append a problem unless `path` is an existing, non-empty regular file."""
     try:

@@ -18,7 +18,7 @@ import re
 from pathlib import Path
 from typing import Optional
 
-from pipeline.data.annotations.discovery import find_annotation_dir
+from pipeline.data.annotations.discovery import official_split_folders
 from pipeline.data.annotations.entries import check_duplicates, resolve_paths, to_records
 from pipeline.data.annotations.lines import ListEntry, parse_list_file
 from pipeline.data.annotations.records import (
@@ -116,14 +116,9 @@ def read_hmdb51_splits(sources: DatasetSources) -> FormatSplits:
     malformed lines, unknown ids, missing videos and duplicates (each with its file and line).
     Val is left to be carved from train, by `hmdb51_group`.
     """
-    if sources.root is None:
-        raise ValueError("format 'hmdb51' needs root")
     split = sources.hmdb_split
-    if split not in (1, 2, 3):
-        raise ValueError(f"HMDB51 has official splits 1, 2 and 3, not {split!r}")
-    root = Path(sources.root)
-    ann = (Path(sources.annotation_dir) if sources.annotation_dir is not None
-           else find_annotation_dir(root, SPLIT_FILES_DIR, "*_test_split[123].txt"))
+    root, ann = official_split_folders("HMDB51", sources.root, sources.annotation_dir, split, SPLIT_FILES_DIR,
+                                       "*_test_split[123].txt")
     problems: list[str] = []
     listed = _split_files(ann, problems)
     files = listed or {}

@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Optional
 
-from pipeline.data.annotations.discovery import find_annotation_dir
+from pipeline.data.annotations.discovery import official_split_folders
 from pipeline.data.annotations.entries import assign_labels, check_duplicates, resolve_paths, to_records
 from pipeline.data.annotations.lines import (
     ListEntry,
@@ -66,14 +66,9 @@ def read_ucf101_splits(sources: DatasetSources) -> FormatSplits:
     `annotation_dir` defaults to ``root/ucfTrainTestlist`` (or wherever classInd.txt is found).
     Val is left to be carved from train, by `ucf101_group`.
     """
-    if sources.root is None:
-        raise ValueError("format 'ucf101' needs root")
     split = sources.ucf_split
-    if split not in (1, 2, 3):
-        raise ValueError(f"UCF101 has official splits 1, 2 and 3, not {split!r}")
-    root = Path(sources.root)
-    ann = (Path(sources.annotation_dir) if sources.annotation_dir is not None
-           else find_annotation_dir(root, "ucfTrainTestlist", "classInd.txt"))
+    root, ann = official_split_folders("UCF101", sources.root, sources.annotation_dir, split, "ucfTrainTestlist",
+                                       "classInd.txt")
     problems: list[str] = []
     class_names, base = parse_class_list(ann / "classInd.txt", problems)
     train = parse_list_file(ann / f"trainlist0{split}.txt", class_names, problems)
