@@ -1,6 +1,6 @@
 """The video side of the toolkit: from files on disk to trained recognizers and labelled videos.
 
-A video travels through the sub-packages in this order (shared/DESIGN.md draws it):
+A video travels through the sub-packages in this order (docs/architecture.md describes it and maps the files):
 
     data/        readers/ (one file per decoder behind one interface; isolated.py runs any of them in a
                  child process) -> sampling.py (which frames) -> transforms.py (the backbone's
