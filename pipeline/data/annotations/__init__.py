@@ -21,15 +21,19 @@ a long run never starts on a broken dataset and the user fixes everything in one
     ucf101.py     format "ucf101": the official splits, and `ucf101_group` (clips of one video).
     hmdb51.py     format "hmdb51": the official ``<class>_test_split<N>.txt`` files, and
                   `hmdb51_group` (clips of one source video).
-    splits.py     `stratified_split`, carving missing val / test splits from train, `kfold_split`.
+    groups.py     `data.group_by`: a list column or a path pattern naming each video's group.
+    splits.py     `stratified_split`, carving missing val / test splits from train, `kfold_split`;
+                  a group stays on one side of every split.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Optional
 
 from pipeline.data.annotations.discovery import VIDEO_EXTENSIONS, find_videos, is_video_file
 from pipeline.data.annotations.folders import VAL_DIR_NAMES, read_folder_splits, scan_class_folders
+from pipeline.data.annotations.groups import resolve_group_key, shared_groups
 from pipeline.data.annotations.hmdb51 import (
     hmdb51_group,
     hmdb51_source,
@@ -45,20 +49,21 @@ from pipeline.data.annotations.records import (
     DatasetSources,
     DatasetSplits,
     FormatSplits,
+    GroupKey,
     PathLike,
     SplitDefaults,
     VideoRecord,
     emit_warnings,
     raise_problems,
 )
-from pipeline.data.annotations.splits import carve_missing_splits, kfold_split, stratified_split
+from pipeline.data.annotations.splits import assign_groups, carve_missing_splits, kfold_split, stratified_split
 from pipeline.data.annotations.ucf101 import read_ucf101_split, read_ucf101_splits, ucf101_group
 
 __all__ = [
     "FORMATS", "FORMAT_READERS", "SPLIT_DEFAULTS", "VAL_DIR_NAMES", "VIDEO_EXTENSIONS",
-    "AnnotationError", "AnnotationWarning", "DatasetSources", "DatasetSplits", "FormatSplits",
+    "AnnotationError", "AnnotationWarning", "DatasetSources", "DatasetSplits", "FormatSplits", "GroupKey",
     "SplitDefaults", "VideoRecord",
-    "build_splits", "find_videos", "hmdb51_group", "hmdb51_source", "is_video_file", "read_class_list",
+    "assign_groups", "build_splits", "find_videos", "hmdb51_group", "hmdb51_source", "is_video_file", "read_class_list",
     "read_folder_splits", "read_hmdb51_split", "read_hmdb51_splits",
     "read_list_file", "read_list_splits", "read_ucf101_split", "read_ucf101_splits",
     "kfold_split", "read_video_list", "scan_class_folders", "split_list_line", "stratified_split", "ucf101_group",
@@ -111,6 +116,19 @@ def _note_eval_coverage(splits: DatasetSplits, wanted: dict[str, bool], notes: l
                          + ", ".join(repr(c) for c in absent[:10]) + (" ..." if len(absent) > 10 else ""))
 
 
+def _note_shared_groups(group_key: Optional[GroupKey], train: list[VideoRecord],
+                        given: dict[str, Optional[list[VideoRecord]]], notes: list[str]) -> None:
+    """A group with videos in train and in a given (not carved) val or test list is a warning: its
+    scores there are inflated."""
+    if group_key is None:
+        return
+    for name, records in given.items():
+        shared = shared_groups(group_key, train, records or [])
+        if shared:
+            notes.append(f"{len(shared)} group(s) have videos in both the train and the {name} split (e.g. "
+                         f"{shared[0]!r}): {name} scores on them are inflated; keep each group in one list")
+
+
 def build_splits(
     format: str,
     root: Optional[PathLike] = None,
@@ -128,6 +146,7 @@ def build_splits(
     num_folds: Optional[int] = SPLIT_DEFAULTS.num_folds,
     fold: int = SPLIT_DEFAULTS.fold,
     check_files: bool = True,
+    group_by: Optional[str] = None,
 ) -> DatasetSplits:
     """Read a dataset in one of `FORMATS` into class names and train / val / test records.
 
@@ -146,7 +165,10 @@ def build_splits(
     `stratified_split` with `val_fraction` (`test_fraction`) and `seed`. With `num_folds` (k-fold
     cross-validation) every video of the dataset, whatever split it was given in, is pooled; fold
     `fold` of `kfold_split` is the test split and val is carved from the rest with `val_fraction`
-    (`test_fraction` is unused). Every problem found is
+    (`test_fraction` is unused). With `group_by` (a column of a CSV list file, or a regular expression
+    on the path whose first group names the group: groups.py), or the format's own groups, every
+    carved split and fold keeps a group on one side; given splits that share a group are warned about.
+    Every problem found is
     raised together as one `AnnotationError`; non-fatal findings (a class absent from val or test,
     videos outside class folders) are emitted as `AnnotationWarning` and kept in ``.warnings``.
     `check_files=False` skips all file-system checks on listed videos.
@@ -160,17 +182,19 @@ def build_splits(
                          f"fold={fold}")
     found = FORMAT_READERS[format](sources)
     _check_training_classes(found)
+    pool = found.train + (found.val or []) + (found.test or [])
+    group_key = resolve_group_key(group_by, found, Path(root) if root is not None else None, pool)
     raise_problems(found.problems)  # everything found so far, before carving from data known to be broken
     wanted = {"val": found.val is not None or val_fraction > 0, "test": found.test is not None or test_fraction > 0}
     if num_folds is not None:
-        pool = found.train + (found.val or []) + (found.test or [])
-        rest, test = kfold_split(pool, num_folds, fold, seed, found.group_key)
-        train, val, _ = carve_missing_splits(rest, None, [], val_fraction, 0.0, seed, found.group_key)
+        rest, test = kfold_split(pool, num_folds, fold, seed, group_key)
+        train, val, _ = carve_missing_splits(rest, None, [], val_fraction, 0.0, seed, group_key)
         wanted["test"] = True
     else:
         train, val, test = carve_missing_splits(found.train, found.val, found.test, val_fraction, test_fraction,
-                                                seed, found.group_key)
-    splits = DatasetSplits(found.class_names, train, val, test)
+                                                seed, group_key)
+        _note_shared_groups(group_key, train, {"val": found.val, "test": found.test}, found.notes)
+    splits = DatasetSplits(found.class_names, train, val, test, group_key=group_key)
     _note_eval_coverage(splits, wanted, found.notes)
     splits.warnings = found.notes
     emit_warnings(found.notes)

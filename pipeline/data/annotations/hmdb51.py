@@ -56,8 +56,9 @@ def hmdb51_source(video: str, class_name: str) -> str:
 
 
 def hmdb51_group(record: VideoRecord) -> str:
-    """The HMDB51 group (source video, `hmdb51_source`) of a record in ``<root>/<class>/<video>``."""
-    return hmdb51_source(record.path.name, record.path.parent.name)
+    """The HMDB51 group of a record in ``<root>/<class>/<video>``: its class and source video
+    (`hmdb51_source`), so that val is carved class by class as the official splits are."""
+    return f"{record.path.parent.name}/{hmdb51_source(record.path.name, record.path.parent.name)}"
 
 
 def _split_files(ann: Path, problems: list[str]) -> Optional[dict[int, dict[str, Path]]]:

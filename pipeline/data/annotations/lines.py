@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
@@ -64,6 +64,17 @@ def is_list_header(line: str) -> bool:
     """True for a labelled list's header: a path column and a label column (``path,label``)."""
     columns = header_columns(line)
     return columns is not None and len(columns) == 2 and columns[1] in HEADER_LABELS
+
+
+def table_columns(line: str) -> Optional[list[str]]:
+    """Column names when `line` is a CSV table's header: a path column first, a label column, and
+    more columns beside them (``path,label,source``); else None."""
+    if "," not in line:
+        return None
+    columns = header_columns(line)
+    if columns is None or len(columns) < 3 or not any(c in HEADER_LABELS for c in columns[1:]):
+        return None
+    return columns
 
 
 def split_list_line(line: str, multiword: Sequence[str] = ()) -> Optional[tuple[str, str]]:
@@ -139,6 +150,7 @@ class ListEntry:
     token: str  # the label as written ('' when the label comes from elsewhere)
     label: int = -1
     path: Optional[Path] = None
+    columns: dict[str, str] = field(default_factory=dict)  # a table's other columns, by name
 
 
 def parse_list_file(
@@ -164,6 +176,9 @@ def parse_list_file(
     multiword = sorted((n.lower() for n in class_names or () if any(c.isspace() for c in n)), key=len,
                        reverse=True)
     entries = []
+    table = table_columns(lines[0][1])
+    if table is not None:
+        return _table_entries(path, table, lines[1:], problems)
     for i, (number, line) in enumerate(lines):
         if i == 0 and is_list_header(line):
             continue
@@ -172,6 +187,25 @@ def parse_list_file(
             problems.append(f"{path}:{number}: malformed line {line!r}, expected '{expected}'")
             continue
         entries.append(ListEntry(f"{path}:{number}", parsed[0], parsed[1]))
+    return entries
+
+
+def _table_entries(path: Path, columns: list[str], rows: list[tuple[int, str]], problems: list[str]
+                   ) -> list[ListEntry]:
+    """The entries of a CSV table's rows: the first column is the path, the first label column the
+    label, the others are kept by name; a row with another number of columns is a problem."""
+    label = next(i for i, c in enumerate(columns) if i > 0 and c in HEADER_LABELS)
+    entries = []
+    for number, line in rows:
+        fields = [f.strip() for f in _csv_fields(line)]
+        if len(fields) != len(columns) or not fields[0] or not fields[label]:
+            problems.append(f"{path}:{number}: malformed row {line!r}, expected the {len(columns)} columns "
+                            f"{','.join(columns)}")
+            continue
+        extra = {c: fields[i] for i, c in enumerate(columns) if i not in (0, label)}
+        entries.append(ListEntry(f"{path}:{number}", fields[0], fields[label], columns=extra))
+    if not entries and not rows:
+        problems.append(f"{path}: list file has no entries")
     return entries
 
 

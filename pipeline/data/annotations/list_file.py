@@ -52,6 +52,9 @@ def _read_lists(
 def read_list_splits(sources: DatasetSources) -> FormatSplits:
     """The "list" reader: `train_list` (required), optional `val_list`, `test_list`, `class_list`.
 
+    A CSV list with more columns than path and label (``path,label,source``) hands its other
+    columns on by video (`FormatSplits.columns`).
+
     With a 1-based ``index name`` class list, integer labels are read as 1-based. Video paths are
     relative to `root` (default: each list file's folder).
     """
@@ -65,11 +68,13 @@ def read_list_splits(sources: DatasetSources) -> FormatSplits:
                                                  ("test", sources.test_list)) if path is not None}
     root = Path(sources.root) if sources.root is not None else None
     class_names, parsed = _read_lists(lists, root, class_names, base, problems, sources.check_files)
+    columns = {e.path: e.columns for entries in parsed.values() for e in entries if e.path is not None and e.columns}
     return FormatSplits(
         class_names,
         to_records(parsed["train"]),
         val=to_records(parsed["val"]) if "val" in parsed else None,
         test=to_records(parsed["test"]) if "test" in parsed else None,
+        columns=columns,
         problems=problems,
     )
 

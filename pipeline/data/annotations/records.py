@@ -42,22 +42,27 @@ class VideoRecord:
     label: int
 
 
+GroupKey = Callable[["VideoRecord"], Hashable]
+
+
 @dataclass
 class DatasetSplits:
-    """Class names and the three splits; `warnings` holds non-fatal findings (also emitted)."""
+    """Class names and the three splits; `warnings` holds non-fatal findings (also emitted);
+    `group_key` names the group of a record (None: every video is its own group)."""
 
     class_names: list[str]
     train: list[VideoRecord]
     val: list[VideoRecord]
     test: list[VideoRecord]
     warnings: list[str] = field(default_factory=list)
+    group_key: Optional[GroupKey] = None
 
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
 
     def summary(self) -> str:
-        """A table of video counts per split per class, with totals."""
+        """A table of video counts per split per class, with totals (and groups per split when grouped)."""
         splits = {"train": self.train, "val": self.val, "test": self.test}
         counts = {name: np.bincount([r.label for r in recs if r.label >= 0], minlength=self.num_classes)
                   for name, recs in splits.items()}
@@ -71,6 +76,9 @@ class DatasetSplits:
         for i, name in enumerate(self.class_names):
             lines.append(f"{name:<{width}}  " + "  ".join(f"{int(counts[s][i]):>6}" for s in splits))
         lines.append(f"{'total':<{width}}  " + "  ".join(f"{len(splits[s]):>6}" for s in splits))
+        if self.group_key is not None:
+            groups = {s: len({self.group_key(r) for r in recs}) for s, recs in splits.items()}
+            lines.append(f"{'groups':<{width}}  " + "  ".join(f"{groups[s]:>6}" for s in splits))
         return "\n".join(lines)
 
 
@@ -94,7 +102,8 @@ class FormatSplits:
     """What a format reader found: classes, the splits the dataset defines, problems and notes.
 
     `val` / `test` are None when the dataset does not define them (they are carved from train);
-    `group_key` keeps related videos in one split when carving; `reported_classes` are classes
+    `group_key` keeps related videos in one split when carving; `columns` holds the other columns
+    of a CSV list file, by video (what `data.group_by` may name); `reported_classes` are classes
     whose empty folder is already a problem, so "no training videos" is not said twice.
     """
 
@@ -102,7 +111,8 @@ class FormatSplits:
     train: list[VideoRecord]
     val: Optional[list[VideoRecord]] = None
     test: Optional[list[VideoRecord]] = None
-    group_key: Optional[Callable[[VideoRecord], Hashable]] = None
+    group_key: Optional[GroupKey] = None
+    columns: dict[Path, dict[str, str]] = field(default_factory=dict)
     reported_classes: set[str] = field(default_factory=set)
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)

@@ -33,9 +33,10 @@ _UCF_GROUP_RE = re.compile(r"_g(\d+)_c\d+", re.IGNORECASE)
 
 
 def ucf101_group(record: VideoRecord) -> str:
-    """The UCF101 group (``gNN``, clips cut from one source video) of a record; else its path."""
+    """The UCF101 group of a record: its class folder and ``gNN`` (clips cut from one source video; the
+    same number in another class is another video); else its path."""
     m = _UCF_GROUP_RE.search(record.path.name)
-    return f"g{int(m.group(1))}" if m else str(record.path)
+    return f"{record.path.parent.name}/g{int(m.group(1))}" if m else str(record.path)
 
 
 def _read_test_list(path: Path, class_names: list[str], problems: list[str]) -> list[ListEntry]:
