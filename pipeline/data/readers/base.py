@@ -16,7 +16,7 @@ from __future__ import annotations
 import abc
 import importlib.util
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -79,6 +79,9 @@ class VideoMeta:
     height: int
     backend: str
     header_frames: int | None = None
+    # Frame indices of the keyframes, where the decoder knows them (files with trusted timestamps); None
+    # elsewhere. Efficient sampling snaps to them. Left out of comparisons: it describes the file's coding.
+    key_frames: Optional[Tuple[int, ...]] = field(default=None, compare=False, repr=False)
 
 
 def _check_file(path: PathLike) -> str:
@@ -132,6 +135,8 @@ class VideoReader(abc.ABC):
         self.path = _check_file(path)
         self._meta: VideoMeta | None = None
         self.decode_size: Optional[Size] = None  # (h, w) `_read_sorted` outputs, for one call; None: the file's
+        self.decoded_frames = 0  # frames the decoder has output so far (counted where the backend can)
+        self._upcoming: Sequence[int] = ()  # frames `iter_frames` will ask for in its later chunks
 
     @property
     def meta(self) -> VideoMeta:
@@ -190,8 +195,12 @@ class VideoReader(abc.ABC):
         """The frames at increasing `indices`, `chunk_size` at a time (each chunk `transform`ed), so
         that memory holds one chunk however long the video is."""
         indices = [int(i) for i in indices]
-        for start in range(0, len(indices), chunk_size):
-            yield self.get_frames(indices[start : start + chunk_size], transform)
+        try:
+            for start in range(0, len(indices), chunk_size):
+                self._upcoming = indices[start + chunk_size :]  # a decoder that skips frames must not skip these
+                yield self.get_frames(indices[start : start + chunk_size], transform)
+        finally:
+            self._upcoming = ()
 
     @abc.abstractmethod
     def _read_sorted(self, indices: list[int]) -> np.ndarray:
@@ -221,7 +230,8 @@ class VideoReader(abc.ABC):
         return f"{type(self).__name__}({self.path!r})"
 
     def _make_meta(
-        self, num_frames: int, fps: float, width: int, height: int, header: int | None
+        self, num_frames: int, fps: float, width: int, height: int, header: int | None,
+        key_frames: Optional[Sequence[int]] = None,
     ) -> VideoMeta:
         if num_frames < 1:
             raise VideoReadError(self.path, f"{self.name} decoded no frames", "decode_error")
@@ -236,6 +246,7 @@ class VideoReader(abc.ABC):
             height=int(height),
             backend=self.name,
             header_frames=int(header) if header else None,
+            key_frames=tuple(int(k) for k in key_frames if k < num_frames) if key_frames else None,
         )
 
 

@@ -34,7 +34,10 @@ class DecordReader(VideoReader):
 
     decord's seeking finds frame i as the packet with the i-th smallest pts. Where the pts are not
     presentation times (AVI with packed B-frames, some MP4s) that returns the wrong picture, so such
-    files are read forward with `next()` instead (decord's sequential output order is right).
+    files are read forward with `next()` instead (decord's sequential output order is right; its
+    `skip_frames` is not: it returned other pictures on a packed-B-frame AVI). Seeking files are read with
+    `get_batch`, which already seeks only to reach another GOP (measured: it decodes about what one
+    forward pass to the last wanted frame does).
     """
 
     name = "decord"
@@ -63,8 +66,9 @@ class DecordReader(VideoReader):
                                  "(a decord bug at some widths)", "unsupported")
         height, width = first[:2]
         stream = inspect_stream(self.path)
-        self._meta = self._make_meta(count, self._vr.get_avg_fps(), width, height, header)
         self._trusted = stream.trusted
+        keys = list(self._vr.get_key_indices()) if self._trusted else None
+        self._meta = self._make_meta(count, self._vr.get_avg_fps(), width, height, header, keys)
         self._vr.seek(0)
         self._next: dict[Optional[Size], int] = {None: 0}  # per decoder: the frame next() yields (sequential mode)
 

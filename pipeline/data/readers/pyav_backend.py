@@ -5,6 +5,7 @@ small are scaled by FFmpeg's swscale (area averaging) in the same C call that co
 from __future__ import annotations
 
 import bisect
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -16,9 +17,9 @@ from pipeline.data.readers.base import (
     open_container,
     scan_packets,
 )
+from pipeline.data.readers.read_plan import keyframe_indices, seek_target
 
 _REFORMAT_THREADS = True  # whether this PyAV's reformat takes `threads` (PyAV >= 17); found at the first frame
-_SEEK_GAP = 32  # decode forward through gaps up to this many frames rather than seek
 _SHRINK = "AREA"  # swscale's area averaging: the closest to cv2.INTER_AREA, and as fast as its bilinear
 
 
@@ -39,7 +40,7 @@ class PyAVReader(VideoReader):
     name = "pyav"
     resizes = True
 
-    def __init__(self, path: PathLike, threads: int = DEFAULT_THREADS) -> None:
+    def __init__(self, path: PathLike, threads: int = DEFAULT_THREADS, skipping: bool = True) -> None:
         super().__init__(path)
         import av
         from av.video.reformatter import VideoReformatter
@@ -59,9 +60,12 @@ class PyAVReader(VideoReader):
             self._pts, self._key_pts = self._scan_packets()
         except Exception as exc:
             raise VideoReadError(self.path, f"pyav cannot read its packets: {exc}", "unreadable") from exc
+        self._skipping = skipping
         self._trusted = self._pts is not None and self._verify_tail()
         count = len(self._pts) if self._trusted else self._count_by_decoding()
-        self._meta = self._make_meta(count, fps, width, height, header)
+        self._key_index = keyframe_indices(self._pts, self._key_pts) if self._trusted else ()
+        self._key_set = set(self._key_index)
+        self._meta = self._make_meta(count, fps, width, height, header, self._key_index)
         self._open()
 
     def _open(self) -> None:
@@ -81,6 +85,9 @@ class PyAVReader(VideoReader):
             self._stream.thread_type = "AUTO"  # frame and slice threads
         self._frames = None  # decode iterator
         self._next = 0  # index of the frame the iterator yields next
+        self._sent: set = set()
+        self._wanted: set = set()
+        self._keys_only = False
 
     def _scan_packets(self) -> tuple[list[int] | None, list[int]]:
         try:
@@ -89,21 +96,28 @@ class PyAVReader(VideoReader):
             self._open()
 
     def _verify_tail(self) -> bool:
-        """Decode from the last keyframe to the end: every packet there must give a frame, in pts order."""
+        """Decode from the last keyframe to the end: the packets there must give frames in pts order, ending
+        with the last one. With skipping, frames no other frame refers to are skipped (but the last), so the
+        check decodes what the last frame needs; without, every packet there must give its frame."""
         if not self._key_pts:
             return False
         start = self._key_pts[-1]
         expected = self._pts[bisect.bisect_left(self._pts, start) :]
+        context = self._stream.codec_context
+        got = []
         try:
             self._container.seek(start, stream=self._stream, backward=True, any_frame=False)
-            got = [
-                f.pts for f in self._container.decode(self._stream) if f.pts is not None and f.pts >= start
-            ]
+            for packet in self._container.demux(self._stream):
+                if self._skipping:
+                    context.skip_frame = "DEFAULT" if packet.size == 0 or packet.pts == expected[-1] else "NONREF"
+                got += [f.pts for f in packet.decode() if f.pts is not None and f.pts >= start]
         except Exception:
             return False
         finally:
             self._open()
-        return got == expected
+        if not self._skipping:
+            return got == expected
+        return bool(got) and got[-1] == expected[-1] and got == sorted(set(got)) and set(got) <= set(expected)
 
     def _count_by_decoding(self) -> int:
         count = 0
@@ -120,30 +134,61 @@ class PyAVReader(VideoReader):
             self._open()
         return count
 
-    def _seek_to(self, index: int) -> None:
-        """Position the decoder at the last keyframe at or before frame `index` (trusted mode only)."""
-        target = self._pts[index]
-        key = self._key_pts[max(bisect.bisect_right(self._key_pts, target) - 1, 0)]
-        self._container.seek(key, stream=self._stream, backward=True, any_frame=False)
-        self._frames = iter(self._container.decode(self._stream))
-        self._next = bisect.bisect_left(self._pts, key)
-        self._skip_before = key  # leading pictures of an open GOP come out before the keyframe: drop them
+    def _seek_to(self, key: int) -> None:
+        """Position the decoder at keyframe `key` (a frame index; trusted mode only)."""
+        self._container.seek(self._pts[key], stream=self._stream, backward=True, any_frame=False)
+        self._start_decoding(key)
+
+    def _start_decoding(self, key: int) -> None:
+        self._frames = self._decode_packets()
+        self._next = key
+        self._skip_before = self._pts[key]  # leading pictures of an open GOP come out before the keyframe: drop them
+        self._sent = set()  # pts of wanted frames whose packets the decoder has been given since then
+
+    def _decode_packets(self) -> Iterator[Any]:
+        """Frames of the packets from the demuxer's position on. With trusted timestamps each packet is
+        decoded only where something may need it (read_plan.py): a wanted frame's packet always, others
+        with "NONREF" (frames nothing is predicted from are skipped) or, while every frame still wanted
+        is a keyframe, "NONKEY"; then, once the last wanted keyframe's packet is in, the decoder is
+        drained rather than fed packets it would skip (the next read seeks)."""
+        context = self._stream.codec_context
+        for packet in self._container.demux(self._stream):
+            if self._trusted and self._skipping:
+                if packet.size == 0 or packet.pts in self._wanted:
+                    context.skip_frame = "DEFAULT"
+                    self._sent.add(packet.pts)
+                else:
+                    context.skip_frame = "NONKEY" if self._keys_only else "NONREF"
+            yield from packet.decode()
+            if self._keys_only and packet.size and self._sent >= self._wanted:
+                yield from context.decode(None)
+                return
 
     def _next_frame(self):
+        """The next frame the decoder outputs (all of them in forward mode; with trusted timestamps the next
+        one at or after `_next`, which skipping may move on by more than one). None: trusted decoding ran
+        out (the caller seeks again or gives up)."""
         if self._frames is None:
             self._frames = iter(self._container.decode(self._stream))
             self._skip_before = None
         while True:
             frame = next(self._frames, None)
             if frame is None:
+                if self._trusted:
+                    return None
                 raise VideoReadError(
                     self.path, f"pyav stopped decoding at frame {self._next}", "decode_error"
                 )
+            self.decoded_frames += 1
             if self._trusted:
                 if frame.pts is None or (self._skip_before is not None and frame.pts < self._skip_before):
                     continue
-                if self._next >= len(self._pts) or frame.pts != self._pts[self._next]:
+                index = bisect.bisect_left(self._pts, frame.pts)
+                if index < self._next or index >= len(self._pts) or self._pts[index] != frame.pts:
                     raise _Untrusted
+                if index > self._next and not self._skipping:
+                    raise _Untrusted  # without skipping, every frame comes out
+                self._next = index
             self._skip_before = None
             self._next += 1
             return frame
@@ -157,13 +202,38 @@ class PyAVReader(VideoReader):
             return self._read_sorted_once(indices)
 
     def _read_sorted_once(self, indices: list[int]) -> np.ndarray:
+        if not self._trusted:
+            return self._read_forward(indices)
+        wanted = indices + [i for i in self._upcoming if i > indices[-1]]
+        self._wanted = {self._pts[i] for i in wanted}
+        self._keys_only = all(i in self._key_set for i in wanted)
         out = []
         for index in indices:
-            if self._trusted and (
-                index < self._next or index - self._next > _SEEK_GAP or self._frames is None
-            ):
-                self._seek_to(index)
-            elif index < self._next:
+            out.append(self._to_rgb(self._read_trusted(index)))
+        return np.stack(out)
+
+    def _read_trusted(self, index: int):
+        """Frame `index`, reached by the read plan's rule: seek to its keyframe only when that skips frames."""
+        for _attempt in range(2):
+            position = self._next if self._frames is not None else None
+            key = seek_target(index, position, self._key_index, pending=self._pts[index] in self._sent)
+            if key is not None:
+                self._seek_to(key)
+            while self._next <= index:
+                frame = self._next_frame()
+                if frame is None:
+                    break
+                if self._next - 1 == index:
+                    return frame
+            # Ran out, or passed it: its packet went to the decoder before it was wanted and was skipped, or
+            # the decoder was drained. Seek back for it, once.
+            self._frames = None
+        raise VideoReadError(self.path, f"pyav stopped decoding before frame {index}", "decode_error")
+
+    def _read_forward(self, indices: list[int]) -> np.ndarray:
+        out = []
+        for index in indices:
+            if index < self._next:
                 self._open()
             while True:
                 frame = self._next_frame()
