@@ -1,11 +1,11 @@
-"""Plain PyTorch models: pretrained backbones, recurrent temporal heads, the composed recognizer.
+"""Plain PyTorch models: pretrained backbones, recurrent temporal heads, the composed video classifier.
 
 - preprocessing.py: `Preprocessing`, the resize, crop, mean and std a backbone's weights expect.
 - backbones.py: the registry of pretrained image CNNs and `create_backbone(name, ...)`, which
   returns a `Backbone` (frames [N,3,h,w] -> features [N,D], frozen or trainable).
 - temporal_heads.py: `RecurrentHead` (RNN / LSTM / GRU, many-to-one), the `MeanPoolHead`
   baseline, `build_temporal_head` and `HEAD_DEFAULTS`, the one place the head's defaults live.
-- recognizer.py: `VideoRecognizer`, backbone then head: frames [B,T,3,h,w] -> logits [B,C].
+- video_classifier.py: `VideoClassifier`, backbone then head: frames [B,T,3,h,w] -> logits [B,C].
 
 Nothing here imports the data pipeline or Lightning. The names below are imported on first use, so
 that `models.preprocessing` alone stays free of torch: the decoding child (pipeline/data/readers/
@@ -24,10 +24,10 @@ _EXPORTS = {
     "create_imagenet_model": "models.backbones",
     "imagenet_preprocessing": "models.backbones",
     "Preprocessing": "models.preprocessing",
-    "VideoRecognizer": "models.recognizer",
     "MeanPoolHead": "models.temporal_heads",
     "RecurrentHead": "models.temporal_heads",
     "build_temporal_head": "models.temporal_heads",
+    "VideoClassifier": "models.video_classifier",
 }
 
 __all__ = sorted(_EXPORTS)

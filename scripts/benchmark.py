@@ -19,7 +19,8 @@ from typing import List
 
 import torch
 
-from pipeline.benchmark import BENCHMARK_DEFAULTS, format_markdown, run_benchmark
+from pipeline.benchmarks.rows import BENCHMARK_DEFAULTS, format_markdown
+from pipeline.benchmarks.runner import run_benchmark
 from pipeline.errors import EXIT_OK, UsageError, run_script
 
 

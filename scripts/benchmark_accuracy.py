@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import List
 
-from pipeline.benchmark_accuracy import HEADS, format_markdown, run_accuracy_benchmark
+from pipeline.benchmarks.accuracy import HEADS, format_markdown, run_accuracy_benchmark
 from pipeline.errors import EXIT_OK, run_script
 
 

@@ -25,7 +25,7 @@ DATA_FLAGS = ("--config", "-c")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from pipeline.evaluation import SPLITS, EvaluationOptions
+    from pipeline.evaluation.evaluate import SPLITS, EvaluationOptions
 
     defaults = {f.name: f.default for f in fields(EvaluationOptions)}
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def parse_args(argv: Optional[List[str]] = None):
     """The evaluation options; unknown options must be train.py's data options (--config, --data.*)."""
-    from pipeline.evaluation import EvaluationOptions
+    from pipeline.evaluation.evaluate import EvaluationOptions
 
     args, data_args = build_parser().parse_known_args(argv)
     flags = [a.split("=", 1)[0] for a in data_args if a.startswith("-")]
@@ -65,7 +65,7 @@ def parse_args(argv: Optional[List[str]] = None):
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Evaluate and print the metrics and where the report is."""
-    from pipeline.evaluation import evaluate, format_summary
+    from pipeline.evaluation.evaluate import evaluate, format_summary
 
     print(format_summary(evaluate(parse_args(argv))))
     return 0

@@ -19,7 +19,7 @@ import argparse
 from typing import List, Optional
 
 from pipeline.errors import EXIT_OK, run_script
-from pipeline.export import FORMATS, TOLERANCE, export_checkpoint
+from pipeline.export.exporter import FORMATS, TOLERANCE, export_checkpoint
 
 
 def build_parser() -> argparse.ArgumentParser:

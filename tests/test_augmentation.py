@@ -11,7 +11,9 @@ import torch
 from conftest import index_frame, make_index_video
 
 from models.preprocessing import Preprocessing
+from pipeline.core.module import VideoClassifierModule
 from pipeline.data.annotations import VideoRecord
+from pipeline.data.datamodule import VideoDataModule
 from pipeline.data.datasets import FeatureClipDataset, VideoClipDataset, read_clips
 from pipeline.data.feature_cache import FeatureCache, precompute_features
 from pipeline.data.feature_rate import CachedFeatures, FeatureRate
@@ -19,8 +21,6 @@ from pipeline.data.sampling import SegmentSampler, build_sampler, sampler_from_c
 from pipeline.data.transforms import resize_crop
 from pipeline.data.views import ViewsResizeCrop, apply_view, check_views
 from pipeline.demo import generate_direction_dataset
-from pipeline.training.datamodule import VideoDataModule
-from pipeline.training.module import RecognizerModule
 
 FEW = FeatureRate(max_frames=8)
 STRETCH = Preprocessing(resize_size=48, crop_size=48, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25), fit="stretch")
@@ -47,8 +47,8 @@ def test_views_are_the_transforms_they_say():
 
 @pytest.fixture(scope="module")
 def backbone():
-    return RecognizerModule(class_names=["a", "b"], backbone="efficientnet_lite0", input_size=64,
-                            hidden_size=16).frozen_backbone
+    return VideoClassifierModule(class_names=["a", "b"], backbone="efficientnet_lite0", input_size=64,
+                                 hidden_size=16).frozen_backbone
 
 
 def test_the_cache_holds_each_view_beside_the_plain_entry_it_reuses(index_video, backbone, tmp_path):

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline import benchmark_accuracy
-from pipeline.benchmark_accuracy import LADDER, Cell, Step, format_markdown, ladder_args
+from pipeline.benchmarks import accuracy as benchmark_accuracy
+from pipeline.benchmarks.accuracy import LADDER, Cell, Step, format_markdown, ladder_args
 
 
 def test_each_rung_keeps_the_rungs_before_it_but_not_the_alternatives():

@@ -18,7 +18,9 @@ from conftest import decode_index, make_index_video
 from PIL import Image
 
 from models.preprocessing import Preprocessing
+from pipeline.core.metrics import default_positive, worst_mistakes
 from pipeline.data.annotations import VideoRecord
+from pipeline.data.clip_frames import eval_clip_frames
 from pipeline.data.datasets import FeatureClipDataset, VideoClipDataset
 from pipeline.data.feature_rate import CachedFeatures
 from pipeline.data.sampling import build_sampler
@@ -26,14 +28,8 @@ from pipeline.demo import generate_direction_dataset
 from pipeline.errors import UsageError
 from pipeline.training import callbacks
 from pipeline.training.callbacks import BestCheckpointLink
-from pipeline.training.cli import build_cli, train
-from pipeline.training.dashboards import (
-    Dashboards,
-    default_positive,
-    eval_clip_frames,
-    missing_logger_package,
-    worst_mistakes,
-)
+from pipeline.training.cli import build_cli, missing_logger_package, train
+from pipeline.training.dashboards import Dashboards
 
 CALLBACKS: list = []  # Dashboards and BestCheckpointLink are train.py's default callbacks
 
@@ -211,7 +207,7 @@ def test_dashboards_leave_the_random_state_alone_and_check_the_positive_class():
 
     torch.manual_seed(3)
     before = torch.get_rng_state()
-    from pipeline.training.dashboards import kept_random_state
+    from pipeline.training.callbacks import kept_random_state
 
     with kept_random_state():
         torch.rand(5)

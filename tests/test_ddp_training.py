@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import torch
 
+from pipeline.core.checkpoints import load_classifier_module
+from pipeline.data.datamodule import VideoDataModule
 from pipeline.demo import generate_direction_dataset
-from pipeline.training.datamodule import VideoDataModule
-from pipeline.training.module import load_recognizer
 
 REPO = Path(__file__).resolve().parents[1]
 # The run is forced onto the CPU in fp32 on any machine: the two processes sum the same numbers in
@@ -46,7 +46,7 @@ def _decided(model, probs: torch.Tensor) -> torch.Tensor:
 def _evaluate(checkpoint: str, root: Path, cache_dir: Path, split: str) -> Dict[str, object]:
     """Loss, metrics and confusion matrix of a checkpoint on one split, in this one process, without
     Lightning's loop or torchmetrics."""
-    model = load_recognizer(checkpoint)
+    model = load_classifier_module(checkpoint)
     data = VideoDataModule(root=str(root), clip_len=6, batch_size=4, num_workers=0, cache_dir=str(cache_dir))
     data.attach_model(model.preprocessing, model.frozen_backbone)
     data.setup("fit" if split == "val" else "test")

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 import pytorch_lightning as pl
 
+from pipeline.core.module import VideoClassifierModule
 from pipeline.data.annotations import VideoRecord
+from pipeline.data.datamodule import VideoDataModule
 from pipeline.data.feature_cache import FeatureCache, precompute_features
 from pipeline.demo import generate_direction_dataset
-from pipeline.training.datamodule import VideoDataModule
-from pipeline.training.module import RecognizerModule
 
 SMALL_MODEL = dict(backbone="efficientnet_lite0", input_size=64, hidden_size=16)
 
@@ -32,7 +32,7 @@ def dataset(tmp_path_factory) -> Path:
 
 
 def _backbone():
-    model = RecognizerModule(class_names=["a", "b"], **SMALL_MODEL)
+    model = VideoClassifierModule(class_names=["a", "b"], **SMALL_MODEL)
     return model.frozen_backbone
 
 
@@ -61,7 +61,7 @@ def test_training_skips_and_names_the_file_no_decoder_reads(dataset, tmp_path, c
     pl.seed_everything(0, workers=True)
     data = VideoDataModule(root=str(dataset), clip_len=4, batch_size=4, num_workers=1, cache_features=cache,
                            cache_dir=str(tmp_path / "cache"), backend="faulty_readers:AbortingReader")
-    model = RecognizerModule(class_names=data.class_names, sampling=data.sampling, **SMALL_MODEL)
+    model = VideoClassifierModule(class_names=data.class_names, sampling=data.sampling, **SMALL_MODEL)
     data.attach_model(model.preprocessing, model.frozen_backbone)
     trainer = pl.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                          default_root_dir=str(tmp_path))
@@ -88,7 +88,7 @@ def test_a_hanging_decoder_costs_one_file_in_the_cache(dataset, tmp_path):
 def test_the_data_module_can_check_videos_first_and_leave_out_the_unusable(dataset, tmp_path, caplog):
     data = VideoDataModule(root=str(dataset), clip_len=4, batch_size=4, num_workers=0, cache_features=False,
                            cache_dir=str(tmp_path / "cache"), check_videos=True)
-    model = RecognizerModule(class_names=data.class_names, sampling=data.sampling, **SMALL_MODEL)
+    model = VideoClassifierModule(class_names=data.class_names, sampling=data.sampling, **SMALL_MODEL)
     data.attach_model(model.preprocessing, model.frozen_backbone)
     with caplog.at_level(logging.WARNING):
         data.setup("fit")

@@ -20,10 +20,10 @@ import pytorch_lightning as pl
 import torch
 from PIL import Image
 
+from pipeline.core.checkpoints import load_classifier_module
 from pipeline.demo import generate_direction_dataset
 from pipeline.errors import InputError, UsageError
 from pipeline.training.cli import build_cli, format_summary, train
-from pipeline.training.module import load_recognizer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 import evaluate as evaluate_script  # noqa: E402  (scripts/evaluate.py)
@@ -122,7 +122,7 @@ def test_a_folder_or_list_of_labelled_videos(trained, tmp_path):
     folder = trained["root"] / "test"
     from_folder = evaluate_script.parse_args(["--ckpt", trained["ckpt"], "--output", str(tmp_path / "f"),
                                               "--videos", str(folder), "--workers", "0"])
-    from pipeline.evaluation import evaluate
+    from pipeline.evaluation.evaluate import evaluate
 
     by_folder = evaluate(from_folder)
     assert by_folder["videos"] == 5 and len(by_folder["mistakes"]) >= 1
@@ -135,7 +135,7 @@ def test_a_folder_or_list_of_labelled_videos(trained, tmp_path):
 
 
 def test_wrong_inputs_end_in_one_line(trained, tmp_path):
-    from pipeline.evaluation import evaluate
+    from pipeline.evaluation.evaluate import evaluate
 
     other = tmp_path / "other"
     (other / "jump").mkdir(parents=True)
@@ -170,8 +170,8 @@ def _test_data(trained, model):
 def flipped(trained) -> dict:
     """The trained checkpoint with an operating threshold that decides the test split otherwise than the most
     probable class (another accuracy), and what to expect of it, computed here from the test videos'
-    probabilities without pipeline.decision."""
-    model = load_recognizer(trained["ckpt"])
+    probabilities without pipeline.core.decision."""
+    model = load_classifier_module(trained["ckpt"])
     data = _test_data(trained, model)
     data.setup("test")
     dataset, probs, labels, videos = data.datasets["test"], [], [], []
@@ -244,7 +244,7 @@ def test_the_training_summary_shows_both_accuracies(trained, flipped):
     """train.py's summary after its test (pipeline.training.cli.test_summary over Lightning's test loop)."""
     from pipeline.training.cli import test_summary
 
-    model = load_recognizer(str(flipped["ckpt"]))
+    model = load_classifier_module(str(flipped["ckpt"]))
     trainer = pl.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False,
                          enable_model_summary=False)
     results = trainer.test(model, datamodule=_test_data(trained, model), verbose=False)
@@ -277,7 +277,7 @@ def test_without_a_threshold_the_most_probable_class_decides_as_before(trained, 
     # train.py's summary: the metrics and the most probable class's confusion matrix, no other accuracy
     from pipeline.training.cli import test_summary
 
-    model = load_recognizer(str(plain))
+    model = load_classifier_module(str(plain))
     trainer = pl.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False,
                          enable_model_summary=False)
     summary = test_summary(model, trainer.test(model, datamodule=_test_data(trained, model), verbose=False)[0])

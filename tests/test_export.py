@@ -1,6 +1,6 @@
 """scripts/export.py: the whole clip model as TorchScript or ONNX gives the PyTorch model's probabilities
 on real clips (uint8 frames in, normalisation inside) at any batch size and clip length, within
-pipeline.export.TOLERANCE, with a JSON beside it that says how to feed it."""
+pipeline.export.exporter.TOLERANCE, with a JSON beside it that says how to feed it."""
 from __future__ import annotations
 
 import json
@@ -15,13 +15,14 @@ import pytorch_lightning as pl
 import torch
 
 from models.preprocessing import Preprocessing
+from pipeline.core.checkpoints import load_classifier_module
+from pipeline.core.module import VideoClassifierModule
+from pipeline.data.datamodule import VideoDataModule
 from pipeline.data.datasets import read_clips
 from pipeline.data.sampling import sampler_from_config
 from pipeline.demo import generate_direction_dataset
 from pipeline.errors import UsageError
-from pipeline.export import TOLERANCE, export_checkpoint, load_exported
-from pipeline.training.datamodule import VideoDataModule
-from pipeline.training.module import RecognizerModule, load_recognizer
+from pipeline.export.exporter import TOLERANCE, export_checkpoint, load_exported
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -36,8 +37,8 @@ def _train(direction: Path, tmp: Path, **model_args) -> Path:
     """A small real checkpoint (one epoch): these tests are about numbers matching, not accuracy."""
     pl.seed_everything(0, workers=True)
     data = VideoDataModule(root=str(direction), clip_len=6, batch_size=4, num_workers=0, cache_features=False)
-    model = RecognizerModule(class_names=data.class_names, sampling=data.sampling, input_size=64, hidden_size=16,
-                             **model_args)
+    model = VideoClassifierModule(class_names=data.class_names, sampling=data.sampling, input_size=64, hidden_size=16,
+                                  **model_args)
     data.attach_model(model.preprocessing, model.frozen_backbone)
     trainer = pl.Trainer(max_epochs=1, logger=False, enable_progress_bar=False, enable_checkpointing=False,
                          default_root_dir=str(tmp))
@@ -51,7 +52,7 @@ def checkpoint(direction, tmp_path_factory) -> Path:
     return _train(direction, tmp_path_factory.mktemp("model"))
 
 
-def _reference(model: RecognizerModule, clips: torch.Tensor) -> np.ndarray:
+def _reference(model: VideoClassifierModule, clips: torch.Tensor) -> np.ndarray:
     """What predict.py computes for clips uint8 [B,T,c,c,3] (one clip per video), its CNN in fp32."""
     with torch.no_grad():
         return model.video_probabilities({"frames": clips[:, None]}).numpy()
@@ -68,7 +69,7 @@ def _real_clips(direction: Path, checkpoint: Path, clip_len: int) -> torch.Tenso
 
 def _check_matches(exported: Path, fmt: str, checkpoint: Path, direction: Path) -> float:
     run = load_exported(exported, fmt)
-    model = load_recognizer(str(checkpoint), trust_checkpoint=False)
+    model = load_classifier_module(str(checkpoint), trust_checkpoint=False)
     model.model.backbone.precision = "fp32"
     diff = 0.0
     for clip_len in (6, 8):  # the checkpoint's clip length, and another: T is dynamic

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from pipeline.core.module import VideoClassifierModule
 from pipeline.data.annotations import VideoRecord
 from pipeline.data.datasets import FeatureClipDataset
 from pipeline.data.feature_cache import FeatureCache, embed_frames, precompute_features
@@ -17,7 +18,6 @@ from pipeline.data.sampling import build_sampler
 from pipeline.data.transforms import resize_crop
 from pipeline.errors import UsageError
 from pipeline.training.cli import train
-from pipeline.training.module import RecognizerModule
 
 
 def test_the_rate_spreads_its_frames_over_the_whole_video():
@@ -44,8 +44,8 @@ def test_the_rate_spreads_its_frames_over_the_whole_video():
 
 @pytest.fixture(scope="module")
 def backbone():
-    return RecognizerModule(class_names=["a", "b"], backbone="efficientnet_lite0", input_size=64,
-                            hidden_size=16).frozen_backbone
+    return VideoClassifierModule(class_names=["a", "b"], backbone="efficientnet_lite0", input_size=64,
+                                 hidden_size=16).frozen_backbone
 
 
 def test_capped_cache_embeds_only_its_frames_and_clips_use_the_nearest(index_video, backbone, tmp_path):

@@ -10,10 +10,11 @@ import pytorch_lightning as pl
 import torch
 
 from models.preprocessing import Preprocessing
+from pipeline.core.checkpoints import load_classifier_module
+from pipeline.core.module import VideoClassifierModule
 from pipeline.data.readers import open_video
 from pipeline.data.transforms import ResizeCrop
 from pipeline.demo.video_writer import write_video
-from pipeline.training.module import RecognizerModule, load_recognizer
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
@@ -48,15 +49,15 @@ def test_pad_and_stretch_keep_the_frame_edges_that_crop_cuts(edge_video, backend
 
 @pytest.mark.parametrize("fit", ["pad", "stretch", "motion", "spotlight"])
 def test_the_fit_is_stored_in_the_checkpoint(tmp_path, fit):
-    model = RecognizerModule(class_names=["a", "b"], backbone="resnet18", weights="none", input_size=64,
-                             frame_fit=fit)
+    model = VideoClassifierModule(class_names=["a", "b"], backbone="resnet18", weights="none", input_size=64,
+                                  frame_fit=fit)
     assert model.preprocessing.fit == fit
     trainer = pl.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False)
     trainer.strategy.connect(model)
     trainer.save_checkpoint(tmp_path / "fit.ckpt")
     stored = torch.load(tmp_path / "fit.ckpt", map_location="cpu", weights_only=True)
     assert stored["preprocessing"]["fit"] == fit
-    assert load_recognizer(str(tmp_path / "fit.ckpt")).preprocessing.fit == fit
+    assert load_classifier_module(str(tmp_path / "fit.ckpt")).preprocessing.fit == fit
 
 
 def test_a_checkpoint_fitted_by_an_earlier_window_version_loads_with_a_warning(tmp_path, caplog):
@@ -64,28 +65,28 @@ def test_a_checkpoint_fitted_by_an_earlier_window_version_loads_with_a_warning(t
     and one trained on another version (or before versions were stored) still loads, with a warning."""
     from models.preprocessing import FIT_VERSIONS
 
-    model = RecognizerModule(class_names=["a", "b"], backbone="resnet18", weights="none", input_size=64,
-                             frame_fit="spotlight")
+    model = VideoClassifierModule(class_names=["a", "b"], backbone="resnet18", weights="none", input_size=64,
+                                  frame_fit="spotlight")
     trainer = pl.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False)
     trainer.strategy.connect(model)
     trainer.save_checkpoint(tmp_path / "now.ckpt")
     stored = torch.load(tmp_path / "now.ckpt", map_location="cpu", weights_only=True)
     assert stored["preprocessing"]["fit_version"] == str(FIT_VERSIONS["spotlight"])
     with caplog.at_level("WARNING"):
-        load_recognizer(str(tmp_path / "now.ckpt"))
+        load_classifier_module(str(tmp_path / "now.ckpt"))
     assert "version" not in caplog.text
 
     stored["preprocessing"]["fit"] = "motion"
     del stored["preprocessing"]["fit_version"]  # as checkpoints of window version 2 were written
     torch.save(stored, tmp_path / "older.ckpt")
     with caplog.at_level("WARNING"):
-        assert load_recognizer(str(tmp_path / "older.ckpt")).preprocessing.fit == "motion"
+        assert load_classifier_module(str(tmp_path / "older.ckpt")).preprocessing.fit == "motion"
     assert "'motion' fit's version before 3" in caplog.text and "evaluate it again" in caplog.text
 
 
 def test_the_default_crop_writes_no_fit_and_an_unknown_fit_is_refused():
     # The default crop writes no "fit": checkpoints and settings read as before.
-    assert "fit" not in RecognizerModule(class_names=["a", "b"], backbone="resnet18", weights="none",
-                                         input_size=64).preprocessing.to_dict()
+    assert "fit" not in VideoClassifierModule(class_names=["a", "b"], backbone="resnet18", weights="none",
+                                              input_size=64).preprocessing.to_dict()
     with pytest.raises(ValueError, match="frame fit"):
-        RecognizerModule(class_names=["a", "b"], backbone="resnet18", weights="none", frame_fit="zoom")
+        VideoClassifierModule(class_names=["a", "b"], backbone="resnet18", weights="none", frame_fit="zoom")

@@ -6,7 +6,8 @@ import shutil
 
 import pytest
 
-from pipeline.benchmark import make_test_video, measure_cache_memory
+from pipeline.benchmarks.rows import make_test_video
+from pipeline.benchmarks.runner import measure_cache_memory
 
 
 @pytest.mark.slow  # 25-30 s of decoding 1,600 frames; docs/benchmarks.md's memory rows measure the same
@@ -26,14 +27,13 @@ def test_caching_a_long_video_peaks_like_a_short_one(tmp_path):
 def test_the_first_run_benchmark_trains_from_an_empty_cache_and_measures_the_process_tree(tmp_path):
     """The rows behind docs/benchmarks.md's first-run figures: train.py end to end on generated phone-like
     clips, with the memory of the script, its loader workers and their decoding children."""
-    from pipeline.benchmark import _row
-    from pipeline.benchmark_cache import first_training_rows, make_phone_set
+    from pipeline.benchmarks.cache import first_training_rows, make_phone_set
 
     records = make_phone_set(tmp_path / "clips", 8, seconds=[1.0] * 8, sizes=[(160, 96), (128, 96)])
     assert [r.label for r in records] == [0, 1] * 4
     out = tmp_path / "run"
     out.mkdir()
-    rows = first_training_rows(out, records, _row, extra=["--trainer.max_epochs", "2", "--model.input_size", "64"])
+    rows = first_training_rows(out, records, extra=["--trainer.max_epochs", "2", "--model.input_size", "64"])
     seconds, rss, pss = rows[:3]
     assert "8 160x96/128x96 clips (6 train, 2 test; 240 frames)" in seconds["what"] and seconds["rate"] > 0
     assert (out / "checkpoints" / "last.ckpt").is_file() and any((out / "cache").iterdir())
@@ -46,13 +46,13 @@ def test_the_first_run_benchmark_trains_from_an_empty_cache_and_measures_the_pro
 
 @pytest.mark.slow  # fine-tuning a CNN for 2 epochs on 6 clips: about 30 s
 def test_the_fine_tuning_benchmark_trains_the_backbone(tmp_path):
-    from pipeline.benchmark import FINETUNE_ARGS, _row
-    from pipeline.benchmark_cache import first_training_rows, make_phone_set
+    from pipeline.benchmarks.cache import first_training_rows, make_phone_set
+    from pipeline.benchmarks.runner import FINETUNE_ARGS
 
     records = make_phone_set(tmp_path / "clips", 8, seconds=[1.0] * 8, sizes=[(160, 96)])
     out = tmp_path / "run"
     out.mkdir()
-    rows = first_training_rows(out, records, _row, extra=[*FINETUNE_ARGS, "--model.input_size", "64"],
+    rows = first_training_rows(out, records, extra=[*FINETUNE_ARGS, "--model.input_size", "64"],
                                group="fine-tuning")
     assert {r["group"] for r in rows} == {"fine-tuning"} and "--model.freeze_backbone false" in rows[0]["what"]
     assert "(fine-tuned)" in (out / "train.log").read_text() and (out / "checkpoints" / "last.ckpt").is_file()

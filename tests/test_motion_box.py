@@ -150,10 +150,9 @@ def test_training_the_cache_and_inference_see_the_same_window(videos):
 
 
 def test_the_benchmark_times_the_window_of_each_video_in_a_folder(videos):
-    from pipeline.benchmark import _row, best_time
-    from pipeline.benchmark_motion_window import motion_window_rows
+    from pipeline.benchmarks.motion_window import motion_window_rows
 
-    rows = motion_window_rows(videos["actor"].parent, lambda fn: best_time(fn, 1), _row, backend="pyav")
+    rows = motion_window_rows(videos["actor"].parent, repeats=1, backend="pyav")
     assert [r["what"].split()[0] for r in rows] == ["actor.mp4", "still.mp4"]
     assert all(r["unit"] == "videos/s" and r["rate"] > 0 and r["vs_baseline"] > 0 for r in rows)
     assert f"{W}x{H}, {FRAMES} frames, pyav" in rows[0]["what"]

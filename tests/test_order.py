@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import pytorch_lightning as pl
 
+from pipeline.core.module import VideoClassifierModule
+from pipeline.data.datamodule import VideoDataModule
 from pipeline.demo import generate_direction_dataset
-from pipeline.training.datamodule import VideoDataModule
-from pipeline.training.module import RecognizerModule
 
 CLIP_LEN = 16  # every frame of the 16-frame clips: both classes show exactly the same frames
 
@@ -26,8 +26,8 @@ def _test_accuracy(root: Path, cache_dir: Path, cell: str) -> float:
     pl.seed_everything(0, workers=True)
     data = VideoDataModule(root=str(root), clip_len=CLIP_LEN, batch_size=8, num_workers=0,
                            cache_features=True, cache_dir=str(cache_dir))
-    model = RecognizerModule(class_names=data.class_names, sampling=data.sampling, backbone="efficientnet_lite0",
-                             input_size=96, spatial_grid=3, cell=cell, hidden_size=64, lr=3e-3, dropout=0.1)
+    model = VideoClassifierModule(class_names=data.class_names, sampling=data.sampling, backbone="efficientnet_lite0",
+                                  input_size=96, spatial_grid=3, cell=cell, hidden_size=64, lr=3e-3, dropout=0.1)
     data.attach_model(model.preprocessing, model.frozen_backbone)
     trainer = pl.Trainer(max_epochs=40, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                          deterministic=True)

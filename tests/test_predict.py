@@ -20,6 +20,9 @@ import pytorch_lightning as pl
 import torch
 from conftest import faststart_copy, frames_pyav_decodes
 
+from pipeline.core.checkpoints import load_classifier_module
+from pipeline.core.module import VideoClassifierModule
+from pipeline.data.datamodule import VideoDataModule
 from pipeline.data.datasets import read_clips
 from pipeline.data.readers import VideoReadError, available_backends, fallback_order, read_meta
 from pipeline.data.sampling import sampler_from_config
@@ -34,8 +37,6 @@ from pipeline.inference import (
     format_summary,
     predict,
 )
-from pipeline.training.datamodule import VideoDataModule
-from pipeline.training.module import RecognizerModule, load_recognizer
 
 REPO = Path(__file__).resolve().parents[1]
 FPS = 25.0
@@ -64,8 +65,8 @@ def checkpoint(football, tmp_path_factory) -> Path:
     data = VideoDataModule(root=str(football), clip_len=12, batch_size=16, num_workers=0, cache_dir=str(tmp / "cache"))
     # fp32: the timeline test below needs a model that is sure of the stitched clips' boundaries, and
     # pinning the precision keeps this model the same on CPUs with and without bf16.
-    model = RecognizerModule(class_names=data.class_names, sampling=data.sampling, input_size=112, hidden_size=128,
-                             lr=2e-3, backbone_precision="fp32")
+    model = VideoClassifierModule(class_names=data.class_names, sampling=data.sampling, input_size=112, hidden_size=128,
+                                  lr=2e-3, backbone_precision="fp32")
     data.attach_model(model.preprocessing, model.frozen_backbone)
     trainer = pl.Trainer(max_epochs=25, logger=False, enable_progress_bar=False, default_root_dir=str(tmp),
                          callbacks=[pl.callbacks.ModelCheckpoint(dirpath=str(tmp), filename="model")])
@@ -132,7 +133,7 @@ def test_every_file_gets_a_row_and_predictions_match_the_module(checkpoint, vide
     assert "  failed (unreadable): 2" in lines and "  failed (empty_file): 1" in lines
     assert lines[-1] == f"settings: {tmp_path / 'preds.settings.json'}"
 
-    model = load_recognizer(str(checkpoint))
+    model = load_classifier_module(str(checkpoint))
     settings = json.loads((tmp_path / "preds.settings.json").read_text())
     assert set(settings) == {"checkpoint", "checkpoint_sha256", "class_names", "model", "preprocessing", "sampling",
                              "backend", "top_k", "format", "timeline", "torch", "pytorch_lightning", "python",
@@ -195,7 +196,7 @@ def test_truncated_mp4_per_backend(checkpoint, football, tmp_path, backend):
     assert float(first["duration"]) == pytest.approx(decodable / FPS)
     indices = [int(i) for i in first["frame_indices"].split()]
     assert len(indices) == 12 and max(indices) < decodable
-    model = load_recognizer(str(checkpoint))
+    model = load_classifier_module(str(checkpoint))
     sampler = sampler_from_config(model.hparams.sampling["sampler"])
     frames = read_clips(first["path"], sampler, model.preprocessing, training=False, backend=reader)["frames"]
     with torch.no_grad():
@@ -293,7 +294,7 @@ def test_two_ddp_processes_predict_each_video_once(checkpoint, video_folder, tmp
 
 
 def test_timeline_finds_goals_in_a_long_video(checkpoint, football, tmp_path):
-    model = load_recognizer(str(checkpoint))
+    model = load_classifier_module(str(checkpoint))
     sampler = sampler_from_config(model.hparams.sampling["sampler"])
 
     def confident(label: str):  # clips the model itself gets right: this tests the timeline, not the model

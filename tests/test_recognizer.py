@@ -18,12 +18,12 @@ import torch
 from conftest import make_index_video
 
 from pipeline import Recognizer, UnreadableVideoError
+from pipeline.core.checkpoints import UnsafeCheckpointError
+from pipeline.core.module import VideoClassifierModule
+from pipeline.data.datamodule import VideoDataModule
 from pipeline.demo import generate_direction_dataset
 from pipeline.errors import InputError
 from pipeline.inference import PredictOptions, TimelineOptions, predict
-from pipeline.training.checkpoints import UnsafeCheckpointError
-from pipeline.training.datamodule import VideoDataModule
-from pipeline.training.module import RecognizerModule
 
 REPO = Path(__file__).resolve().parents[1]
 API_HEADING = "## Python API"
@@ -41,7 +41,7 @@ def checkpoint(direction, tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("model")
     pl.seed_everything(0, workers=True)
     data = VideoDataModule(root=str(direction), clip_len=6, batch_size=4, num_workers=0, cache_features=False)
-    model = RecognizerModule(class_names=data.class_names, sampling=data.sampling, input_size=64, hidden_size=16)
+    model = VideoClassifierModule(class_names=data.class_names, sampling=data.sampling, input_size=64, hidden_size=16)
     data.attach_model(model.preprocessing, model.frozen_backbone)
     trainer = pl.Trainer(max_epochs=1, logger=False, enable_progress_bar=False, enable_checkpointing=False,
                          default_root_dir=str(tmp))

@@ -1,6 +1,6 @@
 """Loading a checkpoint never runs code: a crafted .ckpt whose unpickling would create a file is
 refused in one line (also with TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1, the pre-2.6 torch default) by
-load_recognizer, `train.py --ckpt_path` and `predict.py --ckpt`; damaged files are InputErrors
+load_classifier_module, `train.py --ckpt_path` and `predict.py --ckpt`; damaged files are InputErrors
 that name the file; a trusted checkpoint that needs more than plain data loads with the trust flag.
 """
 from __future__ import annotations
@@ -16,11 +16,10 @@ import numpy as np
 import pytest
 import torch
 
+from pipeline.core.checkpoints import UnsafeCheckpointError, load_checkpoint, load_classifier_module
 from pipeline.demo import generate_direction_dataset
 from pipeline.errors import EXIT_BAD_INPUT, InputError
-from pipeline.training.checkpoints import UnsafeCheckpointError, load_checkpoint
 from pipeline.training.cli import train
-from pipeline.training.module import load_recognizer
 
 REPO = Path(__file__).resolve().parents[1]
 UNSAFE_ENV = {**os.environ, "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1", "PYTHONPATH": str(REPO)}
@@ -71,7 +70,7 @@ def _one_error_line(stderr: str) -> str:
 def test_a_real_checkpoint_is_plain_data_and_loads(trained):
     assert torch.serialization.get_unsafe_globals_in_checkpoint(str(trained["checkpoint"])) == [], \
         "a checkpoint of this project must load with weights_only=True (keep what it stores plain data)"
-    model = load_recognizer(str(trained["checkpoint"]))
+    model = load_classifier_module(str(trained["checkpoint"]))
     assert model.class_names == ["left_to_right", "right_to_left"] and not model.training
     assert model.hparams.hidden_size == 16 and model.preprocessing.crop_size == 64
 
@@ -82,17 +81,18 @@ def test_load_refuses_a_checkpoint_that_would_run_code(trained, tmp_path, kind):
     payload = _CreatesFile(open, str(marker), "w") if kind == "open" else _CreatesFile(os.system, f"touch {marker}")
     crafted = _crafted(trained, tmp_path, payload)
     with pytest.raises(UnsafeCheckpointError) as caught:
-        load_recognizer(str(crafted))
+        load_classifier_module(str(crafted))
     message = str(caught.value)
     assert "\n" not in message and str(crafted) in message and "--trust-checkpoint" in message
     assert not marker.exists()
 
 
-def test_load_recognizer_refuses_it_under_the_old_torch_default(trained, tmp_path):
+def test_load_classifier_module_refuses_it_under_the_old_torch_default(trained, tmp_path):
     marker = tmp_path / "created_by_unpickling"
     crafted = _crafted(trained, tmp_path, _CreatesFile(open, str(marker), "w"))
-    code = ("import sys; from pipeline.errors import run_script; from pipeline.training.module import load_recognizer; "
-            "run_script(lambda argv: load_recognizer(argv[0]) and 0)")
+    code = ("import sys; from pipeline.errors import run_script; "
+            "from pipeline.core.checkpoints import load_classifier_module; "
+            "run_script(lambda argv: load_classifier_module(argv[0]) and 0)")
     done = subprocess.run([sys.executable, "-c", code, str(crafted)], env=UNSAFE_ENV, cwd=REPO,
                           capture_output=True, text=True, timeout=300)
     assert not marker.exists(), "unpickling ran code"
@@ -148,7 +148,7 @@ def _damaged(kind: str, trained: Dict[str, Path], tmp: Path) -> Path:
 def test_damaged_checkpoints_are_input_errors_that_name_the_file(trained, tmp_path, kind):
     path = _damaged(kind, trained, tmp_path)
     with pytest.raises(InputError) as caught:
-        load_recognizer(str(path))
+        load_classifier_module(str(path))
     message = str(caught.value)
     assert message.startswith(f"{path}: ") and "\n" not in message, message
     assert not isinstance(caught.value, UnsafeCheckpointError)
@@ -158,8 +158,8 @@ def test_the_trust_flag_loads_a_checkpoint_that_needs_more_than_plain_data(train
     # A checkpoint from elsewhere whose hyperparameters hold a Path object: harmless, but not plain data.
     crafted = _crafted(trained, tmp_path, pathlib.PurePosixPath("/data/videos"))
     with pytest.raises(UnsafeCheckpointError, match="PurePosixPath"):
-        load_recognizer(str(crafted))
-    assert load_recognizer(str(crafted), trust_checkpoint=True).class_names == ["left_to_right", "right_to_left"]
+        load_classifier_module(str(crafted))
+    assert load_classifier_module(str(crafted), trust_checkpoint=True).class_names == ["left_to_right", "right_to_left"]
     assert load_checkpoint(crafted, trust=True)["hyper_parameters"]["note"] == pathlib.PurePosixPath("/data/videos")
 
     args = _args(trained["data"], tmp_path)

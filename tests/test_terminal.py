@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import pytorch_lightning as pl
 
+from pipeline.core.module import VideoClassifierModule
+from pipeline.data.datamodule import VideoDataModule
 from pipeline.demo import generate_direction_dataset
 from pipeline.training.cli import build_cli
-from pipeline.training.datamodule import VideoDataModule
-from pipeline.training.module import RecognizerModule
 from pipeline.training.progress import LineProgress, RunReport, silence_third_party_noise
 
 REPO = Path(__file__).resolve().parents[1]
@@ -60,7 +60,7 @@ def test_train_py_into_a_file_prints_plain_lines_and_what_matters(direction_data
 
 def test_a_stray_eval_module_is_named_and_long_phases_report_progress(direction_data, tmp_path, capsys):
     data = VideoDataModule(root=str(direction_data), clip_len=6, batch_size=4, num_workers=0, cache_features=False)
-    model = RecognizerModule(class_names=data.class_names, sampling=data.sampling, input_size=64, hidden_size=32)
+    model = VideoClassifierModule(class_names=data.class_names, sampling=data.sampling, input_size=64, hidden_size=32)
     data.attach_model(model.preprocessing, model.frozen_backbone)
     model.model.head.eval()  # a mistake: the trained head would run without dropout
     lines = io.StringIO()

@@ -10,12 +10,11 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
-from pipeline.decision import accuracy_rows, decide_labels
+from pipeline.core.decision import accuracy_rows, choose_threshold, decide_label, decide_labels, parse_objective
+from pipeline.core.module import VideoClassifierModule
+from pipeline.data.datamodule import VideoDataModule
 from pipeline.demo import generate_direction_dataset
 from pipeline.inference import PredictOptions, format_summary, predict
-from pipeline.training.datamodule import VideoDataModule
-from pipeline.training.module import RecognizerModule
-from pipeline.training.threshold import choose_threshold, decide_label, parse_objective
 
 SCORES = np.array([0.95, 0.9, 0.8, 0.7, 0.6, 0.4, 0.3, 0.2, 0.1])
 TRUTH = np.array([1, 1, 0, 1, 1, 0, 1, 0, 0], dtype=bool)
@@ -65,8 +64,8 @@ def checkpoint(tmp_path_factory) -> dict:
     root = generate_direction_dataset(tmp / "data", n_train=4, n_val=4, n_test=2, size=64, num_frames=8, seed=4)
     pl.seed_everything(0, workers=True)
     data = VideoDataModule(root=str(root), clip_len=6, batch_size=4, num_workers=0, cache_features=False)
-    model = RecognizerModule(class_names=data.class_names, sampling=data.sampling, input_size=64, hidden_size=16,
-                             threshold_objective="recall=1.0")
+    model = VideoClassifierModule(class_names=data.class_names, sampling=data.sampling, input_size=64, hidden_size=16,
+                                  threshold_objective="recall=1.0")
     data.attach_model(model.preprocessing, model.frozen_backbone)
     trainer = pl.Trainer(max_epochs=1, logger=False, enable_progress_bar=False, enable_checkpointing=False,
                          num_sanity_val_steps=0, default_root_dir=str(tmp))

@@ -7,7 +7,8 @@ import pytorch_lightning as pl
 import torch
 
 from models.backbones import BackboneWeightsError, create_backbone
-from pipeline.training.module import RecognizerModule, load_recognizer
+from pipeline.core.checkpoints import load_classifier_module
+from pipeline.core.module import VideoClassifierModule
 
 pytest.importorskip("timm")
 SMALL = "timm/mobilenetv3_small_050"
@@ -41,11 +42,11 @@ def test_timm_weights_are_never_downloaded_unless_allowed(tmp_path, monkeypatch)
 
 
 def test_a_timm_checkpoint_is_read_back_without_config(tmp_path):
-    model = RecognizerModule(class_names=["a", "b"], backbone=SMALL, weights="none", input_size=64, hidden_size=16)
+    model = VideoClassifierModule(class_names=["a", "b"], backbone=SMALL, weights="none", input_size=64, hidden_size=16)
     trainer = pl.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False)
     trainer.strategy.connect(model)
     trainer.save_checkpoint(tmp_path / "timm.ckpt")
-    loaded = load_recognizer(str(tmp_path / "timm.ckpt")).eval()
+    loaded = load_classifier_module(str(tmp_path / "timm.ckpt")).eval()
     frames = torch.randint(0, 255, (1, 1, 4, 64, 64, 3), dtype=torch.uint8)
     with torch.no_grad():
         assert torch.allclose(loaded.video_probabilities({"frames": frames}),
@@ -53,10 +54,9 @@ def test_a_timm_checkpoint_is_read_back_without_config(tmp_path):
 
 
 def test_the_backbone_choice_rows_name_each_model_against_the_default():
-    from pipeline.benchmark import _row, best_time
-    from pipeline.benchmark_backbones import backbone_choice_rows
+    from pipeline.benchmarks.backbones import backbone_choice_rows
 
-    rows = backbone_choice_rows([SMALL], [32], torch.device("cpu"), lambda fn: best_time(fn, 1), _row)
+    rows = backbone_choice_rows([SMALL], [32], torch.device("cpu"), repeats=1)
     assert [r["what"].split()[0] for r in rows] == ["efficientnet_lite0", SMALL]
     assert rows[0]["vs_baseline"] == 1.0 and rows[1]["vs_baseline"] == rows[1]["rate"] / rows[0]["rate"]
     assert "288 features" in rows[1]["what"] and all(r["rate"] > 0 and r["unit"] == "frames/s" for r in rows)

@@ -9,12 +9,13 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
+from pipeline.core.checkpoints import load_classifier_module
+from pipeline.core.module import VideoClassifierModule
+from pipeline.data.datamodule import VideoDataModule
 from pipeline.data.datasets import FeatureClipDataset, VideoClipDataset
 from pipeline.demo import generate_direction_dataset
 from pipeline.training.callbacks import LastCheckpoint
 from pipeline.training.cli import train
-from pipeline.training.datamodule import VideoDataModule
-from pipeline.training.module import RecognizerModule, load_recognizer
 
 SMALL_MODEL = dict(backbone="efficientnet_lite0", input_size=64, hidden_size=32, lr=3e-3)
 
@@ -29,7 +30,7 @@ def _fit(root: Path, tmp: Path, cache: bool, epochs: int = 2, callbacks: list = 
     pl.seed_everything(0, workers=True)
     data = VideoDataModule(root=str(root), clip_len=6, batch_size=4, num_workers=0,
                            cache_features=cache, cache_dir=str(tmp / "cache"))
-    model = RecognizerModule(class_names=data.class_names, sampling=data.sampling, **{**SMALL_MODEL, **model_kw})
+    model = VideoClassifierModule(class_names=data.class_names, sampling=data.sampling, **{**SMALL_MODEL, **model_kw})
     data.attach_model(model.preprocessing, model.frozen_backbone)
     trainer = pl.Trainer(
         max_epochs=epochs,
@@ -50,7 +51,7 @@ def test_training_on_decoded_frames_writes_a_self_contained_checkpoint(direction
     assert last["epoch"] == 1 and last["global_step"] == 4, "last.ckpt holds the final epoch"
     assert list(Path(trainer.log_dir).glob("events.out.tfevents.*")), "TensorBoard log missing"
 
-    loaded = load_recognizer(str(best.parent / "last.ckpt"))  # no config, no data module
+    loaded = load_classifier_module(str(best.parent / "last.ckpt"))  # no config, no data module
     assert loaded.class_names == ["left_to_right", "right_to_left"]
     assert loaded.hparams.sampling["sampler"]["clip_len"] == 6
     assert loaded.preprocessing == model.preprocessing
@@ -61,7 +62,7 @@ def test_training_on_decoded_frames_writes_a_self_contained_checkpoint(direction
     # exactly as the trained model in memory does, and differently from an untrained one.
     data.setup("test")
     batch = next(iter(data.test_dataloader()))
-    untrained = RecognizerModule(class_names=data.class_names, **SMALL_MODEL).eval()
+    untrained = VideoClassifierModule(class_names=data.class_names, **SMALL_MODEL).eval()
     with torch.no_grad():
         expected = model.eval().video_probabilities(batch)
         probs = loaded.video_probabilities(batch)
@@ -92,7 +93,8 @@ def test_cached_features_match_the_frame_path(direction_data, tmp_path):
                                   cache_features=False)
     data_cache = VideoDataModule(root=str(direction_data), clip_len=6, batch_size=4, num_workers=0,
                                  cache_features=True, cache_dir=str(tmp_path / "cache"))
-    model = RecognizerModule(class_names=data_frames.class_names, sampling=data_frames.sampling, **SMALL_MODEL).eval()
+    model = VideoClassifierModule(class_names=data_frames.class_names, sampling=data_frames.sampling,
+                                  **SMALL_MODEL).eval()
     trainer = pl.Trainer(logger=False, enable_progress_bar=False)
     for data in (data_frames, data_cache):
         data.attach_model(model.preprocessing, model.frozen_backbone)
@@ -112,8 +114,8 @@ def test_cached_features_match_the_frame_path(direction_data, tmp_path):
 def test_fine_tuning_updates_the_backbone(direction_data, tmp_path):
     pl.seed_everything(0)
     data = VideoDataModule(root=str(direction_data), clip_len=4, batch_size=4, num_workers=0)
-    model = RecognizerModule(class_names=data.class_names, sampling=data.sampling, freeze_backbone=False,
-                             **SMALL_MODEL)
+    model = VideoClassifierModule(class_names=data.class_names, sampling=data.sampling, freeze_backbone=False,
+                                  **SMALL_MODEL)
     assert model.frozen_backbone is None, "a trainable backbone's features must not be cached"
     data.attach_model(model.preprocessing, model.frozen_backbone)
     before = model.model.backbone.trunk.conv_stem.weight.detach().clone()
@@ -186,7 +188,7 @@ def _decided(model, probs: torch.Tensor) -> torch.Tensor:
 
 def _evaluate(checkpoint: str, root: Path, cache_dir: Path) -> dict:
     """Test-split metrics of a checkpoint, computed here without Lightning's loop or torchmetrics."""
-    model = load_recognizer(checkpoint)
+    model = load_classifier_module(checkpoint)
     data = VideoDataModule(root=str(root), clip_len=6, batch_size=4, num_workers=0, cache_dir=str(cache_dir))
     data.attach_model(model.preprocessing, model.frozen_backbone)
     data.setup("test")
@@ -224,11 +226,11 @@ def test_training_is_deterministic_on_cpu(direction_data, tmp_path):
 
 def test_top5_accuracy_is_reported_only_with_more_than_five_classes():
     names = [f"class{i}" for i in range(6)]
-    model = RecognizerModule(class_names=names, backbone="resnet18", weights="none", input_size=64)
+    model = VideoClassifierModule(class_names=names, backbone="resnet18", weights="none", input_size=64)
     assert "test/acc_top5" in list(model.test_metrics.keys())
     # With five classes every label is among the top five: the metric would always be 1.0.
-    assert "val/acc_top5" not in RecognizerModule(class_names=names[:5], backbone="resnet18", weights="none",
-                                                  input_size=64).val_metrics.keys()
+    assert "val/acc_top5" not in VideoClassifierModule(class_names=names[:5], backbone="resnet18", weights="none",
+                                                       input_size=64).val_metrics.keys()
 
 
 def test_checkpoint_preprocessing_wins_over_the_rebuilt_backbone(direction_data, tmp_path):
@@ -239,15 +241,15 @@ def test_checkpoint_preprocessing_wins_over_the_rebuilt_backbone(direction_data,
     pl.seed_everything(0)
     data = VideoDataModule(root=str(direction_data), clip_len=4, batch_size=4, num_workers=0,
                            cache_dir=str(tmp_path / "cache"))
-    model = RecognizerModule(class_names=data.class_names, sampling=data.sampling, backbone="resnet18",
-                             weights="none", input_size=64)
+    model = VideoClassifierModule(class_names=data.class_names, sampling=data.sampling, backbone="resnet18",
+                                  weights="none", input_size=64)
     trained_with = replace(model.preprocessing, resize_size=80, interpolation="bicubic")
     model.model.backbone.preprocessing = trained_with
     data.attach_model(model.preprocessing, model.frozen_backbone)
     trainer = pl.Trainer(max_epochs=1, logger=False, enable_progress_bar=False, default_root_dir=str(tmp_path),
                          callbacks=[pl.callbacks.ModelCheckpoint(dirpath=str(tmp_path), filename="m")])
     trainer.fit(model, datamodule=data)
-    assert load_recognizer(str(tmp_path / "m.ckpt")).preprocessing == trained_with
+    assert load_classifier_module(str(tmp_path / "m.ckpt")).preprocessing == trained_with
 
 
 def test_feature_cache_entries_follow_the_video_file(direction_data, tmp_path):

@@ -1,8 +1,9 @@
 """Inference: label videos with a trained checkpoint, by the thousand, resumably.
 
-    recognizer.py       Recognizer: the Python API (a checkpoint loaded once; predict, predict_many, timeline)
-    engine.py           the API's in-process predict loop over the same datasets and model steps as predict.py
-    predict.py          predict(options): the run, step by step; summarize and format_summary
+    api.py              Recognizer: the Python API (a checkpoint loaded once; predict, predict_many, timeline)
+    engine.py           the API's in-process predict loop over the same datasets and model steps as batch.py
+    batch.py            predict(options): the run behind scripts/predict.py, step by step; summarize and
+                        format_summary
     options.py          PredictOptions (what a run is asked to do) and the exit codes
     inputs.py           collect_inputs: folders, video files and list files -> video paths
     datasets.py         one video per item (its clips, or its timeline windows), or why it failed
@@ -13,16 +14,13 @@
     timeline.py         windows over a long video, event segments, per-video files and plot
     timeline_output.py  a run's timelines: per-video files as rows come in, then events.csv
 
-The names below are imported on first use, so that `pipeline.inference.inputs` (which
-scripts/check_videos.py needs) does not import Lightning and the model code with it. The function
-`predict` shares its name with its module: `pipeline.inference.predict` stays the function, as it
-was when these names were imported eagerly (the import system's setting of the submodule is ignored).
+The model, its checkpoint loading and the decision rule come from pipeline.core; no training module
+is imported. The names below are imported on first use, so that `pipeline.inference.inputs` (which
+scripts/check_videos.py needs) does not import Lightning and the model code with it.
 """
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 from typing import Any
 
 _EXPORTS = {
@@ -33,13 +31,13 @@ _EXPORTS = {
     "PredictionTable": "pipeline.inference.output",
     "TimelineOptions": "pipeline.inference.timeline",
     "collect_inputs": "pipeline.inference.inputs",
-    "format_summary": "pipeline.inference.predict",
-    "predict": "pipeline.inference.predict",
-    "summarize": "pipeline.inference.predict",
-    "Prediction": "pipeline.inference.recognizer",
-    "Recognizer": "pipeline.inference.recognizer",
-    "Timeline": "pipeline.inference.recognizer",
-    "UnreadableVideoError": "pipeline.inference.recognizer",
+    "format_summary": "pipeline.inference.batch",
+    "predict": "pipeline.inference.batch",
+    "summarize": "pipeline.inference.batch",
+    "Prediction": "pipeline.inference.api",
+    "Recognizer": "pipeline.inference.api",
+    "Timeline": "pipeline.inference.api",
+    "UnreadableVideoError": "pipeline.inference.api",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -55,15 +53,3 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list:
     return sorted(set(globals()) | set(_EXPORTS))
-
-
-class _Package(types.ModuleType):
-    """This package, whose exported functions win over submodules of the same name."""
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name in _EXPORTS and isinstance(value, types.ModuleType):
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package

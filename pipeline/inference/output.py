@@ -21,7 +21,7 @@ import pytorch_lightning as pl
 from pytorch_lightning.callbacks import BasePredictionWriter
 
 from pipeline.atomic_io import atomic_path
-from pipeline.decision import decide_label
+from pipeline.core.decision import decide_label
 
 log = logging.getLogger(__name__)
 

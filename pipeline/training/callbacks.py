@@ -23,8 +23,9 @@ import logging
 import os
 import random
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 import numpy as np
 import pytorch_lightning as pl
@@ -201,3 +202,13 @@ def set_rng_states(states: Dict[str, Any]) -> None:
     torch.set_rng_state(states["torch"])
     if "cuda" in states and torch.cuda.is_available():
         torch.cuda.set_rng_state(states["cuda"])
+
+
+@contextmanager
+def kept_random_state() -> Iterator[None]:
+    """Python's, NumPy's and torch's random generators come out as they went in."""
+    states = rng_states()
+    try:
+        yield
+    finally:
+        set_rng_states(states)

@@ -1,4 +1,4 @@
-"""Command-line training: LightningCLI over VideoDataModule and RecognizerModule.
+"""Command-line training: LightningCLI over VideoDataModule and VideoClassifierModule.
 
 `train(args)` fits, then tests the best checkpoint, prints the metrics and says where the
 logs and checkpoints are. With no `--config` it trains configs/demo.yaml. Trainer defaults
@@ -24,18 +24,19 @@ from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
 from pipeline.atomic_io import write_text_atomic
+from pipeline.core.checkpoints import load_checkpoint
+from pipeline.core.decision import accuracy_rows, format_threshold, operating_point
+from pipeline.core.module import VideoClassifierModule
 from pipeline.data.annotations import AnnotationError
+from pipeline.data.datamodule import DEMO_CONFIG, VideoDataModule
 from pipeline.data.readers import FALLBACK_LIST, fallback_summary, format_fallbacks, recording_fallbacks
-from pipeline.decision import accuracy_rows, format_threshold, operating_point
 from pipeline.errors import OutputError, UsageError
 from pipeline.training.callbacks import BestCheckpointLink, LastCheckpoint, RandomState
-from pipeline.training.checkpoints import load_checkpoint
-from pipeline.training.dashboards import Dashboards, missing_logger_package
-from pipeline.training.datamodule import VideoDataModule
-from pipeline.training.module import RecognizerModule
+from pipeline.training.dashboards import Dashboards
 from pipeline.training.progress import RunReport, progress_bar, silence_third_party_noise
 
-DEMO_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "demo.yaml"
+LOGGER_EXTRA = "loggers"  # setup.cfg's optional extra with the packages of the non-default loggers
+_EXTRA_PACKAGES = {"mlflow"}  # what that extra installs (as mlflow-skinny)
 HELP_FLAGS = ("-h", "--help")
 CONFIG_FLAGS = ("--config", "-c")
 DESCRIPTION = ("Train a CNN + RNN video action classifier, then test its best checkpoint. The defaults shown are "
@@ -117,9 +118,23 @@ class ActionCLI(LightningCLI):
         _attach_model(self.datamodule, self.model)
 
 
-def _attach_model(data: VideoDataModule, model: RecognizerModule) -> None:
+def _attach_model(data: VideoDataModule, model: VideoClassifierModule) -> None:
     """Give the data module the model's preprocessing and, when it is frozen, its backbone for the cache."""
     data.attach_model(model.preprocessing, model.frozen_backbone)
+
+
+def missing_logger_package(message: str) -> Optional[str]:
+    """One line for an error whose text says a logger's optional package is missing (Lightning's
+    "Requirement 'wandb>=0.12.10' not met"), naming what to install; None for any other error."""
+    found = re.search(r"Requirement '([A-Za-z0-9_.\-]+)([^']*)' not met", message)
+    if not found:
+        return None
+    package = found.group(1)
+    logger = re.search(r"class_path '([\w.]+)'", message)
+    who = f"the logger {logger.group(1)}" if logger else "a logger in the config"
+    hint = (f"pip install 'rnn-action-recognition[{LOGGER_EXTRA}]' (or pip install -e '.[{LOGGER_EXTRA}]')"
+            if package in _EXTRA_PACKAGES else f"pip install '{package}{found.group(2)}'")
+    return f"{who} needs the package {package}, which is not installed: {hint}"
 
 
 def _check_writable(trainer: Any) -> None:
@@ -180,7 +195,7 @@ def _make_cli(args: List[str], default_configs: Optional[List[str]] = None) -> A
     if default_configs:
         parser_kwargs["default_config_files"] = list(default_configs)
     return ActionCLI(
-        RecognizerModule,
+        VideoClassifierModule,
         VideoDataModule,
         run=False,
         args=args,

@@ -16,11 +16,9 @@ generators are left as they were, so a resumed run repeats the uninterrupted one
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections import OrderedDict
-from contextlib import contextmanager
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 import pytorch_lightning as pl
@@ -28,22 +26,20 @@ import torch
 from pytorch_lightning.callbacks import Callback
 from pytorch_lightning.loggers import TensorBoardLogger
 
-from pipeline.data.datasets import clip_indices, read_clips
-from pipeline.data.readers import DEFAULT_DECODE_TIMEOUT, as_read_error, read_with_fallback
-from pipeline.data.transforms import ResizeCrop
-from pipeline.training.callbacks import rng_states, set_rng_states
-from pipeline.training.dashboard_figures import (
-    confusion_figure,
-    frame_strip,
-    per_class_table,
-    resize_height,
-    roc_figure,
+from pipeline.core.figures import confusion_figure, frame_strip, per_class_table, resize_height, roc_figure
+from pipeline.core.metrics import (
+    binary_curves,
+    confusion_matrix,
+    default_positive,
+    metric_name,
+    per_class_scores,
+    worst_mistakes,
 )
+from pipeline.data.clip_frames import eval_clip_frames
+from pipeline.data.readers import DEFAULT_DECODE_TIMEOUT, as_read_error
+from pipeline.training.callbacks import kept_random_state
 
 log = logging.getLogger(__name__)
-
-LOGGER_EXTRA = "loggers"  # setup.cfg's optional extra with the packages of the non-default loggers
-_EXTRA_PACKAGES = {"mlflow"}  # what that extra installs (as mlflow-skinny)
 
 
 class Dashboards(Callback):
@@ -243,59 +239,7 @@ class Dashboards(Callback):
         return self._thumbs[key]
 
 
-# ---------------------------------------------------------------------- numbers
-
-
-def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, num_classes: int) -> np.ndarray:
-    """Counts int64 [C,C]: rows the true class, columns the predicted one."""
-    return np.bincount(labels * num_classes + predicted, minlength=num_classes ** 2).reshape(num_classes, -1)
-
-
-def worst_mistakes(probs: np.ndarray, labels: np.ndarray, count: int,
-                   predicted: Optional[np.ndarray] = None) -> np.ndarray:
-    """Rows of the (at most `count`) misclassified videos, the most confident mistake first: those whose
-    `predicted` class (default: the most probable one) is not the label, by the probability of that class."""
-    predicted = probs.argmax(1) if predicted is None else np.asarray(predicted)
-    wrong = np.flatnonzero(predicted != labels)
-    return wrong[np.argsort(-probs[wrong, predicted[wrong]], kind="stable")][:count]
-
-
-def per_class_scores(matrix: np.ndarray) -> Dict[str, np.ndarray]:
-    """Precision, recall, F1 and support [C] of each class from a confusion matrix (0 where undefined)."""
-    hits = matrix.diagonal().astype(np.float64)
-    predicted, support = matrix.sum(0), matrix.sum(1)
-    precision = np.divide(hits, predicted, out=np.zeros_like(hits), where=predicted > 0)
-    recall = np.divide(hits, support, out=np.zeros_like(hits), where=support > 0)
-    total = precision + recall
-    f1 = np.divide(2 * precision * recall, total, out=np.zeros_like(hits), where=total > 0)
-    return {"precision": precision, "recall": recall, "f1": f1, "support": support}
-
-
-NEGATIVE_NAME = re.compile(r"^(no|not|non)[ _\-]|^(background|other|others|none|negative|nothing)$", re.IGNORECASE)
-
-
-def default_positive(names: Sequence[str]) -> int:
-    """The positive class of a two-class task: the one that is not named as an absence ("no_goal",
-    "background", "other"...) when exactly one of them is, else the second."""
-    negative = [bool(NEGATIVE_NAME.search(name)) for name in names]
-    return negative.index(False) if len(names) == 2 and sum(negative) == 1 else 1
-
-
-def binary_curves(scores: np.ndarray, positive: np.ndarray) -> Optional[Dict[str, Any]]:
-    """The ROC (fpr, tpr) and its AUC of `scores` for the boolean labels `positive`; None when one
-    of the two classes is absent (the curve is undefined)."""
-    from torchmetrics.functional.classification import binary_auroc, binary_roc
-
-    if positive.all() or not positive.any():
-        return None
-    preds, target = torch.from_numpy(scores.astype(np.float32)), torch.from_numpy(positive.astype(np.int64))
-    fpr, tpr, _ = binary_roc(preds, target)
-    return {"fpr": fpr.numpy(), "tpr": tpr.numpy(), "auc": float(binary_auroc(preds, target))}
-
-
-def metric_name(name: str) -> str:
-    """A class name as loggers accept it in a metric key (MLflow allows letters, digits, _ - . / and space)."""
-    return re.sub(r"[^\w.\- ]", "_", name)
+# ---------------------------------------------------------------------- helpers
 
 
 def run_hyperparameters(trainer: pl.Trainer, pl_module: pl.LightningModule) -> Dict[str, Any]:
@@ -317,39 +261,6 @@ def run_hyperparameters(trainer: pl.Trainer, pl_module: pl.LightningModule) -> D
     return params
 
 
-# ---------------------------------------------------------------------- frames
-
-
-def eval_clip_frames(dataset: Any, index: int, preprocessing: Any, backend: str = "auto",
-                     timeout: float = DEFAULT_DECODE_TIMEOUT) -> Tuple[np.ndarray, np.ndarray]:
-    """The frames uint8 [T,h,w,3] (resized and cropped as the model sees them) and frame indices int64 [T]
-    of the first evaluation clip of `dataset.records[index]`, decoded from its file.
-
-    A dataset of cached features (`dataset.features[index]`, a CachedFeatures) served each sampled frame
-    by the nearest stored one: those stored frames are the ones decoded. Raises VideoReadError.
-    Decoded in this process's isolated decoding child, as the loaders decode: a decoder that crashes on
-    the file costs the picture, not the run.
-    """
-    record, sampler = dataset.records[index], dataset.sampler
-    entry = getattr(dataset, "features", None)
-    entry = entry[index] if entry is not None else None
-    if entry is None:
-        clips = read_clips(str(record.path), sampler, preprocessing, False, backend, timeout)
-        return clips["frames"][0].numpy(), clips["frame_indices"][0]
-    used = entry.frames[entry.rows_for(clip_indices(sampler, entry.num_frames, False)[0])]
-    return _decode(str(record.path), used, preprocessing, backend, timeout), used
-
-
-def _decode(path: str, indices: np.ndarray, preprocessing: Any, backend: str, timeout: float) -> np.ndarray:
-    unique, inverse = np.unique(indices, return_inverse=True)
-    job: Callable[[Any], np.ndarray] = lambda reader: reader.get_frames(  # noqa: E731
-        unique.tolist(), transform=ResizeCrop(preprocessing).for_video(reader))
-    return read_with_fallback(path, backend, job, timeout=timeout)[inverse.reshape(-1)]
-
-
-# ---------------------------------------------------------------------- helpers
-
-
 def _gathered(outputs: List[Dict[str, torch.Tensor]]) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """probs [N,C], labels [N], record indices [N] of this process's videos, and under DDP every process's."""
     local = {k: torch.cat([o[k] for o in outputs]).numpy() if outputs else np.zeros((0,)) for k in
@@ -368,27 +279,3 @@ def _eval_dataset(trainer: pl.Trainer) -> Any:
     loaders = trainer.val_dataloaders
     loader = loaders[0] if isinstance(loaders, (list, tuple)) and loaders else loaders
     return getattr(loader, "dataset", None)
-
-
-@contextmanager
-def kept_random_state() -> Iterator[None]:
-    """Python's, NumPy's and torch's random generators come out as they went in."""
-    states = rng_states()
-    try:
-        yield
-    finally:
-        set_rng_states(states)
-
-
-def missing_logger_package(message: str) -> Optional[str]:
-    """One line for an error whose text says a logger's optional package is missing (Lightning's
-    "Requirement 'wandb>=0.12.10' not met"), naming what to install; None for any other error."""
-    found = re.search(r"Requirement '([A-Za-z0-9_.\-]+)([^']*)' not met", message)
-    if not found:
-        return None
-    package = found.group(1)
-    logger = re.search(r"class_path '([\w.]+)'", message)
-    who = f"the logger {logger.group(1)}" if logger else "a logger in the config"
-    hint = (f"pip install 'rnn-action-recognition[{LOGGER_EXTRA}]' (or pip install -e '.[{LOGGER_EXTRA}]')"
-            if package in _EXTRA_PACKAGES else f"pip install '{package}{found.group(2)}'")
-    return f"{who} needs the package {package}, which is not installed: {hint}"

@@ -1,9 +1,11 @@
 """The evaluation report as one self-contained HTML page: inline CSS, images as base64 data URIs, no
-script, no external asset, so that it opens from disk in any browser (pipeline.evaluation writes it)."""
+script, no external asset, so that it opens from disk in any browser (evaluate.py writes it)."""
 from __future__ import annotations
 
 from html import escape
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Sequence, Tuple
+
+from pipeline.core.decision import accuracy_rows
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 70em; color: #222; }
@@ -13,6 +15,16 @@ th { background: #f3f3f3; } td.num { text-align: right; font-variant-numeric: ta
 .meta { color: #555; } img { max-width: 100%; image-rendering: auto; } figure { margin: 1em 0; }
 figcaption { color: #555; font-size: 0.9em; }
 """
+
+
+def accuracy_lines(report: Dict[str, Any]) -> List[Tuple[str, float]]:
+    """(label, value) of the report's accuracies by the most probable class and at the threshold: both
+    when they differ, one when equal, none without a threshold (pipeline.core.decision.accuracy_rows)."""
+    accuracy = report.get("accuracy")
+    if not accuracy:
+        return []
+    return accuracy_rows(accuracy["most_probable_class"], accuracy["at_threshold"],
+                         report["confusion_matrix"]["classes"], report.get("threshold"))
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -38,8 +50,6 @@ def _threshold_section(threshold: Dict[str, Any]) -> List[str]:
 def render_report(report: Dict[str, Any], confusion_uri: str, strips: Sequence[Dict[str, str]]) -> str:
     """The page: metrics, per-class table, confusion matrix, mistakes with their probabilities, frame strips.
     With an operating threshold, "predicted" is its decision and both accuracies are shown."""
-    from pipeline.evaluation import accuracy_lines
-
     names = report["confusion_matrix"]["classes"]
     parts = [
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',

@@ -1,5 +1,6 @@
-"""What the dashboards draw: the confusion matrix and ROC as matplotlib figures, a per-class table
-in Markdown, and a strip of a clip's frames as an image (pipeline.training.dashboards logs them)."""
+"""What the dashboards and the evaluation report draw: the confusion matrix and ROC as matplotlib figures,
+a per-class table in Markdown, and a strip of a clip's frames as an image (the module's test, the
+Dashboards callback and pipeline.evaluation use them)."""
 from __future__ import annotations
 
 from typing import Any, Dict, Sequence

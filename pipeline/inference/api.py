@@ -7,7 +7,7 @@
     rec.timeline("match.mp4", window=2.0, stride=0.5)  # Timeline: windows, events, .write(folder)
 
 Everything is scripts/predict.py's own code: its options and their defaults (PredictOptions,
-TimelineOptions), loading (pipeline.training.checkpoints: never runs code from the file unless
+TimelineOptions), loading (pipeline.core.checkpoints: never runs code from the file unless
 `trust_checkpoint=True`), sampling and decoding (pipeline.inference.datasets), the model's
 predict_step and the output rows; pipeline.inference.engine runs them in this process on one
 device instead of through Lightning's Trainer (no DDP, no output file, no resuming).
@@ -22,11 +22,11 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from pipeline.errors import InputError
+from pipeline.inference.batch import dataset_factory, load_model, precision_for, reading_for
 from pipeline.inference.engine import loader, run_predict_steps, torch_device
 from pipeline.inference.inputs import collect_inputs
 from pipeline.inference.options import PredictOptions
 from pipeline.inference.output import prediction_rows, table_columns
-from pipeline.inference.predict import dataset_factory, load_model, precision_for, reading_for
 from pipeline.inference.timeline import Event, TimelineOptions, write_timeline
 from pipeline.inference.timeline_output import complete_timeline_row
 

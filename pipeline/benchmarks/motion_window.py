@@ -7,11 +7,12 @@ video and reading one 16-frame clip (CNN-sized, as training reads it), with the 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Dict, List, Tuple
+from typing import List, Tuple
 
 import numpy as np
 
 from models.preprocessing import Preprocessing
+from pipeline.benchmarks.rows import Row, best_time, row
 from pipeline.data.annotations.discovery import is_video_file
 from pipeline.data.motion_box import probe_motion_box
 from pipeline.data.readers import VideoReader, read_meta, read_with_fallback
@@ -21,7 +22,7 @@ CLIP_FRAMES = 16
 _CLIP_PREPROCESSING = Preprocessing(resize_size=128, crop_size=112, mean=(0.5,) * 3, std=(0.5,) * 3)
 
 
-def _times(video: Path, best_time: Callable[[Callable[[], object]], float], backend: str) -> Tuple[float, float]:
+def _times(video: Path, repeats: int, backend: str) -> Tuple[float, float]:
     """(seconds to find the window, seconds to open the video and read one clip)."""
 
     def find() -> object:  # the probe, not the memo
@@ -34,16 +35,16 @@ def _times(video: Path, best_time: Callable[[Callable[[], object]], float], back
     def read_clip() -> object:
         return read_with_fallback(video, backend, clip, isolated=False, fallback=False)
 
-    return best_time(find), best_time(read_clip)
+    return best_time(find, repeats), best_time(read_clip, repeats)
 
 
-def motion_window_rows(folder: Path, best_time: Callable[[Callable[[], object]], float],
-                       row: Callable[..., Dict], backend: str = "auto") -> List[Dict]:
+def motion_window_rows(folder: Path, repeats: int, backend: str = "auto") -> List[Row]:
     """One row per video file directly in `folder`: windows found per second (each from an empty
-    memo), and that against opening the video and reading one 16-frame clip at 112 px."""
+    memo), and that against opening the video and reading one 16-frame clip at 112 px; each time the
+    best of `repeats`."""
     rows = []
     for video in sorted(p for p in Path(folder).iterdir() if is_video_file(p)):
-        probe, clip = _times(video, best_time, backend)
+        probe, clip = _times(video, repeats, backend)
         meta = read_meta(video, backend)
         rows.append(row("motion window", f"{Path(video).name} ({meta.width}x{meta.height}, {meta.num_frames} "
                                          f"frames, {meta.backend}): find the window ({probe:.2f} s)",

@@ -36,6 +36,7 @@ from pipeline.data.workers import note_processes_per_node, resolve_num_workers
 
 log = logging.getLogger(__name__)
 
+DEMO_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "demo.yaml"  # read when no --config is given
 MIN_VAL_VIDEOS_PER_CLASS = 3  # fewer, and validation accuracy moves in steps too coarse to pick a checkpoint by
 
 

@@ -19,9 +19,10 @@ from torch.utils.data import Dataset
 
 from models.preprocessing import Preprocessing
 from pipeline.atomic_io import check_writable
+from pipeline.core.checkpoints import load_classifier_module
+from pipeline.core.decision import format_threshold
 from pipeline.data.readers import FALLBACK_LIST, fallback_summary, format_fallbacks, recording_fallbacks
 from pipeline.data.sampling import SAMPLING_DEFAULTS, ClipSampler, sampler_from_config
-from pipeline.decision import format_threshold
 from pipeline.inference.datamodule import PredictDataModule
 from pipeline.inference.datasets import PredictClipDataset, TimelineDataset
 from pipeline.inference.inputs import collect_inputs, video_key
@@ -30,7 +31,6 @@ from pipeline.inference.output import PredictionTable, PredictionWriter
 from pipeline.inference.progress import VideoProgressBar
 from pipeline.inference.settings import check_resume, run_settings, settings_path, start_output
 from pipeline.inference.timeline_output import collect_events, timeline_row_hook
-from pipeline.training.module import load_recognizer
 
 
 def predict(options: PredictOptions) -> Dict[str, Any]:
@@ -93,9 +93,9 @@ def _predict(options: PredictOptions, model: pl.LightningModule, sampler: ClipSa
 
 
 def load_model(options: PredictOptions) -> pl.LightningModule:
-    """The checkpoint's recognizer, its CNN at `backbone_precision` when given; a missing or unusable
+    """The checkpoint's classifier module, its CNN at `backbone_precision` when given; a missing or unusable
     checkpoint raises InputError."""
-    model = load_recognizer(options.checkpoint, trust_checkpoint=options.trust_checkpoint)
+    model = load_classifier_module(options.checkpoint, trust_checkpoint=options.trust_checkpoint)
     if options.backbone_precision is not None:
         model.model.backbone.precision = options.backbone_precision
     return model

@@ -1,6 +1,6 @@
-"""Batch inference and CNN precision, measured as the median and spread of repeats (pipeline.benchmark's rows).
+"""Batch inference and CNN precision, measured as the median and spread of repeats (rows of runner.py's run).
 
-- Batch inference: the library path (`pipeline.inference.predict`, what scripts/predict.py runs, in this
+- Batch inference: the library path (`pipeline.inference.predict()`, what scripts/predict.py runs, in this
   process) against a tutorial-style loop (the baseline): OpenCV reads every frame of a video, each is
   cropped, resized and normalised, the CNN embeds the clip's frames one at a time (fp32), the head
   classifies. Both label the same videos; each is timed on N/2 and on N videos, and the marginal time
@@ -14,48 +14,30 @@ import copy
 import shutil
 import statistics
 import tempfile
-import time
 from functools import partial
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
 import cv2
 import pytorch_lightning as pl
 import torch
 
 from models.backbones import resolve_precision
+from pipeline.benchmarks.rows import Row, make_test_video, row, spread, timings
+from pipeline.core.checkpoints import load_classifier_module
+from pipeline.core.module import VideoClassifierModule
 from pipeline.data.datasets import clip_indices, read_clips
 from pipeline.data.sampling import SAMPLING_DEFAULTS, sampler_from_config
+from pipeline.inference.batch import clip_sampler_for, predict
 from pipeline.inference.options import PredictOptions
-from pipeline.inference.predict import clip_sampler_for, predict
-from pipeline.training.module import RecognizerModule, load_recognizer
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm")
 
 
-def timings(fns: Sequence[Callable[[], object]], repeats: int) -> List[List[float]]:
-    """Seconds of `repeats` calls of each of `fns`, interleaved (so that a change in the machine's load
-    falls on all of them alike), after one untimed warm-up call each."""
-    for fn in fns:
-        fn()
-    out: List[List[float]] = [[] for _ in fns]
-    for _ in range(repeats):
-        for fn, seconds in zip(fns, out):
-            start = time.perf_counter()
-            fn()
-            seconds.append(time.perf_counter() - start)
-    return out
-
-
-def spread(values: Sequence[float]) -> str:
-    """'min-max' of the repeats, the spread column of a row."""
-    return f"{min(values):.3g}-{max(values):.3g}"
-
-
 def fresh_checkpoint(path: Path, input_size: int, precision: str = "fp32") -> Path:
-    """An untrained two-class recognizer saved as predict.py reads it (the default sampler, frozen default CNN)."""
+    """An untrained two-class classifier saved as predict.py reads it (the default sampler, frozen default CNN)."""
     sampler = sampler_from_config({"name": SAMPLING_DEFAULTS.sampler, "clip_len": SAMPLING_DEFAULTS.clip_len})
-    model = RecognizerModule(class_names=["a", "b"], sampling={"sampler": sampler.to_config(), "backend": "auto"},
+    model = VideoClassifierModule(class_names=["a", "b"], sampling={"sampler": sampler.to_config(), "backend": "auto"},
                              input_size=input_size, backbone_precision=precision)
     state = {"state_dict": model.state_dict(), "hyper_parameters": dict(model.hparams),
              "pytorch-lightning_version": pl.__version__}
@@ -79,7 +61,7 @@ def collect_videos(folder: Path, count: int, into: Path) -> List[Path]:
     return out
 
 
-def tutorial_loop(videos: Sequence[Path], model: RecognizerModule) -> torch.Tensor:
+def tutorial_loop(videos: Sequence[Path], model: VideoClassifierModule) -> torch.Tensor:
     """The baseline: per video, OpenCV reads every frame (BGR -> RGB, centre square, resize, normalise),
     the CNN embeds the sampled frames one at a time in fp32, the head classifies. Probabilities [N,C]."""
     prep, device = model.preprocessing, model.device
@@ -117,12 +99,12 @@ def library_predict(videos: Sequence[Path], checkpoint: Path, output: Path, work
 
 
 def inference_rows(videos: Sequence[Path], checkpoint: Path, repeats: int, workers: int, device: str,
-                   tmp: Path) -> List[Dict]:
+                   tmp: Path) -> List[Row]:
     """Videos/s and marginal seconds per video of the tutorial loop (baseline) and the library path."""
     half = len(videos) // 2
     if half < 1:
         raise ValueError("batch inference needs at least 2 videos")
-    model = load_recognizer(str(checkpoint)).to(device)
+    model = load_classifier_module(str(checkpoint)).to(device)
     library_precision = resolve_precision(model.model.backbone.precision, device)
     model.model.backbone.precision = "fp32"
     runs = {
@@ -139,23 +121,23 @@ def inference_rows(videos: Sequence[Path], checkpoint: Path, repeats: int, worke
         rate = len(videos) / statistics.median(full)
         per_video = statistics.median(marginal)
         baseline = baseline or per_video
-        rows.append(_row("inference", f"{what}: {len(videos)} videos", rate, "videos/s", spread(
-            [len(videos) / t for t in full]), None))
-        rows.append(_row("inference", f"{what}: marginal time per extra video ({half} -> {len(videos)})",
-                         per_video, "s/video", spread(marginal), baseline / per_video))
+        rows.append(row("inference", f"{what}: {len(videos)} videos", rate, "videos/s",
+                        spread=spread([len(videos) / t for t in full])))
+        rows.append(row("inference", f"{what}: marginal time per extra video ({half} -> {len(videos)})",
+                        per_video, "s/video", baseline / per_video, spread=spread(marginal)))
     return rows
 
 
 def precision_rows(videos: Sequence[Path], checkpoint: Optional[Path], sizes: Sequence[int], repeats: int,
-                   device: str, tmp: Path, batch: int = 64) -> List[Dict]:
+                   device: str, tmp: Path, batch: int = 64) -> List[Row]:
     """The CNN alone in fp32 and bf16 at each size (frames/s), and the largest probability difference bf16
     makes on `videos` (the checkpoint's head at its own input size; an untrained one at other sizes)."""
     torch_device, rows = torch.device(device), []
     for size in sizes:
-        model = load_recognizer(str(checkpoint)) if checkpoint is not None else None
+        model = load_classifier_module(str(checkpoint)) if checkpoint is not None else None
         trained = model is not None and model.preprocessing.crop_size == size
         if not trained:  # the checkpoint's head fits its own input size only
-            model = load_recognizer(str(fresh_checkpoint(tmp / f"fresh-{size}.ckpt", size)))
+            model = load_classifier_module(str(fresh_checkpoint(tmp / f"fresh-{size}.ckpt", size)))
         model = model.to(torch_device)
         backbone, crop = model.model.backbone, model.preprocessing.crop_size
         x = torch.randn(batch, 3, crop, crop, device=torch_device)
@@ -172,12 +154,12 @@ def precision_rows(videos: Sequence[Path], checkpoint: Optional[Path], sizes: Se
         diff = float((probs["fp32"] - probs["bf16"]).abs().max())
         head = "the checkpoint's trained head" if trained else "an untrained head"
         fp32 = statistics.median(rates["fp32"])
-        rows.append(_row("precision", f"EfficientNet-Lite0 {crop}px fp32, channels_last, batch {batch} (baseline)",
-                         fp32, "frames/s", spread(rates["fp32"]), 1.0))
-        rows.append(_row("precision", f"EfficientNet-Lite0 {crop}px bf16 autocast, channels_last, batch {batch}; "
-                         f"max probability difference {diff:.4f} ({len(videos)} videos, {head})",
-                         statistics.median(rates["bf16"]), "frames/s", spread(rates["bf16"]),
-                         statistics.median(rates["bf16"]) / fp32))
+        rows.append(row("precision", f"EfficientNet-Lite0 {crop}px fp32, channels_last, batch {batch} (baseline)",
+                        fp32, "frames/s", 1.0, spread=spread(rates["fp32"])))
+        rows.append(row("precision", f"EfficientNet-Lite0 {crop}px bf16 autocast, channels_last, batch {batch}; "
+                        f"max probability difference {diff:.4f} ({len(videos)} videos, {head})",
+                        statistics.median(rates["bf16"]), "frames/s", statistics.median(rates["bf16"]) / fp32,
+                        spread=spread(rates["bf16"])))
     return rows
 
 
@@ -189,20 +171,13 @@ def _synced(backbone: torch.nn.Module, x: torch.Tensor, precision: str) -> torch
     return out
 
 
-def _row(group: str, what: str, value: float, unit: str, spread_text: str, vs_baseline: Optional[float]) -> Dict:
-    return {"group": group, "what": what, "rate": value, "unit": unit, "spread": spread_text,
-            "vs_baseline": vs_baseline, "vs_limit": None}
-
-
 def run_inference_benchmark(videos_dir: Optional[Path], count: int, repeats: int, workers: int, device: str,
                             sizes: Sequence[int], checkpoint: Optional[Path] = None,
-                            input_size: int = 112) -> List[Dict]:
+                            input_size: int = 112) -> List[Row]:
     """Batch-inference rows on `count` videos of `videos_dir` (copies as needed), then precision rows."""
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         if videos_dir is None:
-            from pipeline.benchmark import make_test_video
-
             videos_dir = tmp / "generated"
             videos_dir.mkdir()
             for i, (w, h) in enumerate(((640, 360), (320, 240), (480, 480))):

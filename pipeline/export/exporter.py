@@ -1,6 +1,6 @@
 """Export a trained checkpoint as one clip model (ONNX or TorchScript), with a JSON that says how to feed it.
 
-The exported model is the whole recognizer: uint8 RGB frames [B,T,c,c,3] in, class probabilities
+The exported model is the whole video classifier: uint8 RGB frames [B,T,c,c,3] in, class probabilities
 [B,C] (float32) out; normalisation (the preprocessing's mean and std), the CNN, the recurrent head
 and the softmax are inside. The batch B and the clip length T are dynamic (the model was trained at
 the JSON's clip_len; use it). Resizing and cropping stay outside: frames must already be the
@@ -10,7 +10,7 @@ preprocessing's `crop_size` square, made as pipeline.data.transforms.resize_crop
 focus map the spotlight dims the still scene by; by `fit`), and
 sampled as the JSON's sampler says; average the probabilities of a video's clips as predict.py does.
 
-It runs the steps of RecognizerModule.forward (what training and predict.py run) with the CNN
+It runs the steps of VideoClassifierModule.forward (what training and predict.py run) with the CNN
 pinned to fp32: the file is fp32 whatever the checkpoint's backbone_precision. After
 writing, the file is loaded back (onnxruntime for ONNX, when installed; torch.jit.load for
 TorchScript) and its probabilities compared with the PyTorch model's at another batch size and
@@ -55,16 +55,16 @@ class ExportError(RuntimeError):
 class ClipProbabilities(nn.Module):
     """uint8 frames [B,T,c,c,3] (resized and cropped, RGB) -> class probabilities [B,C], all inside.
 
-    The steps of RecognizerModule.forward (what training and predict.py run), on its plain-PyTorch
-    parts: pipeline.data.transforms.normalize, then the VideoRecognizer (CNN per frame, recurrent head).
+    The steps of VideoClassifierModule.forward (what training and predict.py run), on its plain-PyTorch
+    parts: pipeline.data.transforms.normalize, then the VideoClassifier (CNN per frame, recurrent head).
     """
 
-    def __init__(self, recognizer: nn.Module, preprocessing: Preprocessing):
+    def __init__(self, classifier: nn.Module, preprocessing: Preprocessing):
         super().__init__()
-        self.recognizer, self.preprocessing = recognizer, preprocessing
+        self.classifier, self.preprocessing = classifier, preprocessing
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        return self.recognizer(normalize(frames, self.preprocessing)).float().softmax(dim=-1)
+        return self.classifier(normalize(frames, self.preprocessing)).float().softmax(dim=-1)
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ def default_output(checkpoint: os.PathLike, fmt: str) -> Path:
 
 def export_checkpoint(checkpoint: os.PathLike, fmt: str, out: Optional[os.PathLike] = None,
                       trust_checkpoint: bool = False) -> ExportResult:
-    """Export the checkpoint's recognizer to `out` (default: beside it) with `<out>.json` beside that,
+    """Export the checkpoint's classifier to `out` (default: beside it) with `<out>.json` beside that,
     and check the file against the PyTorch model. Raises UsageError (a wrong format, the export extra
     missing), InputError (an unusable checkpoint), ExportError (outputs beyond TOLERANCE)."""
     if fmt not in FORMATS:
@@ -92,8 +92,8 @@ def export_checkpoint(checkpoint: os.PathLike, fmt: str, out: Optional[os.PathLi
         missing = [p for p in ONNX_PACKAGES if importlib.util.find_spec(p) is None]
         if missing:
             raise UsageError(f"ONNX export needs {' and '.join(missing)}: pip install -e \".[export]\"")
+    from pipeline.inference.batch import load_model, reading_for
     from pipeline.inference.options import PredictOptions
-    from pipeline.inference.predict import load_model, reading_for
 
     out = Path(out) if out is not None else default_output(checkpoint, fmt)
     if out.resolve() == Path(checkpoint).resolve():

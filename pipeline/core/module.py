@@ -7,7 +7,6 @@ preprocessing, backbone choice) is saved in the checkpoint's hyperparameters.
 """
 from __future__ import annotations
 
-import inspect
 import logging
 import math
 from typing import Any, Dict, List, Optional
@@ -19,23 +18,20 @@ import torchmetrics
 from pytorch_lightning.loggers import TensorBoardLogger
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
 
-from models import Backbone, Preprocessing, VideoRecognizer, build_temporal_head, create_backbone
+from models import Backbone, Preprocessing, VideoClassifier, build_temporal_head, create_backbone
 from models.backbones import PRECISION_DEFAULT
 from models.preprocessing import FRAME_FIT_DEFAULT
 from models.temporal_heads import HEAD_DEFAULTS
+from pipeline.core.decision import THRESHOLD_OBJECTIVE_DEFAULT, choose_threshold, decide_labels, parse_objective
+from pipeline.core.figures import confusion_figure
+from pipeline.core.metrics import default_positive
 from pipeline.data.transforms import normalize
-from pipeline.decision import decide_labels
-from pipeline.errors import InputError
-from pipeline.training.checkpoints import load_checkpoint
-from pipeline.training.dashboard_figures import confusion_figure
-from pipeline.training.dashboards import default_positive
-from pipeline.training.threshold import THRESHOLD_OBJECTIVE_DEFAULT, choose_threshold, parse_objective
 
 log = logging.getLogger(__name__)
 
 
-class RecognizerModule(pl.LightningModule):
-    """The trainable recognizer: a VideoRecognizer (backbone + head) with its loss, optimiser and metrics."""
+class VideoClassifierModule(pl.LightningModule):
+    """The trainable video classifier: a VideoClassifier (backbone + head) with its loss, optimiser and metrics."""
 
     def __init__(
         self,
@@ -89,7 +85,7 @@ class RecognizerModule(pl.LightningModule):
                 (what moved between frames); "none" the features alone.
             scheduler: "cosine" (over the run's optimizer steps, from max_epochs or max_steps) or "none".
             threshold_objective: two classes only: the operating threshold on p(positive) chosen on the
-                validation videos and stored in the checkpoint (pipeline.training.threshold): "f1" (best F1),
+                validation videos and stored in the checkpoint (pipeline.core.decision): "f1" (best F1),
                 "precision=0.9" / "recall=0.8" (a target), or "none" (the most probable class decides).
         """
         super().__init__()
@@ -108,7 +104,7 @@ class RecognizerModule(pl.LightningModule):
             backbone_net.feature_dim, num_classes, cell, hidden_size, num_layers, bidirectional, dropout, readout,
             motion,
         )
-        self.model = VideoRecognizer(backbone_net, head)
+        self.model = VideoClassifier(backbone_net, head)
         self.val_metrics = self._metrics(num_classes, "val/")
         self.test_metrics = self._metrics(num_classes, "test/")
         # Per-video mean losses: torchmetrics states, so that under DDP they are summed over processes.
@@ -265,7 +261,7 @@ class RecognizerModule(pl.LightningModule):
         self.threshold = {"positive": self.class_names[positive], **chosen} if chosen else None
 
     def decide(self, probs: torch.Tensor) -> torch.Tensor:
-        """The predicted class [B] of probabilities [B,C] (pipeline.decision: the operating threshold of two
+        """The predicted class [B] of probabilities [B,C] (pipeline.core.decision: the operating threshold of two
         classes when there is one, else the most probable class), as predict.py labels."""
         decided = decide_labels(probs.detach().float().cpu().numpy(), self.class_names, self.threshold)
         return torch.from_numpy(decided).to(probs.device)
@@ -344,26 +340,3 @@ class RecognizerModule(pl.LightningModule):
         checkpoint["class_names"] = self.class_names
         if self.threshold is not None:
             checkpoint["threshold"] = self.threshold
-
-
-def load_recognizer(checkpoint: str, map_location: Any = "cpu", trust_checkpoint: bool = False) -> RecognizerModule:
-    """A trained recognizer from its checkpoint alone, no config and no network needed.
-
-    The file is read as plain data only (pipeline.training.checkpoints), and the model is built
-    from its hyperparameters here, never by a class or function the file names; the backbone is
-    built without its pretrained weights: the checkpoint holds them. `trust_checkpoint=True`
-    loads a file that needs more than plain data, which can run code: only for a trusted origin.
-    """
-    state = load_checkpoint(checkpoint, map_location, trust=trust_checkpoint)
-    accepted = set(inspect.signature(RecognizerModule.__init__).parameters) - {"self"}
-    hparams = {k: v for k, v in (state.get("hyper_parameters") or {}).items() if k in accepted}
-    hparams.setdefault("class_names", state.get("class_names"))
-    try:
-        model = RecognizerModule(**{**hparams, "weights": "none"})
-        model.on_load_checkpoint(state)
-        model.load_state_dict(state["state_dict"])
-    except (TypeError, ValueError, KeyError, RuntimeError) as exc:
-        cause = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise InputError(f"{checkpoint}: not a checkpoint of this recognizer ({cause})") from exc
-    tensor = next((t for t in state["state_dict"].values() if isinstance(t, torch.Tensor)), None)
-    return (model.to(tensor.device) if tensor is not None else model).eval()

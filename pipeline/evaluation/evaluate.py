@@ -10,18 +10,19 @@ clips, as the test at the end of training: equal on the same split) and writes i
     per_class.csv         the per-class report
     confusion_matrix.png  rows the true class, columns the predicted one
     mistakes.csv          every misclassified video with its class probabilities, most confident first
-    report.html           one self-contained page (pipeline.report_html) with all of that and frame
+    report.html           one self-contained page (report_html.py) with all of that and frame
                           strips of the worst mistakes
 
-"Predicted" is the decision the checkpoint makes (pipeline.decision, as predict.py labels): with an
+"Predicted" is the decision the checkpoint makes (pipeline.core.decision, as predict.py labels): with an
 operating threshold (two classes) p(positive) >= threshold, else the most probable class. The confusion
 matrix, the per-class report and the mistakes follow it; Lightning's metrics (acc, mean_class_acc,
 f1_macro, loss) are those of the most probable class, and with a threshold the report gives both
 accuracies ("accuracy": most_probable_class, at_threshold).
 
-Videos come either from train.py's data options (`data_args`: --config and any --data.* override,
-read by pipeline.training.cli.build_cli, so a split is exactly training's) or from `videos`: a folder
-of class folders or a list file of `path label` lines, labelled with the checkpoint's class names.
+Videos come either from train.py's data options (`data_args`: --config and any --data.* override; only
+the configs' `data:` sections are read, by a parser of VideoDataModule's options alone, so a split is
+exactly training's) or from `videos`: a folder of class folders or a list file of `path label` lines,
+labelled with the checkpoint's class names.
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ import base64
 import io
 import json
 import logging
+from argparse import ArgumentError
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -37,20 +39,25 @@ import numpy as np
 import torch
 from pytorch_lightning.callbacks import Callback
 
-from pipeline.atomic_io import atomic_path, write_csv_atomic, write_text_atomic
+from pipeline.atomic_io import atomic_path, check_writable, write_csv_atomic, write_text_atomic
+from pipeline.core.checkpoints import load_classifier_module
+from pipeline.core.decision import decide_labels, describe_decision, operating_point
+from pipeline.core.figures import confusion_figure, frame_strip, resize_height
+from pipeline.core.metrics import confusion_matrix, per_class_scores, worst_mistakes
 from pipeline.data.annotations import AnnotationError, read_list_file, scan_class_folders
+from pipeline.data.clip_frames import eval_clip_frames
+from pipeline.data.datamodule import DEMO_CONFIG, VideoDataModule
 from pipeline.data.datasets import VideoClipDataset, collate_clips
 from pipeline.data.readers import FALLBACK_LIST, as_read_error, fallback_summary, format_fallbacks, recording_fallbacks
 from pipeline.data.sampling import sampler_from_config
 from pipeline.data.workers import resolve_num_workers
-from pipeline.decision import accuracy_rows, decide_labels, describe_decision, operating_point
 from pipeline.errors import InputError, UsageError
-from pipeline.training.dashboard_figures import confusion_figure, frame_strip, resize_height
-from pipeline.training.dashboards import confusion_matrix, eval_clip_frames, per_class_scores, worst_mistakes
+from pipeline.evaluation.report_html import accuracy_lines, render_report
 
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
+CONFIG_FLAGS = ("--config", "-c")
 
 
 @dataclass
@@ -90,15 +97,13 @@ class _Collector(Callback):
 
 def evaluate(options: EvaluationOptions) -> Dict[str, Any]:
     """Evaluate, write the report files; returns the report (what metrics.json holds) plus "files"."""
-    from pipeline.training.module import load_recognizer
-
     if options.split not in SPLITS:
         raise UsageError(f"--split {options.split!r}: choose one of {', '.join(SPLITS)}")
     if options.videos and options.data_args:
         raise UsageError("give either --videos or the data options of train.py (--config, --data.*), not both")
     out = Path(options.out)
     _check_out(out)
-    model = load_recognizer(options.ckpt, trust_checkpoint=options.trust_checkpoint)
+    model = load_classifier_module(options.ckpt, trust_checkpoint=options.trust_checkpoint)
     with recording_fallbacks(out / FALLBACK_LIST):  # said once for the run (loader workers included), listed there
         report, strips = _evaluate(options, model)
         report["decoder_fallbacks"] = fallback_summary()
@@ -131,8 +136,6 @@ def _evaluate(options: EvaluationOptions, model: Any) -> Tuple[Dict[str, Any], L
 
 
 def _check_out(out: Path) -> None:
-    from pipeline.atomic_io import check_writable
-
     if out.exists() and not out.is_dir():
         raise UsageError(f"{out}: --output must be a folder (a file is in its way)")
     check_writable(out / "metrics.json")
@@ -140,11 +143,7 @@ def _check_out(out: Path) -> None:
 
 def _split_data(options: EvaluationOptions, model: Any) -> Any:
     """train.py's data module for `options.data_args`, its test split replaced by `options.split`."""
-    from pipeline.training.cli import build_cli
-
-    # The CLI also builds a model and a trainer: without weights and logger (they are not used).
-    cli = build_cli([*options.data_args, "--model.weights=none", "--trainer.logger=false"])
-    data = cli.datamodule
+    data = data_module(options.data_args)
     if list(data.class_names) != list(model.class_names):
         raise InputError(f"{options.ckpt}: its classes ({', '.join(model.class_names)}) are not the data's "
                          f"({', '.join(data.class_names)})")
@@ -155,6 +154,55 @@ def _split_data(options: EvaluationOptions, model: Any) -> Any:
     data.datasets.pop("test", None)
     data.attach_model(model.preprocessing, model.frozen_backbone)
     return data
+
+
+def data_module(args: Sequence[str]) -> VideoDataModule:
+    """The VideoDataModule that train.py builds from the same `--config` files (configs/demo.yaml when none)
+    and `--data.*` options: the configs' `data:` sections are read, their other sections (model, trainer...)
+    ignored, and the module is built by a parser of its own options, with train.py's types and defaults."""
+    import yaml
+    from jsonargparse import Namespace
+    from pytorch_lightning.cli import LightningArgumentParser
+
+    configs, overrides = _config_files(list(args))
+    merged: Dict[str, Any] = {}
+    for path in configs or [str(DEMO_CONFIG)]:
+        try:
+            loaded = yaml.safe_load(Path(path).read_text())
+        except OSError as exc:
+            raise UsageError(f"{path}: config file cannot be read ({exc.strerror or exc})") from exc
+        except yaml.YAMLError as exc:
+            raise UsageError(f"{path}: not a YAML config ({' '.join(str(exc).split())})") from exc
+        section = (loaded or {}).get("data") if isinstance(loaded, dict) else None
+        if isinstance(section, dict):
+            merged.update(section.get("init_args", section) if "class_path" in section else section)
+    parser = LightningArgumentParser(exit_on_error=False, allow_abbrev=False)
+    parser.add_lightning_class_args(VideoDataModule, "data")
+    try:
+        config = parser.parse_args(["--data", json.dumps(merged), *overrides], defaults=True)
+        built = parser.instantiate_classes(config)
+    except ValueError as exc:
+        if getattr(exc, "exit_code", None) is not None:
+            raise
+        raise UsageError(f"{' '.join(str(exc).split())} (see train.py --help)") from exc
+    except ArgumentError as exc:
+        raise UsageError(f"{' '.join(str(exc).split())} (see train.py --help)") from exc
+    data = built["data"] if isinstance(built, (dict, Namespace)) else built.data
+    return data
+
+
+def _config_files(args: List[str]) -> Tuple[List[str], List[str]]:
+    """The --config / -c files in `args`, and the other arguments."""
+    configs: List[str] = []
+    rest: List[str] = []
+    items = iter(args)
+    for arg in items:
+        flag, eq, value = arg.partition("=")
+        if flag in CONFIG_FLAGS:
+            configs.append(value if eq else next(items, ""))
+        else:
+            rest.append(arg)
+    return configs, rest
 
 
 def _video_loader(options: EvaluationOptions, model: Any) -> Any:
@@ -227,16 +275,6 @@ def _report(options: EvaluationOptions, model: Any, source: str, results: Dict[s
     return report
 
 
-def accuracy_lines(report: Dict[str, Any]) -> List[Tuple[str, float]]:
-    """(label, value) of the report's accuracies by the most probable class and at the threshold: both
-    when they differ, one when equal, none without a threshold (pipeline.decision.accuracy_rows)."""
-    accuracy = report.get("accuracy")
-    if not accuracy:
-        return []
-    return accuracy_rows(accuracy["most_probable_class"], accuracy["at_threshold"],
-                         report["confusion_matrix"]["classes"], report.get("threshold"))
-
-
 def _mistake_strips(model: Any, dataset: Any, probs: np.ndarray, predicted: np.ndarray, labels: np.ndarray,
                     indices: np.ndarray, count: int) -> List[Dict[str, str]]:
     """The first evaluation clip of each of the `count` most confident mistakes of the checkpoint's decision
@@ -282,8 +320,6 @@ def png_data_uri(image: Any) -> str:
 
 def write_report(out: Path, report: Dict[str, Any], strips: Sequence[Dict[str, str]]) -> Dict[str, str]:
     """Write metrics.json, per_class.csv, confusion_matrix.png, mistakes.csv and report.html into `out`."""
-    from pipeline.report_html import render_report
-
     out.mkdir(parents=True, exist_ok=True)
     names = report["confusion_matrix"]["classes"]
     files = {name: str(out / name) for name in

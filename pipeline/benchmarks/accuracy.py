@@ -19,7 +19,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from pipeline.atomic_io import write_text_atomic
 from pipeline.training.crossval import cross_validate
 
-SMALL_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "small.yaml"
+SMALL_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "small.yaml"
 
 HEADS: Dict[str, List[str]] = {
     "rnn": [],  # the config's recurrent head

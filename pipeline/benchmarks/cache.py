@@ -1,4 +1,4 @@
-"""Filling the feature cache from phone-like clips, every frame against the default rate (pipeline.benchmark's rows).
+"""Filling the feature cache from phone-like clips, every frame against the default rate (rows of runner.py's run).
 
 A first training run on a folder of phone clips (720p-1080p, 10-30 s) spends nearly all its time
 filling the feature cache. These rows generate such clips (H.264, 30 fps, alternating 1280x720 and
@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from models.backbones import Backbone
+from pipeline.benchmarks.rows import Row, row
 from pipeline.data.annotations import VideoRecord
 from pipeline.data.feature_cache import FeatureCache, precompute_features
 from pipeline.data.feature_rate import FEATURE_RATE_DEFAULTS, FeatureRate
@@ -76,8 +77,8 @@ def make_phone_set(folder: Path, clips: int, seconds: Optional[Sequence[float]] 
     return records
 
 
-def first_training_rows(folder: Path, records: Sequence[VideoRecord], row, config: str = "configs/list.yaml",
-                        test_share: float = 0.25, extra: Sequence[str] = (), group: str = "first run") -> List[Dict]:
+def first_training_rows(folder: Path, records: Sequence[VideoRecord], config: str = "configs/list.yaml",
+                        test_share: float = 0.25, extra: Sequence[str] = (), group: str = "first run") -> List[Row]:
     """A user's first training run: `scripts/train.py --config <config> <extra>` on `records` (listed in train
     and test annotation files, every 1/test_share-th clip of each class held out) from an empty feature cache,
     in a fresh process, on the device train.py picks (a GPU when there is one). Rows (in `group`): seconds end
@@ -100,7 +101,7 @@ def first_training_rows(folder: Path, records: Sequence[VideoRecord], row, confi
     log = root / "train.log"
     began = time.perf_counter()
     with open(log, "w") as out:
-        process = subprocess.Popen(command, cwd=Path(__file__).resolve().parents[1], stdout=out,
+        process = subprocess.Popen(command, cwd=Path(__file__).resolve().parents[2], stdout=out,
                                    stderr=subprocess.STDOUT)
         samples, busy = [], []
         while process.poll() is None:
@@ -185,8 +186,7 @@ def proc_mb(pid: Optional[int], file: str, field: str) -> float:
         return float("nan")
 
 
-def cache_fill_rows(backbone: Backbone, folder: Path, clips: int, seconds: float, workers: int,
-                    row) -> List[Dict]:
+def cache_fill_rows(backbone: Backbone, folder: Path, clips: int, seconds: float, workers: int) -> List[Row]:
     """Seconds and peak memory to fill the cache for `clips` phone-like clips: every frame vs the default rate."""
     records = make_phone_set(folder, clips, seconds=[seconds] * clips)
     frames = int(seconds * 30) * clips
@@ -209,7 +209,7 @@ def cache_fill_rows(backbone: Backbone, folder: Path, clips: int, seconds: float
     return rows
 
 
-def raw_avi_rows(backbone: Backbone, folder: Path, clips: int, workers: int, row, repeats: int = 2) -> List[Dict]:
+def raw_avi_rows(backbone: Backbone, folder: Path, clips: int, workers: int, repeats: int = 2) -> List[Row]:
     """Filling the cache for `clips` generated raw-video AVIs (`rawvideo`, `bgr24`, 48x64, 100 frames at 25 fps:
     a width decord misreads) with the default decoder choice, against naming the decoder that reads them (the
     baseline): what routing such files past a decoder that declines them costs."""

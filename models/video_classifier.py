@@ -1,4 +1,4 @@
-"""The composed many-to-one recognizer: a per-frame backbone followed by a temporal head."""
+"""The composed many-to-one video classifier: a per-frame backbone followed by a temporal head."""
 from __future__ import annotations
 
 import torch
@@ -7,7 +7,7 @@ from torch import nn
 from models.backbones import Backbone
 
 
-class VideoRecognizer(nn.Module):
+class VideoClassifier(nn.Module):
     """Backbone per frame, then a temporal head over the sequence: frames [B,T,3,h,w] -> logits [B,C]."""
 
     def __init__(self, backbone: Backbone, head: nn.Module):

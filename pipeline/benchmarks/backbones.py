@@ -9,20 +9,20 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Callable, Dict, List, Sequence
+from typing import List, Sequence
 
 import torch
 
 from models import create_backbone
 from models.backbones import resolve_precision
+from pipeline.benchmarks.rows import Row, best_time, row
 
 BASELINE = "efficientnet_lite0"  # the offline default, the rows' named baseline
 BATCH = 32
 MIN_SECONDS = 1.0
 
 
-def _frames_per_s(backbone: torch.nn.Module, size: int, device: torch.device,
-                  best_time: Callable[[Callable[[], object]], float]) -> float:
+def _frames_per_s(backbone: torch.nn.Module, size: int, device: torch.device, repeats: int) -> float:
     x = torch.randn(BATCH, 3, size, size, device=device)
     batches = 1
 
@@ -38,21 +38,20 @@ def _frames_per_s(backbone: torch.nn.Module, size: int, device: torch.device,
     cnn()  # warm-up: first-call allocations and kernel choice are not throughput
     # Each timing runs for about MIN_SECONDS, so that a short hiccup of a shared machine weighs little.
     batches = max(1, math.ceil(MIN_SECONDS / max(time.perf_counter() - start, 1e-6)))
-    return batches * BATCH / best_time(cnn)
+    return batches * BATCH / best_time(cnn, repeats)
 
 
 def backbone_choice_rows(names: Sequence[str], sizes: Sequence[int], device: torch.device,
-                         best_time: Callable[[Callable[[], object]], float],
-                         row: Callable[..., Dict]) -> List[Dict]:
-    """One row per (backbone, input size): frames/s of the CNN alone, and its ratio to `BASELINE` at
-    that size (measured first, in the same run)."""
+                         repeats: int) -> List[Row]:
+    """One row per (backbone, input size): frames/s of the CNN alone (the best of `repeats` timings), and
+    its ratio to `BASELINE` at that size (measured first, in the same run)."""
     names = [BASELINE, *[n for n in names if n != BASELINE]]
     rows = []
     for size in sizes:
         baseline_rate = None
         for name in names:
             backbone = create_backbone(name, weights="none", input_size=size).to(device).eval()
-            rate = _frames_per_s(backbone, size, device, best_time)
+            rate = _frames_per_s(backbone, size, device, repeats)
             baseline_rate = baseline_rate or rate
             params = sum(p.numel() for p in backbone.parameters()) / 1e6
             precision = resolve_precision(backbone.precision, device)

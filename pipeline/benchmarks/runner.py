@@ -9,7 +9,7 @@
   costs one file) against decoding in the reading process (the baseline), in videos/s.
 - Memory (`--memory-minutes`): peak memory of filling the feature cache for videos of a few minutes
   to an hour, in the embedding process and in its decoding child, measured in a fresh process each.
-- Batch inference and CNN precision (`--inference-videos N`, pipeline.benchmark_inference): predict.py's
+- Batch inference and CNN precision (`--inference-videos N`, inference.py): predict.py's
   library path against a tutorial-style loop, videos/s and marginal seconds per video; the CNN alone
   in fp32 and bf16 and the probability difference bf16 makes.
 
@@ -27,7 +27,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
@@ -37,7 +36,8 @@ import torch
 from models import create_backbone
 from models.backbones import Backbone, resolve_precision
 from models.temporal_heads import build_temporal_head
-from pipeline.benchmark_inference import run_inference_benchmark
+from pipeline.benchmarks.inference import run_inference_benchmark
+from pipeline.benchmarks.rows import BENCHMARK_DEFAULTS, Row, best_time, make_test_video, row, sync
 from pipeline.data.annotations import VideoRecord
 from pipeline.data.datasets import read_clips
 from pipeline.data.feature_cache import FeatureCache, precompute_features
@@ -55,54 +55,12 @@ from pipeline.data.readers.isolated import DECODER
 from pipeline.data.sampling import SegmentSampler
 from pipeline.data.transforms import ResizeCrop, normalize, resize_crop
 from pipeline.data.workers import available_cores
-from pipeline.demo.video_writer import write_video
 
 log = logging.getLogger(__name__)
 
 CLIP_FRAMES = 16  # frames per clip in the "open + read one clip" rows
 CACHE_BATCH = 64  # frames per chunk and CNN batch in the backbone rows, as the feature cache uses
 FINETUNE_ARGS = ("--model.freeze_backbone", "false", "--trainer.max_epochs", "2")  # the fine-tuning rows' run
-
-
-@dataclass(frozen=True)
-class BenchmarkDefaults:
-    """The one place the benchmark's defaults live (scripts/benchmark.py's flags read them)."""
-
-    repeats: int = 3
-    input_size: int = 112
-    device: str = "cpu"
-    video_frames: int = 300
-    video_width: int = 640
-    video_height: int = 360
-    inference_videos: int = 0  # videos for the batch-inference rows; 0 leaves them out
-    inference_workers: int = 2  # predict.py's loader workers in those rows
-    precision_sizes: tuple = (112, 224)  # input sizes of the fp32 / bf16 CNN rows
-    backbone_sizes: tuple = (112, 224)  # input sizes of the backbone-choice rows
-    phone_seconds: float = 12.0  # length of each generated phone-like clip of the cache-fill rows
-
-
-BENCHMARK_DEFAULTS = BenchmarkDefaults()
-
-
-def best_time(fn: Callable[[], object], repeats: int, clock: Callable[[], float] = time.perf_counter) -> float:
-    """The fastest of `repeats` timed calls of `fn`, after one untimed warm-up call; `clock`
-    time.process_time gives this process's CPU time (every thread's) instead of wall time."""
-    fn()  # warm-up: imports, caches, allocator
-    times = []
-    for _ in range(repeats):
-        start = clock()
-        fn()
-        times.append(clock() - start)
-    return min(times)
-
-
-def make_test_video(path: Path, frames: int = BENCHMARK_DEFAULTS.video_frames,
-                    width: int = BENCHMARK_DEFAULTS.video_width, height: int = BENCHMARK_DEFAULTS.video_height,
-                    fps: float = 30) -> Path:
-    """A moving-pattern H.264 video of the size of common web clips."""
-    rng = np.random.default_rng(0)
-    base = rng.integers(0, 255, (height, width, 3), dtype=np.uint8)
-    return write_video(path, (np.roll(base, 4 * i, axis=1) for i in range(frames)), fps=fps)
 
 
 def _clip_indices(num_frames: int) -> List[int]:
@@ -143,7 +101,7 @@ def _decord_clip_time(video: Path, repeats: int) -> Optional[float]:
 
 
 def _backend_rows(video: Path, backend: str, repeats: int, frames: int, baseline: float,
-                  limit: Optional[float], clip_baseline: Optional[float]) -> List[Dict]:
+                  limit: Optional[float], clip_baseline: Optional[float]) -> List[Row]:
     """One `VideoReader` backend: all frames (vs the decode baseline and limit), then one clip."""
 
     def read_all():
@@ -151,7 +109,7 @@ def _backend_rows(video: Path, backend: str, repeats: int, frames: int, baseline
                                   isolated=False, fallback=False)
 
     t = best_time(read_all, repeats)
-    rows = [_row("decode", f"VideoReader `{backend}`: all frames (one decoder thread)", frames / t,
+    rows = [row("decode", f"VideoReader `{backend}`: all frames (one decoder thread)", frames / t,
                  "frames/s", baseline / t, (limit / t) if limit else None)]
 
     def read_clip():
@@ -159,30 +117,30 @@ def _backend_rows(video: Path, backend: str, repeats: int, frames: int, baseline
                                   isolated=False, fallback=False)
 
     t = best_time(read_clip, repeats)
-    rows.append(_row("clip", f"VideoReader `{backend}`: open + {CLIP_FRAMES}-frame clip", 1 / t, "clips/s",
+    rows.append(row("clip", f"VideoReader `{backend}`: open + {CLIP_FRAMES}-frame clip", 1 / t, "clips/s",
                      clip_baseline / t if clip_baseline else None, None))
     return rows
 
 
-def decode_rows(video: Path, repeats: int) -> List[Dict]:
+def decode_rows(video: Path, repeats: int) -> List[Row]:
     """Decoding rows: the baselines and limit first, then every installed reader backend."""
     frames, baseline = _pyav_plain_decode(video, repeats)
-    rows = [_row("decode", "PyAV decode + RGB conversion, own loop (baseline)", frames / baseline, "frames/s",
+    rows = [row("decode", "PyAV decode + RGB conversion, own loop (baseline)", frames / baseline, "frames/s",
                  1.0, None)]
     limit = _ffmpeg_decode_time(video, repeats)
     if limit is not None:
-        rows.append(_row("decode", "ffmpeg CLI decode to null (limit)", frames / limit, "frames/s",
+        rows.append(row("decode", "ffmpeg CLI decode to null (limit)", frames / limit, "frames/s",
                          baseline / limit, 1.0))
     clip_baseline = _decord_clip_time(video, repeats)
     if clip_baseline is not None:
-        rows.append(_row("clip", f"decord open + get_batch of {CLIP_FRAMES} frames, own code (baseline)",
+        rows.append(row("clip", f"decord open + get_batch of {CLIP_FRAMES} frames, own code (baseline)",
                          1 / clip_baseline, "clips/s", 1.0, None))
     for backend in available_backends():
         rows += _backend_rows(video, backend, repeats, frames, baseline, limit, clip_baseline)
     return rows
 
 
-def backbone_rows(video: Path, repeats: int, backbone: Backbone, device: torch.device) -> List[Dict]:
+def backbone_rows(video: Path, repeats: int, backbone: Backbone, device: torch.device) -> List[Row]:
     """Feature extraction of every frame of `video` as the feature cache runs it (`precompute_features`
     in one process: its decoding child decodes and resizes the next chunk while this process runs the CNN
     on the last), against both steps one after the other in this process (the baseline), the decoder
@@ -199,7 +157,7 @@ def backbone_rows(video: Path, repeats: int, backbone: Backbone, device: torch.d
     def cnn_only():
         with torch.no_grad():
             out = backbone(ready)
-        _sync(device)
+        sync(device)
         return out
 
     cnn = len(ready) / best_time(cnn_only, repeats)
@@ -228,7 +186,7 @@ def backbone_rows(video: Path, repeats: int, backbone: Backbone, device: torch.d
 
     def one_after_the_other():  # decoding in this process, as a plain loop would
         read_with_fallback(video, "auto", embed_in_turn, isolated=False, threads=threads, fallback=False)
-        _sync(device)
+        sync(device)
 
     baseline = n / best_time(one_after_the_other, repeats)
     with tempfile.TemporaryDirectory() as tmp:
@@ -240,38 +198,38 @@ def backbone_rows(video: Path, repeats: int, backbone: Backbone, device: torch.d
                                             batch_size=CACHE_BATCH, progress=False)
             if errors:
                 raise RuntimeError(f"benchmark video unreadable: {errors}")
-            _sync(device)
+            sync(device)
 
         pipeline = n / best_time(pipeline_path, repeats)
     size = f"{preprocessing.crop_size}px {resolve_precision(backbone.precision, device)}"
     rows = [
-        _row("backbone", f"EfficientNet-Lite0 {size} on ready tensors, batches of {CACHE_BATCH} (limit)", cnn,
+        row("backbone", f"EfficientNet-Lite0 {size} on ready tensors, batches of {CACHE_BATCH} (limit)", cnn,
              "frames/s", None, 1.0),
-        _row("backbone", f"decoder alone: every frame decoded to {preprocessing.crop_size}px in the decoding child, "
+        row("backbone", f"decoder alone: every frame decoded to {preprocessing.crop_size}px in the decoding child, "
              "one thread", decoder, "frames/s", None, None),
     ]
     if nvdec is not None:
-        rows.append(_row("backbone", f"decoder alone: NVDEC (--backend nvdec), every frame decoded and resized to "
+        rows.append(row("backbone", f"decoder alone: NVDEC (--backend nvdec), every frame decoded and resized to "
                          f"{preprocessing.crop_size}px on the GPU, in the decoding child", nvdec, "frames/s",
                          nvdec / decoder, None))
     if device.type == "cpu":
         cores = available_cores()
         shared = 1 / max(1 / cnn, (cnn_core_seconds + 1 / decoder) / cores)
-        rows.append(_row("backbone", f"most that decoding and the CNN can reach sharing {cores} cores (CNN "
+        rows.append(row("backbone", f"most that decoding and the CNN can reach sharing {cores} cores (CNN "
                          f"{cnn_core_seconds * 1000:.2f} + decoder {1000 / decoder:.2f} core-ms per frame, spread "
                          "over the cores)", shared, "frames/s", None, shared / cnn))
     decoding = f"{threads} decoder thread{'s' if threads > 1 else ''}"
     rows += [
-        _row("backbone", f"feature extraction, decode then CNN one after the other in one process ({decoding}), "
+        row("backbone", f"feature extraction, decode then CNN one after the other in one process ({decoding}), "
              f"{size} (baseline)", baseline, "frames/s", 1.0, baseline / cnn),
-        _row("backbone", f"feature extraction through the pipeline (the feature cache's fill: one process and its "
+        row("backbone", f"feature extraction through the pipeline (the feature cache's fill: one process and its "
              f"decoding child, {decoding}, every frame), {size}", pipeline, "frames/s", pipeline / baseline,
              pipeline / cnn),
     ]
     return rows
 
 
-def head_rows(repeats: int, feature_dim: int, device: torch.device) -> List[Dict]:
+def head_rows(repeats: int, feature_dim: int, device: torch.device) -> List[Row]:
     """GRU head training steps on random features shaped like cached ones (batch 16 x 12 frames)."""
     head = build_temporal_head(feature_dim, 2, "gru", 128).to(device)
     optimizer = torch.optim.AdamW(head.parameters(), 1e-3)
@@ -284,20 +242,20 @@ def head_rows(repeats: int, feature_dim: int, device: torch.device) -> List[Dict
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-        _sync(device)
+        sync(device)
 
     t = best_time(head_steps, repeats)
-    return [_row("training", "GRU head training steps on cached features (batch 16 x 12 frames)", 160 / t,
+    return [row("training", "GRU head training steps on cached features (batch 16 x 12 frames)", 160 / t,
                  "clips/s", None, None)]
 
 
-def model_rows(video: Path, repeats: int, input_size: int, device: torch.device) -> List[Dict]:
+def model_rows(video: Path, repeats: int, input_size: int, device: torch.device) -> List[Row]:
     """Backbone rows, then head rows, for EfficientNet-Lite0 at `input_size`."""
     backbone = create_backbone("efficientnet_lite0", input_size=input_size).to(device).eval()
     return backbone_rows(video, repeats, backbone, device) + head_rows(repeats, backbone.feature_dim, device)
 
 
-def isolation_rows(video: Path, repeats: int, clips: int = 12) -> List[Dict]:
+def isolation_rows(video: Path, repeats: int, clips: int = 12) -> List[Row]:
     """Reading one 16-frame clip from each of `clips` videos (resized to 112 px): decoding in this process
     (baseline) against the default isolated decoding in a child process."""
     preprocessing = create_backbone("efficientnet_lite0", input_size=112).preprocessing
@@ -316,11 +274,11 @@ def isolation_rows(video: Path, repeats: int, clips: int = 12) -> List[Dict]:
 
     start = best_time(fresh_child, repeats)
     return [
-        _row("isolation", f"read a {CLIP_FRAMES}-frame clip per video, decoding in-process (baseline)",
+        row("isolation", f"read a {CLIP_FRAMES}-frame clip per video, decoding in-process (baseline)",
              clips / baseline, "videos/s", 1.0, None),
-        _row("isolation", f"read a {CLIP_FRAMES}-frame clip per video, decoding in a child process (default)",
+        row("isolation", f"read a {CLIP_FRAMES}-frame clip per video, decoding in a child process (default)",
              clips / isolated, "videos/s", baseline / isolated, None),
-        _row("isolation", "start a fresh decoding child and open the video in it (once per loader worker and job)",
+        row("isolation", "start a fresh decoding child and open the video in it (once per loader worker and job)",
              start, "s", None, None),
     ]
 
@@ -331,16 +289,17 @@ def measure_cache_memory(video: Path, cache_dir: Path, input_size: int = 112, ba
     for memory) or the frames the default rate keeps; its peak memory (MB) over its start, the
     decoding child's peak, the frames embedded and the seconds it took."""
     done = subprocess.run(
-        [sys.executable, "-c", "import sys; from pipeline.benchmark import _cache_one; _cache_one(*sys.argv[1:])",
+        [sys.executable, "-c",
+         "import sys; from pipeline.benchmarks.runner import _cache_one; _cache_one(*sys.argv[1:])",
          str(video), str(cache_dir), str(input_size), backend, "all" if every_frame else "default"],
-        capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[1],
+        capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[2],
     )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def _cache_one(video: str, cache_dir: str, input_size: str, backend: str, rate: str) -> None:
     """The child side of `measure_cache_memory`: prints one JSON line."""
-    from pipeline.benchmark_cache import proc_mb
+    from pipeline.benchmarks.cache import proc_mb
     from pipeline.data.feature_rate import FEATURE_RATE_DEFAULTS
 
     backbone = create_backbone("efficientnet_lite0", input_size=int(input_size))
@@ -365,7 +324,7 @@ def _cache_one(video: str, cache_dir: str, input_size: str, backend: str, rate: 
     }))
 
 
-def memory_rows(minutes: List[float], tmp: Path, input_size: int) -> List[Dict]:
+def memory_rows(minutes: List[float], tmp: Path, input_size: int) -> List[Row]:
     """Peak memory of caching generated 640x360 25 fps videos of each length, in a fresh process each."""
     rows = []
     for length in minutes:
@@ -375,26 +334,15 @@ def memory_rows(minutes: List[float], tmp: Path, input_size: int) -> List[Dict]:
         what = (f"cache features of every frame of a {length:g}-minute 640x360 video ({frames} frames): peak MB of "
                 f"the process (+{m['grown_mb']:.0f} MB while caching), of the decoding child "
                 f"{m['child_peak_mb']:.0f} MB")
-        rows.append(_row("memory", what, m["peak_mb"], "MB", None, None))
+        rows.append(row("memory", what, m["peak_mb"], "MB", None, None))
         every = m["seconds"] / length
-        rows.append(_row("memory", f"cache fill time per minute of video, every frame ({length:g}-minute video, "
+        rows.append(row("memory", f"cache fill time per minute of video, every frame ({length:g}-minute video, "
                          f"{input_size}px) (baseline)", every, "s/min", 1.0, None))
         capped = measure_cache_memory(video, tmp / "cache", input_size, every_frame=False)
-        rows.append(_row("memory", f"cache fill time per minute of video, default rate: {capped['frames']} frames "
+        rows.append(row("memory", f"cache fill time per minute of video, default rate: {capped['frames']} frames "
                          f"({length:g}-minute video, {input_size}px)", capped["seconds"] / length, "s/min",
                          every / (capped["seconds"] / length), None))
     return rows
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
-def _row(group: str, what: str, rate: float, unit: str, vs_baseline: Optional[float],
-         vs_limit: Optional[float]) -> Dict:
-    return {"group": group, "what": what, "rate": rate, "unit": unit, "vs_baseline": vs_baseline,
-            "vs_limit": vs_limit}
 
 
 def run_benchmark(video: Optional[Path] = None, repeats: int = BENCHMARK_DEFAULTS.repeats,
@@ -408,9 +356,9 @@ def run_benchmark(video: Optional[Path] = None, repeats: int = BENCHMARK_DEFAULT
     memory rows for generated videos of `memory_minutes` minutes when given; batch-inference and
     precision rows when `inference` holds run_inference_benchmark's arguments (device and repeats
     are these); cache-fill rows on `phone_clips` generated phone-like clips when > 0; backbone-choice
-    rows for `backbones` (benchmark_backbones.py) at `backbone_sizes` when given; motion-window rows
-    (benchmark_motion_window.py) for the videos in `motion_window_dir`; first-run rows (train.py from an empty
-    cache, benchmark_cache.py) on `first_run` generated phone clips, kept in `first_run_dir` when given, and
+    rows for `backbones` (backbones.py) at `backbone_sizes` when given; motion-window rows
+    (motion_window.py) for the videos in `motion_window_dir`; first-run rows (train.py from an empty
+    cache, cache.py) on `first_run` generated phone clips, kept in `first_run_dir` when given, and
     fine-tuning rows (the same with the backbone trained, 2 epochs) on `finetune_run` generated 640x360 clips;
     raw-video rows (the cache filled for `raw_avis` generated raw AVIs, default decoder vs the one that reads them).
     core=False leaves out the decoding, isolation, backbone and head rows."""
@@ -425,38 +373,37 @@ def run_benchmark(video: Optional[Path] = None, repeats: int = BENCHMARK_DEFAULT
         if memory_minutes:
             rows += memory_rows(memory_minutes, Path(tmp), input_size)
         if phone_clips:
-            from pipeline.benchmark_cache import cache_fill_rows
+            from pipeline.benchmarks.cache import cache_fill_rows
 
             backbone = create_backbone("efficientnet_lite0", input_size=input_size)
             rows += cache_fill_rows(backbone, Path(tmp), phone_clips, BENCHMARK_DEFAULTS.phone_seconds,
-                                    BENCHMARK_DEFAULTS.inference_workers, _row)
+                                    BENCHMARK_DEFAULTS.inference_workers)
         if raw_avis:
-            from pipeline.benchmark_cache import raw_avi_rows
+            from pipeline.benchmarks.cache import raw_avi_rows
 
             backbone = create_backbone("efficientnet_lite0", input_size=input_size)
-            rows += raw_avi_rows(backbone, Path(tmp) / "raw", raw_avis, BENCHMARK_DEFAULTS.inference_workers, _row)
+            rows += raw_avi_rows(backbone, Path(tmp) / "raw", raw_avis, BENCHMARK_DEFAULTS.inference_workers)
         if first_run or finetune_run:
-            from pipeline.benchmark_cache import first_training_rows, make_phone_set
+            from pipeline.benchmarks.cache import first_training_rows, make_phone_set
 
             folder = first_run_dir or Path(tmp) / "first-run"
         if first_run:
             runs = Path(tmp) / "first-run-output"  # lists, cache, logs, checkpoints: always from empty
             runs.mkdir()
-            rows += first_training_rows(runs, make_phone_set(folder, first_run), _row)
+            rows += first_training_rows(runs, make_phone_set(folder, first_run))
         if finetune_run:
             runs = Path(tmp) / "finetune-output"
             runs.mkdir()
             clips = make_phone_set(folder / "360p", finetune_run, sizes=[(640, 360)])
-            rows += first_training_rows(runs, clips, _row, extra=FINETUNE_ARGS, group="fine-tuning")
+            rows += first_training_rows(runs, clips, extra=FINETUNE_ARGS, group="fine-tuning")
     if backbones:
-        from pipeline.benchmark_backbones import backbone_choice_rows
+        from pipeline.benchmarks.backbones import backbone_choice_rows
 
-        rows += backbone_choice_rows(backbones, backbone_sizes, torch_device,
-                                     lambda fn: best_time(fn, repeats), _row)
+        rows += backbone_choice_rows(backbones, backbone_sizes, torch_device, repeats)
     if motion_window_dir is not None:
-        from pipeline.benchmark_motion_window import motion_window_rows
+        from pipeline.benchmarks.motion_window import motion_window_rows
 
-        rows += motion_window_rows(motion_window_dir, lambda fn: best_time(fn, repeats), _row)
+        rows += motion_window_rows(motion_window_dir, repeats)
     if inference is not None:
         rows += run_inference_benchmark(**inference, repeats=repeats, device=device, input_size=input_size)
     machine = {
@@ -467,20 +414,3 @@ def run_benchmark(video: Optional[Path] = None, repeats: int = BENCHMARK_DEFAULT
         "video": f"{Path(source).name}: {meta.width}x{meta.height}, {meta.num_frames} frames, {meta.fps:.2f} fps",
     }
     return {"machine": machine, "rows": rows}
-
-
-def format_markdown(result: Dict) -> str:
-    """The machine line and one Markdown table row per measurement."""
-    m = result["machine"]
-    lines = [
-        f"Machine: {m['cpu']}, {m['cores']} threads, device {m['device']}, torch {m['torch']}. Video: {m['video']}.",
-        "",
-        "| group | what | rate | spread (min-max) | vs baseline | vs limit |",
-        "|---|---|---|---|---|---|",
-    ]
-    for r in result["rows"]:
-        base = f"{r['vs_baseline']:.2f}x" if r["vs_baseline"] is not None else ""
-        limit = f"{r['vs_limit']:.2f}x" if r["vs_limit"] is not None else ""
-        rate = f"{r['rate']:.3g}" if r["rate"] < 10 else f"{r['rate']:.1f}"
-        lines.append(f"| {r['group']} | {r['what']} | {rate} {r['unit']} | {r.get('spread', '')} | {base} | {limit} |")
-    return "\n".join(lines)

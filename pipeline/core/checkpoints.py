@@ -1,5 +1,8 @@
 """Loading checkpoints without running code: every checkpoint this project reads goes through here.
 
+`load_checkpoint` reads the file; `load_classifier_module` builds the trained VideoClassifierModule from
+it (what predict.py, the Python API, evaluate.py, export.py and the benchmarks load).
+
 A checkpoint is a pickle, and unpickling may call any function the file names. `load_checkpoint`
 always passes `weights_only=True` explicitly (so neither an old torch default nor
 TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 can turn it off): tensors, containers, strings and numbers load,
@@ -11,6 +14,7 @@ predict.py, `--trust_checkpoint true` for train.py). A file that is not a checkp
 from __future__ import annotations
 
 import contextlib
+import inspect
 import pickle
 import re
 from pathlib import Path
@@ -18,6 +22,7 @@ from typing import Any, Dict, List, Union
 
 import torch
 
+from pipeline.core.module import VideoClassifierModule
 from pipeline.errors import InputError
 
 # The project's own plain-data types a checkpoint may hold besides tensors, containers, strings and
@@ -60,6 +65,31 @@ def load_checkpoint(path: Union[str, Path], map_location: Any = "cpu", trust: bo
     if not isinstance(state, dict) or "state_dict" not in state:
         raise InputError(f"{path}: not a checkpoint of a trained model (it holds no state_dict)")
     return state
+
+
+
+def load_classifier_module(checkpoint: Union[str, Path], map_location: Any = "cpu",
+                           trust_checkpoint: bool = False) -> VideoClassifierModule:
+    """A trained classifier module from its checkpoint alone, no config and no network needed.
+
+    The file is read as plain data only (`load_checkpoint`), and the model is built
+    from its hyperparameters here, never by a class or function the file names; the backbone is
+    built without its pretrained weights: the checkpoint holds them. `trust_checkpoint=True`
+    loads a file that needs more than plain data, which can run code: only for a trusted origin.
+    """
+    state = load_checkpoint(checkpoint, map_location, trust=trust_checkpoint)
+    accepted = set(inspect.signature(VideoClassifierModule.__init__).parameters) - {"self"}
+    hparams = {k: v for k, v in (state.get("hyper_parameters") or {}).items() if k in accepted}
+    hparams.setdefault("class_names", state.get("class_names"))
+    try:
+        model = VideoClassifierModule(**{**hparams, "weights": "none"})
+        model.on_load_checkpoint(state)
+        model.load_state_dict(state["state_dict"])
+    except (TypeError, ValueError, KeyError, RuntimeError) as exc:
+        cause = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise InputError(f"{checkpoint}: not a checkpoint of this recognizer ({cause})") from exc
+    tensor = next((t for t in state["state_dict"].values() if isinstance(t, torch.Tensor)), None)
+    return (model.to(tensor.device) if tensor is not None else model).eval()
 
 
 def _unsafe_globals(path: Path, exc: Exception) -> str:
