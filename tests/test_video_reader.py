@@ -237,22 +237,22 @@ def test_error_is_picklable():
 
 
 def test_auto_and_default_backend(index_video):
-    assert DEFAULT_BACKEND == "decord" and set(BACKENDS) == {"decord", "opencv", "pyav", "nvdec"}
-    expected = "decord" if "decord" in ALL else ALL[0]
+    assert DEFAULT_BACKEND == "pyav" and set(BACKENDS) == {"decord", "opencv", "pyav", "nvdec"}
+    expected = "pyav" if "pyav" in ALL else ALL[0]
     assert open_video(index_video).name == expected
     assert read_meta(index_video, "pyav").num_frames == 50
 
 
 def test_missing_backend_falls_back_with_warning(index_video, monkeypatch):
     real = video_reader._installed
-    monkeypatch.setattr(video_reader, "_installed", lambda name: name != "decord" and real(name))
-    assert "decord" not in video_reader.available_backends()
-    with pytest.warns(UserWarning, match="'decord'.*'opencv'"):
-        reader = open_video(index_video, "decord")
-    assert reader.name == "opencv"
+    monkeypatch.setattr(video_reader, "_installed", lambda name: name != "pyav" and real(name))
+    assert "pyav" not in video_reader.available_backends()
+    with pytest.warns(UserWarning, match="'pyav'.*'decord'"):
+        reader = open_video(index_video, "pyav")
+    assert reader.name == "decord"
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert open_video(index_video, "auto").name == "opencv"
+        assert open_video(index_video, "auto").name == "decord"
     monkeypatch.setattr(video_reader, "_installed", lambda name: name == "pyav")
     with pytest.warns(UserWarning, match="'opencv'.*'pyav'"):
         assert open_video(index_video, "opencv").name == "pyav"

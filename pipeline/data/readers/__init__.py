@@ -1,6 +1,6 @@
 """Read exactly the frames asked for from a video file, as RGB uint8, with honest metadata.
 
-One interface (`VideoReader`), three CPU backends (decord, OpenCV, PyAV) and an optional GPU one
+One interface (`VideoReader`), three CPU backends (PyAV, decord, OpenCV) and an optional GPU one
 (nvdec: NVIDIA's hardware decoder through torchcodec, used only when asked for by name). A frame index always means
 "the i-th frame the decoder outputs, in presentation order", and `meta.num_frames` counts the
 frames that backend can actually decode: container headers lie (a cinepak AVI that claims 444
@@ -22,7 +22,10 @@ The files:
                        says whether a file's timestamps can be trusted for seeking.
     decord_backend.py  DecordReader: batched seeking where timestamps are trusted, else forward.
     opencv_backend.py  OpenCVReader: always forward (grab/retrieve), reopening to rewind.
-    pyav_backend.py    PyAVReader: keyframe seeking on trusted timestamps, else forward decoding.
+    pyav_backend.py    PyAVReader: the read plan on trusted timestamps (seeks to other GOPs only, skips
+                       frames nothing needs), else forward decoding. `auto`'s first choice: the
+                       cheapest on every kind of file measured (docs/benchmarks.md).
+    read_plan.py       the seek rule and keyframe bookkeeping the PyAV reader follows.
     nvdec_backend.py   NvdecReader: decoding and resizing on the GPU (pip install -e ".[gpu]"); files
                        it refuses go to a CPU decoder. Not yet run on a GPU.
     isolated.py        IsolatedReader: any backend, decoding in a child process, so a decoder that
@@ -91,8 +94,8 @@ __all__ = [
 
 T = TypeVar("T")
 
-DEFAULT_BACKEND = "decord"
-_AUTO_ORDER = ("decord", "opencv", "pyav")
+DEFAULT_BACKEND = "pyav"  # it alone can skip the frames a clip does not need: measured cheapest (issue 22)
+_AUTO_ORDER = ("pyav", "decord", "opencv")
 _MODULES = {"decord": "decord", "opencv": "cv2", "pyav": "av", "nvdec": "torchcodec"}
 _OPT_IN = ("nvdec",)  # used only when asked for by name: "auto" picks it once measured faster (issue 8)
 _NOT_RETRIED = ("not_found", "empty_file", "index_out_of_range")  # no other decoder changes these
@@ -155,7 +158,7 @@ def open_video(
     timeout: float = DEFAULT_DECODE_TIMEOUT,
     threads: int = DEFAULT_THREADS,
 ) -> VideoReader:
-    """Open `path` with `backend`: "auto" (decord if installed, else opencv, else pyav), a name from
+    """Open `path` with `backend`: "auto" (pyav if installed, else decord, else opencv), a name from
     `BACKENDS`, or a custom `VideoReader` subclass as "package.module:ClassName".
 
     `isolated` decodes in a child process (see `isolated.py`), so that a decoder that crashes or
