@@ -58,7 +58,7 @@ def main(argv: List[str]) -> int:
     parser.add_argument("--only-raw-avis", action="store_true", help="only the raw-video rows")
     parser.add_argument("--first-run", type=int, default=0, metavar="CLIPS",
                         help="first-run rows: scripts/train.py --config configs/list.yaml from an empty cache on this "
-                             "many generated phone-like clips (64: like the set of issue 8), seconds and peak memory")
+                             "many generated phone-like clips (e.g. 64), seconds and peak memory")
     parser.add_argument("--first-run-dir", type=Path, default=None,
                         help="keep the first run's generated clips here and reuse them (default: a temporary folder)")
     parser.add_argument("--finetune-run", type=int, default=0, metavar="CLIPS",

@@ -8,7 +8,7 @@ default rate, in loader workers as training runs it, with the peak memory of the
 decoding children.
 
 `first_training_rows` goes one step further, as a user would: `scripts/train.py` from an empty cache on
-a generated phone set (`make_phone_set`: 64 clips of 10-26 s like the set issue 8 measured), end to end,
+a generated phone set (`make_phone_set`: 64 clips of 10-26 s), end to end,
 with the peak memory of its whole process tree.
 """
 from __future__ import annotations
@@ -58,8 +58,8 @@ def make_phone_clip(path: Path, seconds: float, width: int, height: int, fps: fl
 
 
 def phone_set_seconds(clips: int) -> List[float]:
-    """Durations of a phone set like the one issue 8 measured (64 clips of 10-26 s, 28,700 frames): 10-26 s,
-    most of them short (the golden-ratio sequence, squared), about 29,500 frames at 30 fps for 64 clips."""
+    """Durations of a phone set of `clips` clips: 10-26 s, most of them short (the golden-ratio sequence,
+    squared), about 29,500 frames at 30 fps for 64 clips."""
     return [round(10 + 16 * ((i * 0.6180339887) % 1) ** 2, 2) for i in range(clips)]
 
 
