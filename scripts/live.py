@@ -1,0 +1,93 @@
+"""Label a camera or network stream as it plays: one JSON record a line, flushed as it is produced.
+
+    python scripts/live.py --ckpt model.ckpt --source rtsp://camera/stream --output events.jsonl
+    python scripts/live.py --ckpt model.ckpt --source 0                         # the first camera
+    ffmpeg -i input -c copy -f mpegts - | python scripts/live.py --ckpt model.ckpt --source -
+    python scripts/live.py --ckpt model.ckpt --source match.mp4 --realtime --events-only
+
+The windows, probabilities and events are predict.py --timeline's (same --window, --stride,
+--threshold, --min-duration, --merge-gap, --event-classes), computed as frames arrive. A source that
+fails or stalls for --stall-timeout seconds is reopened with backoff (a gap record); the end of a file
+or of standard input, SIGINT or SIGTERM end the run with a summary record.
+
+Exit status:
+  0  the streams ended, or the run was stopped (SIGINT/SIGTERM): the summary was written
+  2  a wrong option
+  4  a source cannot be opened (no such file, unreachable URL, no camera) or the checkpoint is unusable
+  5  the output cannot be written
+  1  a bug (the traceback is printed)
+"""
+from __future__ import annotations
+
+import argparse
+from typing import List, Optional
+
+from models.backbones import PRECISIONS
+from pipeline.errors import EXIT_OK, run_script
+from pipeline.inference.timeline import TimelineOptions
+from pipeline.live.runner import LiveOptions, run_live
+
+# Defaults live in the library's option classes; the parser only shows them.
+LIVE = LiveOptions()
+TIMELINE = TimelineOptions()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     allow_abbrev=False)
+    parser.add_argument("--ckpt", required=True, help="a checkpoint written by scripts/train.py")
+    parser.add_argument("--source", required=True, action="append",
+                        help="a camera index (0), a URL FFmpeg opens (rtsp://, udp://, srt://, rtmp://, http(s)://, "
+                             "HLS), a video file, or - for MPEG-TS on standard input; give it again for more streams")
+    parser.add_argument("--output", default=None, help="JSON-lines file the records are appended to "
+                                                       "(default: standard output)")
+    parser.add_argument("--events-only", action="store_true", help="leave out the window records")
+    parser.add_argument("--realtime", action="store_true",
+                        help="read a file at its own pace, not as fast as it decodes")
+    parser.add_argument("--fps", type=float, default=LIVE.fps, help="frame rate to assume (default: the stream's)")
+    parser.add_argument("--stall-timeout", type=float, default=LIVE.stall_timeout,
+                        help="seconds without data before a network source or camera is reopened (and to open it)")
+    parser.add_argument("--max-backoff", type=float, default=LIVE.max_backoff,
+                        help="longest wait between two reopening attempts, seconds")
+    parser.add_argument("--queue-frames", type=int, default=LIVE.queue_frames,
+                        help="sampled frames a stream may have waiting for the CNN before the oldest is dropped")
+    parser.add_argument("--batch-size", type=int, default=LIVE.batch_size, help="frames per CNN batch, all streams")
+    parser.add_argument("--log-every", type=float, default=LIVE.log_every, help="seconds between log lines")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "gpu"],
+                        help="auto: the GPU when there is one, with mixed precision")
+    parser.add_argument("--backbone-precision", default=None, choices=PRECISIONS,
+                        help="the CNN's precision (default: the checkpoint's)")
+    parser.add_argument("--trust-checkpoint", action="store_true",
+                        help="load a checkpoint that holds more than plain data (only one you made or trust)")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of any failure")
+    timeline = parser.add_argument_group("windows and events (as predict.py --timeline)")
+    timeline.add_argument("--window", type=float, default=TIMELINE.window, help="window length, seconds")
+    timeline.add_argument("--stride", type=float, default=TIMELINE.stride, help="seconds between window starts")
+    timeline.add_argument("--threshold", type=float, default=TIMELINE.threshold,
+                          help="probability that makes a window an event (default: a two-class checkpoint's "
+                               "operating threshold, else 0.5)")
+    timeline.add_argument("--min-duration", type=float, default=TIMELINE.min_duration,
+                          help="events shorter than this are not reported (s)")
+    timeline.add_argument("--merge-gap", type=float, default=TIMELINE.merge_gap,
+                          help="join event segments closer than this (s)")
+    timeline.add_argument("--event-classes", nargs="+", default=None, help="classes to find (default: all)")
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    options = LiveOptions(
+        sources=tuple(args.source), realtime=args.realtime, fps=args.fps, stall_timeout=args.stall_timeout,
+        max_backoff=args.max_backoff, queue_frames=args.queue_frames, batch_size=args.batch_size,
+        events_only=args.events_only, log_every=args.log_every,
+        timeline=TimelineOptions(window=args.window, stride=args.stride, threshold=args.threshold,
+                                 min_duration=args.min_duration, merge_gap=args.merge_gap,
+                                 event_classes=tuple(args.event_classes) if args.event_classes else None),
+    )
+    run_live(args.ckpt, options, output=args.output, device=args.device, backbone_precision=args.backbone_precision,
+             trust_checkpoint=args.trust_checkpoint)
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    run_script(main)
