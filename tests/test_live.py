@@ -30,7 +30,7 @@ from pipeline.inference.api import Recognizer
 from pipeline.inference.timeline import TimelineOptions, find_events, window_frames, window_indices
 from pipeline.live.events import EventTracker
 from pipeline.live.frame_queue import FrameItem
-from pipeline.live.runner import LiveOptions, LiveRun, stream_records
+from pipeline.live.runner import LiveOptions, LiveRun
 from pipeline.live.sources import SourceError
 from pipeline.live.windows import SegmentWindows
 
@@ -98,7 +98,9 @@ def _assert_matches_timeline(records: List[Dict[str, Any]], timeline, class_name
 
 
 def _run(rec: Recognizer, sources, **options) -> List[Dict[str, Any]]:
-    return list(stream_records(rec.model, sources, LiveOptions(timeline=TIMELINE, **options), device="cpu"))
+    """The records of the Python API's stream (scripts/live.py's run)."""
+    return list(rec.stream(sources, window=TIMELINE.window, stride=TIMELINE.stride, threshold=TIMELINE.threshold,
+                           min_duration=TIMELINE.min_duration, merge_gap=TIMELINE.merge_gap, **options))
 
 
 # ---------------------------------------------------------------------- windows and events, no model

@@ -5,19 +5,22 @@
     rec.predict("clip.mp4")                          # Prediction: label, probabilities, frames, timing
     rec.predict_many(["a.mp4", "videos/"])           # the rows scripts/predict.py writes for them
     rec.timeline("match.mp4", window=2.0, stride=0.5)  # Timeline: windows, events, .write(folder)
+    for record in rec.stream("rtsp://camera/stream"):  # live: the records scripts/live.py writes
+        ...
 
 Everything is scripts/predict.py's own code: its options and their defaults (PredictOptions,
 TimelineOptions), loading (pipeline.core.checkpoints: never runs code from the file unless
 `trust_checkpoint=True`), sampling and decoding (pipeline.inference.datasets), the model's
 predict_step and the output rows; pipeline.inference.engine runs them in this process on one
-device instead of through Lightning's Trainer (no DDP, no output file, no resuming).
+device instead of through Lightning's Trainer (no DDP, no output file, no resuming). `stream` is
+scripts/live.py's run (pipeline.live) with this loaded model.
 """
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -32,6 +35,15 @@ from pipeline.inference.timeline_output import complete_timeline_row
 
 _DEFAULTS = {f.name: f.default for f in fields(PredictOptions)}  # the one place they live is PredictOptions
 _TIMELINE = TimelineOptions()
+_LIVE: Dict[str, Any] = {}  # scripts/live.py's defaults (pipeline.live.runner.LiveOptions), read on first use
+
+
+def _live_default(name: str) -> Any:
+    if not _LIVE:
+        from pipeline.live.runner import LiveOptions
+
+        _LIVE.update({f.name: f.default for f in fields(LiveOptions)})
+    return _LIVE[name]
 
 
 class UnreadableVideoError(InputError):
@@ -182,6 +194,39 @@ class Recognizer:
                                                      self._top_k(options), self.model.threshold)
         return Timeline(path, self.class_names, times, probs, events, row, timeline, round(decode, 6),
                         round(model, 6))
+
+    def stream(
+        self,
+        source: Union[str, int, os.PathLike, Sequence[Union[str, int, os.PathLike]]],
+        window: float = _TIMELINE.window,
+        stride: float = _TIMELINE.stride,
+        threshold: Optional[float] = _TIMELINE.threshold,
+        min_duration: float = _TIMELINE.min_duration,
+        merge_gap: float = _TIMELINE.merge_gap,
+        event_classes: Optional[Sequence[str]] = _TIMELINE.event_classes,
+        *,
+        realtime: Optional[bool] = None,
+        fps: Optional[float] = None,
+        stall_timeout: Optional[float] = None,
+        queue_frames: Optional[int] = None,
+        events_only: Optional[bool] = None,
+    ) -> Iterator[Dict[str, Any]]:
+        """Label a live source as it plays, as scripts/live.py does (same options; None: its default): an
+        iterator of its records (dicts: `window`, `event_start`, `event_end`, `gap`, and `summary` last).
+        `source`: a camera index, a URL FFmpeg opens, a file, "-" (MPEG-TS on stdin), or a list of them (one
+        CNN batch serves all; records then carry `stream`). Leaving the loop ends the run. The first record
+        asked for raises SourceError (an InputError) when a source cannot be opened."""
+        from pipeline.live.runner import LiveOptions, stream_records
+
+        sources = [source] if isinstance(source, (str, int, os.PathLike)) else list(source)
+        given = {"realtime": realtime, "fps": fps, "stall_timeout": stall_timeout, "queue_frames": queue_frames,
+                 "events_only": events_only}
+        options = LiveOptions(
+            timeline=TimelineOptions(window, stride, threshold, min_duration, merge_gap,
+                                     tuple(event_classes) if event_classes else None),
+            **{k: _live_default(k) if v is None else v for k, v in given.items()})
+        return stream_records(self.model, [os.fspath(s) if not isinstance(s, int) else str(s) for s in sources],
+                              options, device=self.device, precision=self.precision)
 
     # ------------------------------------------------------------------ the loop
 

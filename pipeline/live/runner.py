@@ -321,17 +321,18 @@ def load_live_model(checkpoint: str, backbone_precision: Optional[str] = None, t
                                      backbone_precision=backbone_precision, trust_checkpoint=trust_checkpoint))
 
 
-def stream_records(model: Any, sources: Sequence[str], options: LiveOptions, device: str = "auto",
+def stream_records(model: Any, sources: Sequence[str], options: LiveOptions, device: Any = "auto",
                    precision: Optional[str] = None) -> Iterator[Dict[str, Any]]:
     """The records of a live run over `sources` with a loaded classifier module, as an iterator;
-    closing it (or leaving a for loop) ends the run."""
+    closing it (or leaving a for loop) ends the run. `device`: a --device or a torch.device."""
     from dataclasses import replace
 
     from pipeline.inference.batch import precision_for
 
     options = replace(options, sources=tuple(str(s) for s in sources))
-    torch_dev = torch_device(device)
-    run = LiveRun(model, options, torch_dev, precision or precision_for(PredictOptions("", (), "", device=device)))
+    torch_dev = device if isinstance(device, torch.device) else torch_device(device)
+    name = "gpu" if torch_dev.type == "cuda" else "cpu"
+    run = LiveRun(model, options, torch_dev, precision or precision_for(PredictOptions("", (), "", device=name)))
     records = run.records()
     try:
         yield from records
