@@ -24,6 +24,7 @@ from dataclasses import fields
 from typing import List, Optional, Union
 
 from models.backbones import PRECISIONS
+from pipeline.data.sampling import SAMPLING_MODES
 from pipeline.errors import run_script
 from pipeline.inference import PredictOptions, TimelineOptions, format_summary, predict
 
@@ -41,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output", required=True, help="the table to write (.csv, or .jsonl)")
     parser.add_argument("--format", choices=["csv", "jsonl"], default=None, help="default: from --output's suffix")
     parser.add_argument("--clips", type=int, default=None, help="clips per video, probabilities averaged")
+    parser.add_argument("--sampling-mode", choices=SAMPLING_MODES, default=None,
+                        help="efficient: each frame snapped to the nearest keyframe (less decoding); "
+                             "default: the checkpoint's (docs/inference.md)")
     parser.add_argument("--top-k", type=int, default=DEFAULTS["top_k"])
     parser.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"])
     parser.add_argument("--workers", type=int, default=DEFAULTS["num_workers"], help="DataLoader workers (decoders)")
@@ -102,6 +106,7 @@ def parse_args(argv: Optional[List[str]] = None) -> PredictOptions:
         output=args.output,
         format=args.format,
         clips=args.clips,
+        sampling_mode=args.sampling_mode,
         top_k=args.top_k,
         batch_size=args.batch_size,
         num_workers=args.workers,

@@ -66,6 +66,7 @@ class VideoDataModule(pl.LightningDataModule):
         test_clips: int = SAMPLING_DEFAULTS.num_clips,
         pad: str = SAMPLING_DEFAULTS.pad,
         temporal_jitter: float = SAMPLING_DEFAULTS.temporal_jitter,
+        sampling_mode: str = SAMPLING_DEFAULTS.mode,
         cache_views: Sequence[str] = DEFAULT_VIEWS,
         feature_noise: float = 0.0,
         backend: str = "auto",
@@ -101,6 +102,10 @@ class VideoDataModule(pl.LightningDataModule):
             temporal_jitter: in training, each clip of the "segment" sampler covers a random part of
                 the video, its length a fraction drawn from [1 - temporal_jitter, 1], at a random offset
                 (speed and phase jitter); 0: the whole video. Evaluation is unchanged.
+            sampling_mode: "exact" (the sampler's frames) or "efficient" (each moved to the nearest
+                keyframe, where the decoder knows them: far less decoding on long-GOP files, fewer distinct
+                frames per clip; docs/inference.md). Stored in the checkpoint, so predict.py samples the same
+                way. Frames decoded for a clip follow it; the feature cache stores the frames its rate picks.
             cache_views: spatial views of each frame that training draws from, one per clip per epoch:
                 "plain", "flip" (mirrored), "zoom" (centre 80%), "left" / "right" (the left / right 80% of
                 the width), cut from the decoded frame (the motion window under the "motion" fit) before the
@@ -160,8 +165,10 @@ class VideoDataModule(pl.LightningDataModule):
         )
         self.cache_views = check_views(cache_views)
         self.feature_noise = check_feature_noise(feature_noise)
-        self.train_sampler: ClipSampler = build_sampler(sampler, clip_len, 1, frame_stride, pad, temporal_jitter)
-        self.eval_sampler: ClipSampler = build_sampler(sampler, clip_len, test_clips, frame_stride, pad)
+        self.train_sampler: ClipSampler = build_sampler(sampler, clip_len, 1, frame_stride, pad, temporal_jitter,
+                                                        sampling_mode)
+        self.eval_sampler: ClipSampler = build_sampler(sampler, clip_len, test_clips, frame_stride, pad,
+                                                       mode=sampling_mode)
         self.preprocessing: Optional[Preprocessing] = None  # set by attach_model
         self.feature_extractor: Optional[Backbone] = None  # set by attach_model
         self.datasets: Dict[str, Dataset] = {}

@@ -33,12 +33,12 @@ def _worker_rng() -> np.random.Generator:
 
 
 def clip_indices(sampler: ClipSampler, num_frames: int, training: bool,
-                 rng: Optional[np.random.Generator] = None) -> np.ndarray:
+                 rng: Optional[np.random.Generator] = None, key_frames: Optional[Sequence[int]] = None) -> np.ndarray:
     """Frame indices of every clip the sampler takes from a video: int64 [K,T]. Training draws from
-    `rng` (default: a new `_worker_rng()`)."""
+    `rng` (default: a new `_worker_rng()`); the "efficient" sampling mode snaps to `key_frames`."""
     if training and rng is None:
         rng = _worker_rng()
-    clips = sampler(num_frames, training=training, rng=rng if training else None)
+    clips = sampler(num_frames, training=training, rng=rng if training else None, key_frames=key_frames)
     return np.asarray([clip.indices for clip in clips], dtype=np.int64)
 
 
@@ -68,7 +68,7 @@ def read_clips(
     """
 
     def read(reader: VideoReader) -> Tuple[VideoMeta, np.ndarray, np.ndarray]:
-        indices = clip_indices(sampler, reader.meta.num_frames, training, rng)
+        indices = clip_indices(sampler, reader.meta.num_frames, training, rng, reader.meta.key_frames)
         # Decode each distinct frame once, even when clips overlap or padding repeats frames.
         unique, inverse = np.unique(indices, return_inverse=True)
         if view == PLAIN:

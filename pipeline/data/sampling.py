@@ -8,17 +8,24 @@ a clip are padded by a stated policy, never dropped:
 
     loop:        0, 1, ..., n-1, 0, 1, ...
     repeat_last: 0, 1, ..., n-1, n-1, n-1, ...
+
+Sampling modes (MMAction2 has the same pair, "accurate" and "efficient"): "exact" takes the frames the
+sampler computes; "efficient" moves each to the nearest keyframe of the video, where the decoder knows
+them (`VideoMeta.key_frames`; files without, such as AVIs, are sampled exactly), so that decoding a clip
+costs one keyframe per distinct frame instead of the GOPs before each frame. A clip then holds as many
+distinct frames as the video has keyframes near its segments: fewer on long-GOP files.
 """
 
 from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
 PAD_POLICIES = ("loop", "repeat_last")
+SAMPLING_MODES = ("exact", "efficient")
 
 
 @dataclass(frozen=True)
@@ -31,6 +38,7 @@ class SamplingDefaults:
     num_clips: int = 1
     pad: str = "loop"
     temporal_jitter: float = 0.0  # segment sampler, training only: see SegmentSampler
+    mode: str = "exact"  # or "efficient": frames snapped to the nearest keyframes (module docstring)
 
 
 SAMPLING_DEFAULTS = SamplingDefaults()
@@ -44,6 +52,16 @@ class ClipInfo:
     clip_index: int
     num_clips: int
     padded: bool
+
+
+def snap_to_keyframes(indices: Sequence[int], key_frames: Sequence[int]) -> list[int]:
+    """Each index moved to the nearest of the sorted `key_frames` (a tie goes to the earlier one)."""
+    keys = np.asarray(key_frames, dtype=np.int64)
+    wanted = np.asarray(indices, dtype=np.int64)
+    after = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+    before = np.maximum(after - 1, 0)
+    take_before = np.abs(wanted - keys[before]) <= np.abs(keys[after] - wanted)
+    return np.where(take_before, keys[before], keys[after]).tolist()
 
 
 def pad_indices(indices: list[int], clip_len: int, pad: str) -> list[int]:
@@ -64,7 +82,9 @@ class ClipSampler(abc.ABC):
     name: str = ""
 
     def __init__(self, clip_len: int, num_clips: int = SAMPLING_DEFAULTS.num_clips,
-                 pad: str = SAMPLING_DEFAULTS.pad) -> None:
+                 pad: str = SAMPLING_DEFAULTS.pad, mode: str = SAMPLING_DEFAULTS.mode) -> None:
+        if mode not in SAMPLING_MODES:
+            raise ValueError(f"unknown sampling mode {mode!r}; valid: {SAMPLING_MODES}")
         if int(clip_len) != clip_len or clip_len < 1:
             raise ValueError(f"clip_len must be a positive integer, got {clip_len!r}")
         if int(num_clips) != num_clips or num_clips < 1:
@@ -74,11 +94,14 @@ class ClipSampler(abc.ABC):
         self.clip_len = int(clip_len)
         self.num_clips = int(num_clips)
         self.pad = pad
+        self.mode = mode
 
     def __call__(
-        self, num_frames: int, training: bool, rng: np.random.Generator | None = None
+        self, num_frames: int, training: bool, rng: np.random.Generator | None = None,
+        key_frames: Optional[Sequence[int]] = None,
     ) -> list[ClipInfo]:
-        """One random clip when `training` (drawn from `rng`), else `num_clips` deterministic clips."""
+        """One random clip when `training` (drawn from `rng`), else `num_clips` deterministic clips; in the
+        "efficient" mode each frame moved to the nearest of the video's `key_frames` (when given)."""
         if int(num_frames) != num_frames or num_frames < 1:
             raise ValueError(f"num_frames must be a positive integer, got {num_frames!r}")
         num_frames = int(num_frames)
@@ -91,6 +114,8 @@ class ClipSampler(abc.ABC):
         for k, indices in enumerate(raw):
             padded = len(indices) < self.clip_len
             indices = pad_indices(indices, self.clip_len, self.pad)
+            if self.mode == "efficient" and key_frames:
+                indices = snap_to_keyframes(indices, key_frames)
             clips.append(ClipInfo(tuple(int(i) for i in indices), k, len(raw), padded))
         return clips
 
@@ -104,7 +129,10 @@ class ClipSampler(abc.ABC):
 
     def to_config(self) -> dict[str, Any]:
         """Name and parameters, JSON-serialisable; `sampler_from_config` rebuilds the sampler."""
-        return {"name": self.name, "clip_len": self.clip_len, "num_clips": self.num_clips, "pad": self.pad}
+        config = {"name": self.name, "clip_len": self.clip_len, "num_clips": self.num_clips, "pad": self.pad}
+        if self.mode != "exact":  # absent when exact, so that configs written before modes existed stay the same
+            config["mode"] = self.mode
+        return config
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.to_config().items() if k != "name")
@@ -133,8 +161,8 @@ class SegmentSampler(ClipSampler):
     name = "segment"
 
     def __init__(self, clip_len: int, num_clips: int = SAMPLING_DEFAULTS.num_clips, pad: str = SAMPLING_DEFAULTS.pad,
-                 jitter: float = SAMPLING_DEFAULTS.temporal_jitter) -> None:
-        super().__init__(clip_len, num_clips, pad)
+                 jitter: float = SAMPLING_DEFAULTS.temporal_jitter, mode: str = SAMPLING_DEFAULTS.mode) -> None:
+        super().__init__(clip_len, num_clips, pad, mode)
         if not 0.0 <= float(jitter) < 1.0:
             raise ValueError(f"temporal_jitter must be in [0, 1), got {jitter!r}")
         self.jitter = float(jitter)
@@ -178,8 +206,9 @@ class RandomWindowSampler(ClipSampler):
     name = "window"
 
     def __init__(self, clip_len: int, num_clips: int = SAMPLING_DEFAULTS.num_clips,
-                 stride: int = SAMPLING_DEFAULTS.frame_stride, pad: str = SAMPLING_DEFAULTS.pad) -> None:
-        super().__init__(clip_len, num_clips, pad)
+                 stride: int = SAMPLING_DEFAULTS.frame_stride, pad: str = SAMPLING_DEFAULTS.pad,
+                 mode: str = SAMPLING_DEFAULTS.mode) -> None:
+        super().__init__(clip_len, num_clips, pad, mode)
         if int(stride) != stride or stride < 1:
             raise ValueError(f"stride must be a positive integer, got {stride!r}")
         self.stride = int(stride)
@@ -222,18 +251,19 @@ def build_sampler(
     stride: int = SAMPLING_DEFAULTS.frame_stride,
     pad: str = SAMPLING_DEFAULTS.pad,
     temporal_jitter: float = SAMPLING_DEFAULTS.temporal_jitter,
+    mode: str = SAMPLING_DEFAULTS.mode,
 ) -> ClipSampler:
     """A sampler by name: "segment" or "window" (`stride` applies to "window" only, `temporal_jitter`
-    to "segment" only: a window already starts at random)."""
+    to "segment" only: a window already starts at random), in sampling `mode` ("exact", "efficient")."""
     if name not in SAMPLERS:
         raise ValueError(f"unknown clip sampler {name!r}; valid: {sorted(SAMPLERS)}")
     if name == RandomWindowSampler.name:
         if temporal_jitter:
             raise ValueError(f"temporal_jitter={temporal_jitter} has no meaning for the {name!r} sampler")
-        return RandomWindowSampler(clip_len, num_clips=num_clips, stride=stride, pad=pad)
+        return RandomWindowSampler(clip_len, num_clips=num_clips, stride=stride, pad=pad, mode=mode)
     if stride != 1:
         raise ValueError(f"stride={stride} has no meaning for the {name!r} sampler")
-    return SegmentSampler(clip_len, num_clips=num_clips, pad=pad, jitter=temporal_jitter)
+    return SegmentSampler(clip_len, num_clips=num_clips, pad=pad, jitter=temporal_jitter, mode=mode)
 
 
 def sampler_from_config(cfg: dict[str, Any]) -> ClipSampler:

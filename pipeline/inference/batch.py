@@ -109,11 +109,14 @@ def reading_for(options: PredictOptions, model: pl.LightningModule) -> Tuple[Cli
 
 
 def clip_sampler_for(options: PredictOptions, sampling: Dict[str, Any]) -> ClipSampler:
-    """The checkpoint's evaluation sampler, with `clips` applied; a timeline takes one clip per window."""
+    """The checkpoint's evaluation sampler, with `clips` and `sampling_mode` applied; a timeline takes one
+    clip per window."""
     defaults = {"name": SAMPLING_DEFAULTS.sampler, "clip_len": SAMPLING_DEFAULTS.clip_len}
     config = dict(sampling.get("sampler") or defaults)
     if options.clips is not None:
         config["num_clips"] = options.clips
+    if options.sampling_mode is not None:
+        config["mode"] = options.sampling_mode
     if options.timeline is not None:
         config["num_clips"] = 1
     return sampler_from_config(config)

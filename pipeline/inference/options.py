@@ -12,6 +12,7 @@ from typing import Any, List, Optional, Sequence
 
 from models.backbones import PRECISIONS
 from pipeline.data.readers import DEFAULT_DECODE_TIMEOUT, fallback_order
+from pipeline.data.sampling import SAMPLING_MODES
 from pipeline.errors import EXIT_BAD_INPUT, EXIT_OK, EXIT_OUTPUT, EXIT_SOME_FAILED, EXIT_USAGE, UsageError
 from pipeline.inference.output import FORMATS
 from pipeline.inference.timeline import TimelineOptions
@@ -30,6 +31,7 @@ class PredictOptions:
     output: str
     format: Optional[str] = None  # "csv" | "jsonl"; default from the output's suffix
     clips: Optional[int] = None  # K clips per video; None: the checkpoint's
+    sampling_mode: Optional[str] = None  # "exact" | "efficient" (snapped to keyframes); None: the checkpoint's
     top_k: int = 5
     batch_size: int = 8
     num_workers: int = 2
@@ -53,6 +55,8 @@ class PredictOptions:
         problems = _number_problems(self)
         if self.format is not None and self.format not in FORMATS:
             problems.append(f"--format {self.format!r}: choose one of {', '.join(FORMATS)}")
+        if self.sampling_mode is not None and self.sampling_mode not in SAMPLING_MODES:
+            problems.append(f"--sampling-mode {self.sampling_mode!r}: choose one of {', '.join(SAMPLING_MODES)}")
         if self.device not in DEVICES:
             problems.append(f"--device {self.device!r}: choose one of {', '.join(DEVICES)}")
         if self.timeline is not None:
