@@ -169,3 +169,19 @@ def test_a_malformed_table_row_is_named(tmp_path):
     lst.write_text(lst.read_text() + "calm/s0_1.mp4,calm\n")
     with pytest.raises(AnnotationError, match=r"list.csv:38: malformed row .* 3 columns path,label,source"):
         read_list_file(lst, root)
+
+
+def test_the_data_module_and_train_py_take_group_by(tmp_path):
+    from pipeline.data.datamodule import VideoDataModule
+    from pipeline.training.cli import parse_config
+
+    root, lst = fight_like(tmp_path)
+    data = VideoDataModule(root=str(root), format="list", train_list=str(lst), group_by="source", num_folds=4,
+                           fold=1, val_fraction=0.25)
+    parts = [data.splits.train, data.splits.val, data.splits.test]
+    source = {r.path: r.path.stem.split("_")[0] for p in parts for r in p}
+    assert all(len(f) == 1 for f in sides(parts, source).values())
+    assert data.splits.summary().splitlines()[-1].startswith("groups")
+    config = parse_config(["--data.root", str(root), "--data.format", "list", "--data.train_list", str(lst),
+                           "--data.group_by", "source"])
+    assert config.data.group_by == "source"

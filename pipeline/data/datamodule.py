@@ -60,6 +60,7 @@ class VideoDataModule(pl.LightningDataModule):
         split_seed: int = SPLIT_DEFAULTS.seed,
         num_folds: Optional[int] = SPLIT_DEFAULTS.num_folds,
         fold: int = SPLIT_DEFAULTS.fold,
+        group_by: Optional[str] = None,
         clip_len: int = SAMPLING_DEFAULTS.clip_len,
         sampler: str = SAMPLING_DEFAULTS.sampler,
         frame_stride: int = SAMPLING_DEFAULTS.frame_stride,
@@ -90,6 +91,10 @@ class VideoDataModule(pl.LightningDataModule):
             num_folds / fold: k-fold cross-validation (scripts/crossval.py sets both): every video of
                 the dataset is pooled, fold `fold` of `num_folds` stratified folds is the test split,
                 and val is carved from the rest with `val_fraction`. null: the usual split.
+            group_by: which videos belong together (one source video, person or session) and stay on
+                one side of every split and fold: a column of a CSV list file (`path,label,source`: "source"),
+                or a regular expression searched in each path relative to `root` whose first group names the
+                group (`^(person[0-9]+)_`). null: each video alone (UCF101 and HMDB51 group their source videos).
             annotation_dir: folder with classInd.txt and train/testlist0N.txt for "ucf101"; with the
                 <class>_test_split<N>.txt files (testTrainMulti_7030_splits) for "hmdb51".
             ucf_split / hmdb_split: the official split (1, 2 or 3) of "ucf101" / "hmdb51"; val is carved
@@ -162,6 +167,7 @@ class VideoDataModule(pl.LightningDataModule):
             seed=split_seed,
             num_folds=num_folds,
             fold=fold,
+            group_by=group_by,
         )
         self.cache_views = check_views(cache_views)
         self.feature_noise = check_feature_noise(feature_noise)
