@@ -62,7 +62,7 @@ def compile_group_pattern(group_by: str) -> re.Pattern:
                          f"({exc})") from None
     if pattern.groups < 1:
         raise ValueError(f"data.group_by {group_by!r}: a regular expression needs a group naming the group, "
-                         f"e.g. '^(person\\\\d+)_'")
+                         f"e.g. '^(person\\d+)_'")
     return pattern
 
 
