@@ -6,7 +6,7 @@ training and inference can never disagree.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Dict, Optional, Tuple
 
 FRAME_FITS = ("crop", "pad", "stretch", "motion", "spotlight")
@@ -32,6 +32,10 @@ class Preprocessing:
       flow, the camera's own motion taken out: `pipeline/data/motion_box.py`), resized to the square;
     - "spotlight": the motion window, with what never moves in it faded toward the mean colour (the
       video's motion map, blurred: a static scene behind a small actor weighs less in the features).
+
+    `rgb_diff`: the backbone also sees each frame's difference from the video's previous frame (the
+    motion stream, TSN's RGB difference: pipeline/data/transforms.py `difference_image`), fitted the
+    same way, and its features go beside the frame's; so every clip frame needs the frame before it.
     """
 
     resize_size: int
@@ -40,6 +44,9 @@ class Preprocessing:
     std: Tuple[float, float, float]
     interpolation: str = "bilinear"
     fit: str = FRAME_FIT_DEFAULT
+    # Not in the repr, which keys the feature cache (Backbone.fingerprint): the motion stream's features
+    # are cached beside the frames' own, which stay the same entries.
+    rgb_diff: bool = field(default=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.fit not in FRAME_FITS:
@@ -58,12 +65,19 @@ class Preprocessing:
         """The same recipe fitting frames by `fit` (one of `FRAME_FITS`)."""
         return replace(self, fit=fit)
 
+    def with_rgb_diff(self, rgb_diff: bool) -> Preprocessing:
+        """The same recipe, with or without the motion stream (each frame's difference from the one before)."""
+        return replace(self, rgb_diff=bool(rgb_diff))
+
     def to_dict(self) -> Dict[str, Any]:
-        """Plain values, as a checkpoint stores them ("fit" only when it is not the default crop, so
-        that what earlier versions wrote and read stays the same; "fit_version" for a versioned fit)."""
+        """Plain values, as a checkpoint stores them ("fit" only when it is not the default crop and
+        "rgb_diff" only when set, so that what earlier versions wrote and read stays the same;
+        "fit_version" for a versioned fit)."""
         data = asdict(self)
         if self.fit == FRAME_FIT_DEFAULT:
             del data["fit"]
+        if not self.rgb_diff:
+            del data["rgb_diff"]
         if self.fit in FIT_VERSIONS:
             data["fit_version"] = str(FIT_VERSIONS[self.fit])
         return data
@@ -92,4 +106,5 @@ class Preprocessing:
             std=tuple(float(v) for v in data["std"]),
             interpolation=str(data.get("interpolation", "bilinear")),
             fit=str(data.get("fit", FRAME_FIT_DEFAULT)),
+            rgb_diff=bool(data.get("rgb_diff", False)),
         )

@@ -25,7 +25,7 @@ from models.temporal_heads import HEAD_DEFAULTS
 from pipeline.core.decision import THRESHOLD_OBJECTIVE_DEFAULT, choose_threshold, decide_labels, parse_objective
 from pipeline.core.figures import confusion_figure
 from pipeline.core.metrics import default_positive
-from pipeline.data.transforms import normalize
+from pipeline.data.transforms import difference_image, normalize
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,7 @@ class VideoClassifierModule(pl.LightningModule):
         dropout: float = HEAD_DEFAULTS.dropout,
         readout: str = HEAD_DEFAULTS.readout,
         motion: str = HEAD_DEFAULTS.motion,
+        rgb_diff: bool = False,
         lr: float = 1e-3,
         backbone_lr: float = 1e-4,
         weight_decay: float = 1e-4,
@@ -83,6 +84,9 @@ class VideoClassifierModule(pl.LightningModule):
             readout: "last", "mean" or "attention" over the recurrent states.
             motion: "diff" gives the recurrent head each step's feature change beside the features
                 (what moved between frames); "none" the features alone.
+            rgb_diff: the motion stream: the CNN also embeds each frame's difference from the video's
+                previous frame (TSN's RGB difference, pipeline.data.transforms.difference_image) and the head
+                reads those features beside the frame's (twice the width; twice the CNN's work per frame).
             scheduler: "cosine" (over the run's optimizer steps, from max_epochs or max_steps) or "none".
             threshold_objective: two classes only: the operating threshold on p(positive) chosen on the
                 validation videos and stored in the checkpoint (pipeline.core.decision): "f1" (best F1),
@@ -99,10 +103,10 @@ class VideoClassifierModule(pl.LightningModule):
         num_classes = len(self.class_names)
         backbone_net = create_backbone(backbone, weights, freeze_backbone, input_size, allow_download, spatial_grid,
                                        backbone_precision)
-        backbone_net.preprocessing = backbone_net.preprocessing.with_fit(frame_fit)
+        backbone_net.preprocessing = backbone_net.preprocessing.with_fit(frame_fit).with_rgb_diff(rgb_diff)
         head = build_temporal_head(
-            backbone_net.feature_dim, num_classes, cell, hidden_size, num_layers, bidirectional, dropout, readout,
-            motion,
+            backbone_net.feature_dim * (2 if rgb_diff else 1), num_classes, cell, hidden_size, num_layers,
+            bidirectional, dropout, readout, motion,
         )
         self.model = VideoClassifier(backbone_net, head)
         self.val_metrics = self._metrics(num_classes, "val/")
@@ -115,6 +119,7 @@ class VideoClassifierModule(pl.LightningModule):
         self.skipped_videos: List[str] = []
         self._total_steps: Optional[int] = None  # optimizer steps of the whole run (the cosine's length)
         self._timeline_features: Dict[str, List[torch.Tensor]] = {}  # frame features of timeline videos in flight
+        self._timeline_last: Dict[str, torch.Tensor] = {}  # the last frame of each timeline video's latest chunk
         self.threshold: Optional[Dict[str, Any]] = None  # the operating threshold (two classes), see on_save_checkpoint
         self._val_scores: List[torch.Tensor] = []  # [B,3]: p of both classes, label
 
@@ -142,14 +147,26 @@ class VideoClassifierModule(pl.LightningModule):
 
     # ------------------------------------------------------------------ forward
 
+    def frame_features(self, frames: torch.Tensor, previous: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """The backbone's features of uint8 frames [...,h,w,3] (already resized and cropped): [...,D]; with
+        the motion stream (`rgb_diff`) the features of each frame's difference from `previous` (the frames
+        just before them, same shape) beside: [...,2D]."""
+        lead = frames.shape[:-3]
+        feats = self.model.backbone(normalize(frames, self.preprocessing).flatten(0, len(lead) - 1))
+        if self.preprocessing.rgb_diff:
+            if previous is None:
+                raise ValueError("this model reads motion (model.rgb_diff): it needs the frame before each frame")
+            change = normalize(difference_image(frames, previous), self.preprocessing).flatten(0, len(lead) - 1)
+            feats = torch.cat([feats, self.model.backbone(change)], dim=-1)
+        return feats.view(*lead, -1)
+
     def clip_logits(self, batch: Dict[str, Any]) -> torch.Tensor:
-        """Logits of every clip: [B,K,C] from batch["features"] [B,K,T,D] or batch["frames"] [B,K,T,h,w,3]."""
+        """Logits of every clip: [B,K,C] from batch["features"] [B,K,T,D] or batch["frames"] [B,K,T,h,w,3]
+        (with the motion stream also batch["previous_frames"], the frame before each)."""
         if "features" in batch:
             feats = batch["features"].float()
         else:
-            frames = normalize(batch["frames"], self.preprocessing)  # [B,K,T,3,h,w]
-            b, k = frames.shape[:2]
-            feats = self.model.embed(frames.flatten(0, 1)).view(b, k, frames.shape[2], -1)
+            feats = self.frame_features(batch["frames"], batch.get("previous_frames"))
         b, k, t, d = feats.shape
         return self.model.classify_features(feats.reshape(b * k, t, d)).view(b, k, -1)
 
@@ -171,10 +188,15 @@ class VideoClassifierModule(pl.LightningModule):
         per video (frames are never all held), and the row's item gets the probabilities of all windows."""
         video = batch["video"]
         if "frame_chunk" in batch:
-            feats = self.model.backbone(normalize(batch["frame_chunk"], self.preprocessing))
-            self._timeline_features.setdefault(video, []).append(feats)
+            chunk, previous = batch["frame_chunk"], None
+            if self.preprocessing.rgb_diff:  # the stream holds each clip frame's predecessor: the row before it
+                previous = torch.cat([self._timeline_last.get(video, chunk[:1]), chunk[:-1]])
+                self._timeline_last[video] = chunk[-1:]
+            self._timeline_features.setdefault(video, []).append(self.frame_features(chunk, previous))
         out: Dict[str, Any] = {"items": batch["items"]}
         parts = self._timeline_features.pop(video, []) if batch["items"] else []
+        if batch["items"]:
+            self._timeline_last.pop(video, None)
         if "window_index" in batch:
             out["window_probs"] = self.window_probabilities(torch.cat(parts), batch["window_index"]).cpu()
         return out
@@ -307,6 +329,11 @@ class VideoClassifierModule(pl.LightningModule):
         # max_steps): a tiny dataset's 2 steps per epoch still get a full decay.
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, self._cosine_factor)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def set_run_length(self, steps: int) -> None:
+        """The optimizer steps of the whole run (the cosine's length), for a loop other than Lightning's
+        (pipeline/recipes/head_fit.py); under a Trainer it is asked of the trainer."""
+        self._total_steps = max(1, int(steps))
 
     def _cosine_factor(self, step: int) -> float:
         # The run's length is asked for at the first step, not when the optimizer is made: asking then

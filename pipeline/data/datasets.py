@@ -23,7 +23,7 @@ from pipeline.data.annotations import VideoRecord
 from pipeline.data.feature_rate import CachedFeatures
 from pipeline.data.readers import DEFAULT_DECODE_TIMEOUT, VideoMeta, VideoReader, VideoReadError, read_with_fallback
 from pipeline.data.sampling import ClipSampler
-from pipeline.data.transforms import ResizeCrop
+from pipeline.data.transforms import ResizeCrop, previous_indices, with_previous
 from pipeline.data.views import DEFAULT_VIEWS, PLAIN, ViewsResizeCrop, check_views
 
 
@@ -58,7 +58,8 @@ def read_clips(
     view: str = PLAIN,
     rng: Optional[np.random.Generator] = None,
 ) -> Dict[str, Any]:
-    """Decode the sampled clips of one video: frames uint8 [K,T,c,c,3] under spatial `view`, plus what was read.
+    """Decode the sampled clips of one video: frames uint8 [K,T,c,c,3] under spatial `view`, plus what was read
+    (and with the motion stream, `preprocessing.rgb_diff`, "previous_frames": the frame before each).
 
     Decoding runs in an isolated child process (a decoder that crashes or hangs costs this file
     only; `isolated=False` decodes here, for measuring what that costs), frames are resized there,
@@ -70,25 +71,28 @@ def read_clips(
     def read(reader: VideoReader) -> Tuple[VideoMeta, np.ndarray, np.ndarray]:
         indices = clip_indices(sampler, reader.meta.num_frames, training, rng, reader.meta.key_frames)
         # Decode each distinct frame once, even when clips overlap or padding repeats frames.
-        unique, inverse = np.unique(indices, return_inverse=True)
+        unique = with_previous(indices) if preprocessing.rgb_diff else np.unique(indices)
         if view == PLAIN:
             frames = reader.get_frames(unique.tolist(), transform=ResizeCrop(preprocessing).for_video(reader))
         else:
             transform = ViewsResizeCrop(preprocessing, (view,)).for_video(reader)
             frames = reader.get_frames(unique.tolist(), transform=transform)[:, 0]
-        return reader.meta, indices, frames[inverse.reshape(-1)]
+        return reader.meta, indices, unique, frames
 
-    meta, indices, frames = read_with_fallback(path, backend, read, isolated=isolated, timeout=decode_timeout)
+    meta, indices, unique, decoded = read_with_fallback(path, backend, read, isolated=isolated,
+                                                        timeout=decode_timeout)
     k, t = indices.shape
-    return {
-        "frames": torch.from_numpy(frames.reshape(k, t, *frames.shape[1:])),
-        "frame_indices": indices,
-        "meta": meta,
-    }
+    frames_of = lambda wanted: torch.from_numpy(  # noqa: E731
+        decoded[np.searchsorted(unique, wanted.reshape(-1))].reshape(k, t, *decoded.shape[1:]))
+    clips = {"frames": frames_of(indices), "frame_indices": indices, "meta": meta}
+    if preprocessing.rgb_diff:
+        clips["previous_frames"] = frames_of(previous_indices(indices))
+    return clips
 
 
 class VideoClipDataset(Dataset):
-    """records -> {"frames": uint8 [K,T,c,c,3], "label", "index"} (K = 1 when training).
+    """records -> {"frames": uint8 [K,T,c,c,3], "label", "index"} (K = 1 when training; with the motion
+    stream also "previous_frames", the frame before each).
 
     In training each clip is one of `views`, drawn uniformly, applied to the decoded frames before
     the preprocessing's fit; evaluation reads the plain view.
@@ -124,7 +128,10 @@ class VideoClipDataset(Dataset):
                                self.decode_timeout, view=view, rng=rng)
         except VideoReadError as exc:
             return {"index": index, "label": record.label, "error": str(exc)}
-        return {"frames": clips["frames"], "label": record.label, "index": index, "error": ""}
+        item = {"frames": clips["frames"], "label": record.label, "index": index, "error": ""}
+        if "previous_frames" in clips:
+            item["previous_frames"] = clips["previous_frames"]
+        return item
 
 
 class FeatureClipDataset(Dataset):

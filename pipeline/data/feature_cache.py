@@ -12,6 +12,11 @@ Spatial views (`data.cache_views`, pipeline.data.views) are entries of their own
 one: `<key>.<view>.npy` and `<key>.<view>.frames.npz`. The plain entry is the same file whatever views
 are asked for, and a video is decoded once for all the views it lacks, each view embedded by the CNN:
 adding a view embeds only that view, and each view costs as much CNN time and disk as the plain one.
+
+The motion stream (`Preprocessing.rgb_diff`) is one more entry beside the plain one,
+`<key>.rgbdiff2.npy`: the features of each stored frame's difference from the frame before it (which
+is decoded for it, and not stored). A model with the stream reads both, side by side ([M,2D]); one
+without it reads the plain entry alone, so the two share the frames' own features.
 """
 from __future__ import annotations
 
@@ -35,8 +40,10 @@ from pipeline.data.readers import (
     DEFAULT_DECODE_TIMEOUT,
     VideoReadError,
 )
-from pipeline.data.transforms import normalize
+from pipeline.data.transforms import RGB_DIFF_GAIN, difference_image, normalize, with_previous
 from pipeline.data.views import DEFAULT_VIEWS, PLAIN, ViewsResizeCrop, check_views
+
+RGB_DIFF = f"rgbdiff{RGB_DIFF_GAIN}"  # the motion stream's entry (its name changes with what it holds)
 
 
 class FeatureCache:
@@ -57,24 +64,34 @@ class FeatureCache:
         name = hashlib.sha1(key.encode()).hexdigest()[:24]
         return self.directory / (f"{name}.npy" if view == PLAIN else f"{name}.{view}.npy")
 
-    def load(self, video: os.PathLike, views: Sequence[str] = DEFAULT_VIEWS) -> Optional[CachedFeatures]:
+    def load(self, video: os.PathLike, views: Sequence[str] = DEFAULT_VIEWS,
+             rgb_diff: bool = False) -> Optional[CachedFeatures]:
         """The cached entry of `video` (features memory-mapped) with the plain view and every one of
-        `views`, or None when one of them is absent or unreadable."""
+        `views`, or None when one of them is absent or unreadable. With `rgb_diff` the features are the
+        plain view's and the motion stream's side by side (read into memory), [M,2D]."""
         plain = self._load_view(video, PLAIN)
         if plain is None:
             return None
         others = {}
-        for view in check_views(views):
+        for view in check_stream_views(views, rgb_diff):
             if view != PLAIN:
                 entry = self._load_view(video, view)
                 if entry is None or not np.array_equal(entry.frames, plain.frames):
                     return None
                 others[view] = entry.features
-        return CachedFeatures(plain.features, plain.frames, plain.num_frames, others)
+        features = plain.features
+        if rgb_diff:
+            motion = self._load_view(video, RGB_DIFF)
+            if motion is None or not np.array_equal(motion.frames, plain.frames):
+                return None
+            features = np.concatenate([plain.features, motion.features], axis=1)
+        return CachedFeatures(features, plain.frames, plain.num_frames, others)
 
-    def missing_views(self, video: os.PathLike, views: Sequence[str] = DEFAULT_VIEWS) -> Tuple[str, ...]:
-        """Which of plain and `views` `video` has no readable entry for, plain first."""
-        wanted = dict.fromkeys((PLAIN, *check_views(views)))
+    def missing_views(self, video: os.PathLike, views: Sequence[str] = DEFAULT_VIEWS,
+                      rgb_diff: bool = False) -> Tuple[str, ...]:
+        """Which of plain, `views` (and with `rgb_diff` the motion stream) `video` has no readable entry
+        for, plain first."""
+        wanted = dict.fromkeys((PLAIN, *check_stream_views(views, rgb_diff), *((RGB_DIFF,) if rgb_diff else ())))
         return tuple(view for view in wanted if self._load_view(video, view) is None)
 
     def _load_view(self, video: os.PathLike, view: str) -> Optional[CachedFeatures]:
@@ -103,6 +120,15 @@ class FeatureCache:
                view: str = PLAIN) -> EntryWriter:
         """A writer that stores `video`'s float16 features [len(frames), dim] under `view` chunk by chunk."""
         return EntryWriter(self.path_for(video, view), frames, num_frames, dim)
+
+
+def check_stream_views(views: Sequence[str], rgb_diff: bool) -> Tuple[str, ...]:
+    """`views` checked (views.check_views); the motion stream has the plain view only."""
+    views = check_views(views)
+    if rgb_diff and views != (PLAIN,):
+        raise ValueError(f"cache_views {', '.join(views)}: the motion stream (model.rgb_diff) is cached for the "
+                         "plain view only; use cache_views [plain] with it")
+    return views
 
 
 def _frames_path(entry: Path) -> Path:
@@ -146,12 +172,14 @@ class EntryWriter:
 
 
 class _FrameChunks(IterableDataset):
-    """The frames the rate stores of each video under the views it lacks, in chunks of uint8 [n,V,c,c,3],
-    each loader worker streaming its own videos.
+    """The frames the rate stores of each video under the entries it lacks (spatial views, the motion
+    stream), in chunks of uint8 [n,V,c,c,3], each loader worker streaming its own videos.
 
     Items: {"video": position in `paths`, "frames": chunk or None, "last": whether the video is complete,
     "error": why it could not be read, "stored": with a video's first chunk, which frames it will stream}.
-    Memory holds a few chunks, whatever the videos' lengths.
+    Where the motion stream is lacking, each stored frame's predecessor is decoded too and the chunk's
+    column of RGB_DIFF holds their difference pictures (`transforms.difference_image`) in place of a view;
+    the predecessors themselves are not handed over. Memory holds a few chunks, whatever the videos' lengths.
     """
 
     def __init__(self, paths: Sequence[str], views: Sequence[Tuple[str, ...]], preprocessing: Preprocessing,
@@ -164,15 +192,30 @@ class _FrameChunks(IterableDataset):
         mine = range(len(self.paths)) if info is None else range(info.id, len(self.paths), info.num_workers)
         for video in mine:
             stored = None
+            lacking = self.views[video]
+            motion = RGB_DIFF in lacking
+            # The views to cut (plain too when the motion stream needs it), and where each lacking entry's
+            # frames come from among them.
+            cut = tuple(dict.fromkeys([v for v in lacking if v != RGB_DIFF] + ([PLAIN] if motion else [])))
+            columns = [cut.index(PLAIN if v == RGB_DIFF else v) for v in lacking]
+            choose = (lambda meta: with_previous(self.rate.frames_of(meta))) if motion else self.rate.frames_of
+            before = None  # the last decoded plain frame of the previous chunk
             try:
-                transform = ViewsResizeCrop(self.preprocessing, self.views[video])
-                chunks = stream_frames(self.paths[video], self.preprocessing, self.backend, self.rate.frames_of,
+                transform = ViewsResizeCrop(self.preprocessing, cut)
+                chunks = stream_frames(self.paths[video], self.preprocessing, self.backend, choose,
                                        self.chunk_frames, self.decode_timeout, transform=transform)
-                for meta, indices, frames in chunks:
+                for meta, indices, decoded in chunks:
                     first = stored is None
                     if first:
                         stored = self.rate.frames_of(meta)
-                    yield {"video": video, "frames": torch.from_numpy(frames), "error": "",
+                    keep = np.isin(indices, stored)
+                    frames = decoded[keep][:, columns]
+                    if motion:  # each frame's predecessor is the row before it (frame 0: itself)
+                        plain = decoded[:, cut.index(PLAIN)]
+                        previous = np.concatenate([plain[:1] if before is None else before, plain[:-1]])
+                        before = plain[-1:]
+                        frames[:, lacking.index(RGB_DIFF)] = difference_image(plain[keep], previous[keep])
+                    yield {"video": video, "frames": torch.from_numpy(np.ascontiguousarray(frames)), "error": "",
                            "last": int(indices[-1]) == int(stored[-1]), "stored": stored if first else None,
                            "num_frames": meta.num_frames}
             except VideoReadError as exc:
@@ -186,7 +229,7 @@ def embed_frames(frames: torch.Tensor, backbone: Backbone, device: torch.device,
     for start in range(0, len(frames), batch_size):
         chunk = normalize(frames[start:start + batch_size].to(device), backbone.preprocessing)
         out.append(backbone(chunk).float().cpu().numpy().astype(np.float16))
-    return np.concatenate(out)
+    return np.concatenate(out) if out else np.zeros((0, backbone.feature_dim), np.float16)
 
 
 def precompute_features(
@@ -214,9 +257,11 @@ def precompute_features(
     the error message of each unreadable video by record index.
     """
     device = device or torch.device("cpu")
-    views = check_views(views)
+    rgb_diff = backbone.preprocessing.rgb_diff
+    views = check_stream_views(views, rgb_diff)
     rank, world = shard
-    missing = {i: cache.missing_views(r.path, views) for i, r in enumerate(records) if compute and i % world == rank}
+    missing = {i: cache.missing_views(r.path, views, rgb_diff) for i, r in enumerate(records)
+               if compute and i % world == rank}
     todo = [i for i, lacking in missing.items() if lacking]
     errors: Dict[int, str] = {}
     if todo:
@@ -252,7 +297,7 @@ def precompute_features(
             bar.close()
     features: List[Optional[CachedFeatures]] = []
     for i, record in enumerate(records):
-        feats = cache.load(record.path, views)
+        feats = cache.load(record.path, views, rgb_diff)
         if feats is None and i not in errors:
             errors[i] = f"{record.path}: no cached features (unreadable on another process)"
         features.append(feats)

@@ -11,6 +11,10 @@
 2. `normalize` (float, on the device, for a whole batch): scale to [0, 1], subtract the mean,
    divide by the std, channels first.
 
+With the motion stream (`Preprocessing.rgb_diff`), `difference_image` makes each fitted frame's
+difference from the fitted frame before it into one more uint8 picture, mid-grey where nothing moved;
+`with_previous` says which frames that needs.
+
 Training, feature caching and inference all call these two functions and nothing else.
 """
 from __future__ import annotations
@@ -160,6 +164,32 @@ class ResizeCrop:
 
     def __repr__(self) -> str:
         return f"ResizeCrop({self.preprocessing!r}, box={self.box!r})"
+
+
+RGB_DIFF_GAIN = 2  # the motion stream's contrast: a change of 64 levels already reaches black or white
+
+
+def difference_image(current: Any, previous: Any) -> Any:
+    """uint8 frames [...,h,w,3] (numpy or torch) and the frames just before them -> uint8 pictures of the
+    change, 128 + RGB_DIFF_GAIN x (current - previous), clipped: the motion stream's input (TSN's RGB
+    difference), mid-grey where nothing changed."""
+    if isinstance(current, np.ndarray):
+        change = current.astype(np.int16) - np.asarray(previous).astype(np.int16)
+        return np.clip(128 + RGB_DIFF_GAIN * change, 0, 255).astype(np.uint8)
+    import torch
+
+    change = current.to(torch.int16) - previous.to(torch.int16)
+    return (128 + RGB_DIFF_GAIN * change).clamp_(0, 255).to(torch.uint8)
+
+
+def previous_indices(indices: np.ndarray) -> np.ndarray:
+    """The frame before each frame index (frame 0 is its own: no change), same shape."""
+    return np.maximum(np.asarray(indices, dtype=np.int64) - 1, 0)
+
+
+def with_previous(indices: np.ndarray) -> np.ndarray:
+    """The sorted distinct frames that `indices` and the frames before them need (the motion stream)."""
+    return np.unique(np.concatenate([np.ravel(indices), np.ravel(previous_indices(indices))]))
 
 
 def normalize(frames: torch.Tensor, preprocessing: Preprocessing) -> torch.Tensor:

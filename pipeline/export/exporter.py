@@ -100,6 +100,9 @@ def export_checkpoint(checkpoint: os.PathLike, fmt: str, out: Optional[os.PathLi
         raise UsageError(f"--output {out}: that is the checkpoint itself")
     options = PredictOptions(str(checkpoint), (), "", trust_checkpoint=trust_checkpoint, backbone_precision="fp32")
     module = load_model(options).cpu().eval()
+    if module.preprocessing.rgb_diff:
+        raise UsageError(f"{checkpoint}: a model with the motion stream (model.rgb_diff) reads each frame with the "
+                         "frame before it, which the exported single-input graph does not take; it is not exported")
     sampler, _ = reading_for(options, module)
     check_writable(out)
     check_writable(metadata_path(out))

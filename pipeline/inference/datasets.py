@@ -16,6 +16,7 @@ from pipeline.data.datasets import read_clips
 from pipeline.data.frame_stream import DEFAULT_CHUNK_FRAMES, stream_frames
 from pipeline.data.readers import DEFAULT_DECODE_TIMEOUT, VideoMeta, VideoReadError
 from pipeline.data.sampling import ClipSampler
+from pipeline.data.transforms import with_previous
 from pipeline.inference.timeline import TimelineOptions, window_frames, window_indices
 
 
@@ -57,7 +58,10 @@ class PredictClipDataset(Dataset):
             clips=len(clips["frame_indices"]),
             decoder=meta.backend,
         )
-        return {"item": item, "frames": clips["frames"]}
+        out = {"item": item, "frames": clips["frames"]}
+        if "previous_frames" in clips:  # the motion stream: the frame before each
+            out["previous_frames"] = clips["previous_frames"]
+        return out
 
 
 class TimelineDataset(IterableDataset):
@@ -104,8 +108,10 @@ class TimelineDataset(IterableDataset):
             windows["meta"] = meta
             windows["ranges"] = window_frames(meta.num_frames, meta.fps, self.options.window, self.options.stride)
             windows["indices"] = window_indices(windows["ranges"], self.sampler)
-            unique, inverse = np.unique(windows["indices"], return_inverse=True)
-            windows["inverse"] = inverse
+            # With the motion stream each frame's predecessor is streamed too (the row before it).
+            wanted = windows["indices"]
+            unique = with_previous(wanted) if self.preprocessing.rgb_diff else np.unique(wanted)
+            windows["inverse"] = np.searchsorted(unique, wanted.reshape(-1))
             return unique
 
         try:
@@ -134,9 +140,10 @@ def collate_predictions(batch: List[Dict[str, Any]]) -> Dict[str, Any]:
     """Keep every item's metadata in order; stack the frames of the readable ones. Timeline batches
     hold one item of one video: a chunk of its frames, or its row."""
     out: Dict[str, Any] = {"items": [b["item"] for b in batch if "item" in b]}
-    frames = [b["frames"] for b in batch if "frames" in b]
-    if frames:
-        out["frames"] = torch.stack(frames)
+    for key in ("frames", "previous_frames"):
+        stacked = [b[key] for b in batch if key in b]
+        if stacked:
+            out[key] = torch.stack(stacked)
     if batch and "video" in batch[0]:
         (chunk,) = batch
         out["video"] = chunk["video"]
