@@ -6,6 +6,8 @@
     python scripts/benchmark.py --inference-videos 32 --inference-dir ../shared/data/real-videos
                                 # + predict.py against a tutorial loop on 16 and 32 videos, fp32 vs bf16 CNN
     python scripts/benchmark.py --only-inference --inference-videos 4 --repeats 1 --precision-sizes 112  # smoke
+    python scripts/benchmark.py --only-inference --inference-mixed data/mixed --precision-sizes 112
+                                # predict.py, exact and efficient sampling, on a mixed real folder with long GOPs
     python scripts/benchmark.py --only-first-run --first-run 64 --first-run-dir data/phone64
                                 # train.py from an empty cache on 64 generated 720p/1080p phone clips
     python scripts/benchmark.py --device cuda --only-first-run --first-run 64 --finetune-run 32
@@ -19,6 +21,7 @@ from typing import List
 
 import torch
 
+from pipeline.benchmarks.mixed_folder import make_mixed_folder
 from pipeline.benchmarks.rows import BENCHMARK_DEFAULTS, format_markdown
 from pipeline.benchmarks.runner import run_benchmark
 from pipeline.errors import EXIT_OK, UsageError, run_script
@@ -40,6 +43,14 @@ def main(argv: List[str]) -> int:
                              "per video), the folder's files copied as often as needed; 0 leaves them out")
     parser.add_argument("--inference-dir", type=Path, default=None,
                         help="the videos of the inference rows (default: three generated clips of mixed sizes)")
+    parser.add_argument("--inference-mixed", type=Path, default=None, metavar="DIR",
+                        help="build (or reuse) a mixed real folder in DIR for the inference rows: the clips of "
+                             "--mixed-real, 10 clips per class of --mixed-labelled, generated long-GOP 720p/1080p "
+                             "H.264, MPEG-4 and raw AVIs; every file is labelled (--inference-videos: how many)")
+    parser.add_argument("--mixed-real", type=Path, default=Path("../shared/data/real-videos"),
+                        help="the real clips of --inference-mixed")
+    parser.add_argument("--mixed-labelled", type=Path, default=Path("data/fight"),
+                        help="a class-folder set whose first clips --inference-mixed adds (skipped when absent)")
     parser.add_argument("--checkpoint", type=Path, default=None,
                         help="the inference rows' model (default: a freshly built, untrained one)")
     parser.add_argument("--inference-workers", type=int, default=d.inference_workers,
@@ -79,6 +90,10 @@ def main(argv: List[str]) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     inference = None
+    if args.inference_mixed:
+        labelled = args.mixed_labelled if args.mixed_labelled.is_dir() else None
+        mixed = make_mixed_folder(args.inference_mixed, args.mixed_real, labelled)
+        args.inference_dir, args.inference_videos = args.inference_mixed, args.inference_videos or len(mixed)
     if args.inference_videos:
         inference = {"videos_dir": args.inference_dir, "count": args.inference_videos, "checkpoint": args.checkpoint,
                      "workers": args.inference_workers, "sizes": args.precision_sizes}

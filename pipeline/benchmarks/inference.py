@@ -14,6 +14,7 @@ import copy
 import shutil
 import statistics
 import tempfile
+import time
 from functools import partial
 from pathlib import Path
 from typing import List, Optional, Sequence
@@ -90,10 +91,11 @@ def tutorial_loop(videos: Sequence[Path], model: VideoClassifierModule) -> torch
     return torch.stack(out)
 
 
-def library_predict(videos: Sequence[Path], checkpoint: Path, output: Path, workers: int, device: str) -> None:
+def library_predict(videos: Sequence[Path], checkpoint: Path, output: Path, workers: int, device: str,
+                    sampling_mode: Optional[str] = None) -> None:
     """The library path: predict() over `videos`, as scripts/predict.py runs it, into a fresh output."""
     summary = predict(PredictOptions(str(checkpoint), [str(v) for v in videos], str(output), num_workers=workers,
-                                     device=device, progress=False, overwrite=True))
+                                     device=device, progress=False, overwrite=True, sampling_mode=sampling_mode))
     if summary.get("failed"):
         raise RuntimeError(f"predict failed on {summary['failed']} of {len(videos)} videos: {summary['failures']}")
 
@@ -107,12 +109,16 @@ def inference_rows(videos: Sequence[Path], checkpoint: Path, repeats: int, worke
     model = load_classifier_module(str(checkpoint)).to(device)
     library_precision = resolve_precision(model.model.backbone.precision, device)
     model.model.backbone.precision = "fp32"
+    library = f"predict.py's library path ({workers} loader workers, CNN {library_precision}"
     runs = {
         "tutorial loop: OpenCV reads every frame, CNN one frame at a time, fp32 (baseline)":
             partial(tutorial_loop, model=model),
-        f"predict.py's library path ({workers} loader workers, CNN {library_precision})":
+        f"{library}, exact sampling)":
             partial(library_predict, checkpoint=checkpoint, output=tmp / "predictions.csv", workers=workers,
-                    device=device),
+                    device=device, sampling_mode="exact"),
+        f"{library}, efficient sampling: frames snapped to keyframes)":
+            partial(library_predict, checkpoint=checkpoint, output=tmp / "predictions.csv", workers=workers,
+                    device=device, sampling_mode="efficient"),
     }
     rows, baseline = [], None
     for what, run in runs.items():
@@ -125,6 +131,37 @@ def inference_rows(videos: Sequence[Path], checkpoint: Path, repeats: int, worke
                         spread=spread([len(videos) / t for t in full])))
         rows.append(row("inference", f"{what}: marginal time per extra video ({half} -> {len(videos)})",
                         per_video, "s/video", baseline / per_video, spread=spread(marginal)))
+    return rows + bound_rows(videos, model, library_precision, baseline)
+
+
+def bound_rows(videos: Sequence[Path], model: VideoClassifierModule, precision: str, baseline: float) -> List[Row]:
+    """What bounds the library path: CPU seconds per video of reading each clip's frames (decoding and
+    resizing, in this process, one decoder thread, as a loader worker's child does) in each sampling mode,
+    and of the CNN on them; their sum spread over this process's cores is the least marginal time per
+    video any overlap of the two could reach."""
+    cores = max(torch.get_num_threads(), 1)
+    model.model.backbone.precision = precision
+    rows, cnn = [], None
+    for mode in ("exact", "efficient"):
+        sampler = clip_sampler_for(PredictOptions("", [], "x.csv", sampling_mode=mode),
+                                   dict(model.hparams.get("sampling") or {}))
+        start = time.process_time()
+        clips = [read_clips(str(v), sampler, model.preprocessing, training=False, isolated=False)["frames"]
+                 for v in videos]
+        decode = (time.process_time() - start) / len(videos)
+        if cnn is None:
+            start = time.process_time()
+            with torch.no_grad():
+                for clip in clips:
+                    model.video_probabilities({"frames": clip[None].to(model.device)})
+            cnn = (time.process_time() - start) / len(videos)
+            rows.append(row("inference", f"bound: the model alone on each video's clip, CNN {precision} (CPU time)",
+                            cnn, "s/video"))
+        rows.append(row("inference", f"bound: reading each video's clip frames alone, {mode} sampling (the read "
+                        "plan, one decoder thread, CPU time)", decode, "s/video"))
+        least = (decode + cnn) / cores
+        rows.append(row("inference", f"bound: the least marginal time per video, {mode} sampling (reading + CNN "
+                        f"CPU time over {cores} cores)", least, "s/video", baseline / least))
     return rows
 
 
