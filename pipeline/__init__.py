@@ -12,6 +12,8 @@ A video travels through the sub-packages in this order (docs/architecture.md des
                   the LightningModule), checkpoints.py (loading a checkpoint never runs code),
                   decision.py (the operating threshold), metrics.py, figures.py
     training/     cli.py (scripts/train.py), callbacks.py, dashboards.py, progress.py, extract.py, crossval.py
+    recipes/      scripts/choose_recipe.py: candidate recipes cross-validated on the user's videos (heads on
+                  cached features, successive halving within a budget), the simplest within noise chosen
     inference/    api.py (the Python API), batch.py (scripts/predict.py), inputs, datasets, output table,
                   timelines over long videos
     evaluation/   evaluate.py (scripts/evaluate.py): a checkpoint on a split or videos, metrics and

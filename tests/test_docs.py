@@ -28,10 +28,11 @@ DOTTED = re.compile(r"^--[a-z_]+\.[a-z_][\w.]*$")  # train.py's --section.option
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
 FENCE = re.compile(r"^\s*```")
 # Scripts that pass the options they do not know to train.py: which of those they pass.
-HANDS_ON = {"crossval": ("--",), "benchmark_accuracy": ("--",), "evaluate": ("--config", "--data.")}
+HANDS_ON = {"crossval": ("--",), "benchmark_accuracy": ("--",), "evaluate": ("--config", "--data."),
+            "choose_recipe": ("--",)}
 # The scripts that write a result somewhere, and which of them called that option --out before.
 WRITERS = ("evaluate", "export", "make_demo_data", "make_motion_data", "benchmark_accuracy", "crossval", "predict",
-           "check_videos")
+           "check_videos", "choose_recipe")
 # Wrong on purpose: README shows that an abbreviated option is an error.
 WRONG_ON_PURPOSE = {"--model.cel"}
 RENAMED = ("evaluate", "export", "make_demo_data", "make_motion_data", "benchmark_accuracy", "crossval")

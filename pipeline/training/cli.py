@@ -186,7 +186,35 @@ def _split_configs(args: List[str]) -> Tuple[List[str], List[str]]:
     return configs, rest
 
 
-def _make_cli(args: List[str], default_configs: Optional[List[str]] = None) -> ActionCLI:
+class _ParseOnlyCLI(ActionCLI):
+    """The CLI that parses and checks the arguments and builds nothing (parse_config)."""
+
+    def before_instantiate_classes(self) -> None:
+        pass
+
+    def instantiate_classes(self) -> None:
+        pass
+
+    def after_instantiate_classes(self) -> None:
+        pass
+
+
+def parse_config(args: List[str]) -> Any:
+    """train.py's resolved configuration of `args` (a jsonargparse Namespace: model, data, trainer,
+    checkpoint, seed_everything), with configs/demo.yaml when no --config; nothing is built or read."""
+    args = list(args)
+    if not _split_configs(args)[0]:
+        args = ["--config", str(DEMO_CONFIG), *args]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*args parameter is intended to run from within Python.*")
+        try:
+            return _make_cli(args, cli_class=_ParseOnlyCLI).config
+        except ArgumentError as exc:
+            raise UsageError(f"{' '.join(str(exc).split())} (see --help)") from exc
+
+
+def _make_cli(args: List[str], default_configs: Optional[List[str]] = None,
+              cli_class: type = ActionCLI) -> ActionCLI:
     """The CLI over `args`; with `default_configs` (for --help) their values are the parser's defaults."""
     for path in default_configs or []:
         if not Path(path).is_file():
@@ -194,7 +222,7 @@ def _make_cli(args: List[str], default_configs: Optional[List[str]] = None) -> A
     parser_kwargs: Dict[str, Any] = {"description": DESCRIPTION, "allow_abbrev": False, "exit_on_error": False}
     if default_configs:
         parser_kwargs["default_config_files"] = list(default_configs)
-    return ActionCLI(
+    return cli_class(
         VideoClassifierModule,
         VideoDataModule,
         run=False,
