@@ -16,6 +16,8 @@ A video travels through the sub-packages in this order (docs/architecture.md des
                   cached features, successive halving within a budget), the simplest within noise chosen
     inference/    api.py (the Python API), batch.py (scripts/predict.py), inputs, datasets, output table,
                   timelines over long videos
+    live/         scripts/live.py and Recognizer.stream: cameras and network streams labelled as they play
+                  (the timeline's windows, each sampled frame embedded once)
     evaluation/   evaluate.py (scripts/evaluate.py): a checkpoint on a split or videos, metrics and
                   report_html.py's page
     export/       exporter.py (scripts/export.py): the clip model as ONNX or TorchScript, checked against PyTorch

@@ -12,6 +12,8 @@
                                 # train.py from an empty cache on 64 generated 720p/1080p phone clips
     python scripts/benchmark.py --device cuda --only-first-run --first-run 64 --finetune-run 32
                                 # on a GPU: + fine-tuning on 360p clips, with the GPU's busy share
+    python scripts/benchmark.py --only-live --live-checkpoint best.ckpt --live-memory-minutes 1 10
+                                # live.py on 25 fps 720p UDP streams: latency, streams held, memory
 """
 from __future__ import annotations
 
@@ -86,6 +88,23 @@ def main(argv: List[str]) -> int:
     parser.add_argument("--motion-window-dir", type=Path, default=None,
                         help="motion-window rows: what finding the window costs for each video in this folder")
     parser.add_argument("--only-motion-window", action="store_true", help="only the motion-window rows")
+    parser.add_argument("--live", action="store_true",
+                        help="+ live recognition rows: 25 fps 720p streams over UDP (minutes: see --live-seconds)")
+    parser.add_argument("--only-live", action="store_true", help="only the live rows")
+    parser.add_argument("--live-checkpoint", type=Path, default=None,
+                        help="the model of the live rows at its input size (default: the demo's architecture, "
+                             "untrained)")
+    parser.add_argument("--live-sizes", type=int, nargs="*", default=list(d.precision_sizes),
+                        help="input sizes of the live latency rows (none: leave them out)")
+    parser.add_argument("--live-seconds", type=float, default=d.live_seconds,
+                        help="seconds each latency trial streams (the streams-held trials half of it)")
+    parser.add_argument("--live-max-streams", type=int, default=d.live_max_streams,
+                        help="the most streams the live trials try (0: leave those rows out)")
+    parser.add_argument("--live-memory-minutes", type=float, nargs="*", default=None,
+                        help="resident memory of one live stream after these minutes (e.g. 1 10)")
+    parser.add_argument("--live-carried-video", type=Path, default=None,
+                        help="a video to measure what carrying the recurrent head's state would change "
+                             "(needs --live-checkpoint)")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -108,14 +127,21 @@ def main(argv: List[str]) -> int:
             raise UsageError(f"{flag} needs at least 2 clips (two classes), got {clips}")
     if (args.only_first_run or args.first_run_dir) and not (args.first_run or args.finetune_run):
         raise UsageError("--only-first-run and --first-run-dir need --first-run or --finetune-run CLIPS")
+    live = None
+    if args.live or args.only_live:
+        live = {"checkpoint": args.live_checkpoint, "sizes": args.live_sizes, "seconds": args.live_seconds,
+                "max_streams": args.live_max_streams, "memory_minutes": args.live_memory_minutes or (),
+                "carried_video": args.live_carried_video}
+    if args.live_carried_video and not args.live_checkpoint:
+        raise UsageError("--live-carried-video needs --live-checkpoint (a trained head)")
     core = not (args.only_inference or args.only_backbones or args.only_motion_window or args.only_first_run
-                or args.only_raw_avis)
+                or args.only_raw_avis or args.only_live)
     print(format_markdown(run_benchmark(args.video, args.repeats, args.input_size, args.device, args.memory_minutes,
                                         inference, core=core, phone_clips=args.phone_clips,
                                         backbones=args.backbones, backbone_sizes=args.backbone_sizes,
                                         motion_window_dir=args.motion_window_dir, first_run=args.first_run,
                                         first_run_dir=args.first_run_dir, finetune_run=args.finetune_run,
-                                        raw_avis=args.raw_avis)))
+                                        raw_avis=args.raw_avis, live=live)))
     return EXIT_OK
 
 

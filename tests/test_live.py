@@ -192,7 +192,8 @@ def test_udp_stream_with_a_pause(rec, videos):
     gap record, then the second part's windows, each equal to the timeline of the frames sent."""
     port = _free_udp_port()
     url = f"udp://127.0.0.1:{port}"
-    run = LiveRun(rec.model, LiveOptions(sources=(url,), timeline=TIMELINE, stall_timeout=1.0, max_backoff=0.5))
+    run = LiveRun(rec.model, LiveOptions(sources=(url,), timeline=TIMELINE, stall_timeout=1.0, max_backoff=0.5,
+                                         queue_frames=10_000))  # as above: nothing dropped however busy the machine
     records: List[Dict[str, Any]] = []
     consumer = threading.Thread(target=lambda: records.extend(run.records()), daemon=True)
     consumer.start()
@@ -248,7 +249,8 @@ def test_stdin_mpegts(rec, checkpoint, videos):
 
 def test_file_at_its_own_pace(rec, videos):
     start = time.monotonic()
-    records = _run(rec, [str(videos["short"])], realtime=True)
+    # a queue no load can fill: the test is about pacing and equality, and a busy machine must not drop frames
+    records = _run(rec, [str(videos["short"])], realtime=True, queue_frames=10_000)
     assert time.monotonic() - start >= 51 / FPS - 0.1  # 52 frames at 25 fps: never faster than the video
     _assert_matches_timeline(records, _timeline(rec, videos["short"]), rec.class_names)
 

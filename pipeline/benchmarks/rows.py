@@ -30,6 +30,8 @@ class BenchmarkDefaults:
     precision_sizes: tuple = (112, 224)  # input sizes of the fp32 / bf16 CNN rows
     backbone_sizes: tuple = (112, 224)  # input sizes of the backbone-choice rows
     phone_seconds: float = 12.0  # length of each generated phone-like clip of the cache-fill rows
+    live_seconds: float = 60.0  # seconds each live latency trial streams (live.py)
+    live_max_streams: int = 8  # the most streams the live trials try
 
 
 BENCHMARK_DEFAULTS = BenchmarkDefaults()

@@ -351,7 +351,8 @@ def run_benchmark(video: Optional[Path] = None, repeats: int = BENCHMARK_DEFAULT
                   core: bool = True, phone_clips: int = 0, backbones: Sequence[str] = (),
                   backbone_sizes: Sequence[int] = BENCHMARK_DEFAULTS.backbone_sizes,
                   motion_window_dir: Optional[Path] = None, first_run: int = 0,
-                  first_run_dir: Optional[Path] = None, finetune_run: int = 0, raw_avis: int = 0) -> Dict:
+                  first_run_dir: Optional[Path] = None, finetune_run: int = 0, raw_avis: int = 0,
+                  live: Optional[Dict] = None) -> Dict:
     """Every row, on `video` (default: a generated 640x360 clip), plus a description of the machine;
     memory rows for generated videos of `memory_minutes` minutes when given; batch-inference and
     precision rows when `inference` holds run_inference_benchmark's arguments (device and repeats
@@ -360,7 +361,8 @@ def run_benchmark(video: Optional[Path] = None, repeats: int = BENCHMARK_DEFAULT
     (motion_window.py) for the videos in `motion_window_dir`; first-run rows (train.py from an empty
     cache, cache.py) on `first_run` generated phone clips, kept in `first_run_dir` when given, and
     fine-tuning rows (the same with the backbone trained, 2 epochs) on `finetune_run` generated 640x360 clips;
-    raw-video rows (the cache filled for `raw_avis` generated raw AVIs, default decoder vs the one that reads them).
+    raw-video rows (the cache filled for `raw_avis` generated raw AVIs, default decoder vs the one that reads them);
+    live rows (live.py: streams over UDP) when `live` holds live_rows' arguments and `carried_video`.
     core=False leaves out the decoding, isolation, backbone and head rows."""
     torch_device = torch.device(device)
     with tempfile.TemporaryDirectory() as tmp:
@@ -396,6 +398,15 @@ def run_benchmark(video: Optional[Path] = None, repeats: int = BENCHMARK_DEFAULT
             runs.mkdir()
             clips = make_phone_set(folder / "360p", finetune_run, sizes=[(640, 360)])
             rows += first_training_rows(runs, clips, extra=FINETUNE_ARGS, group="fine-tuning")
+        if live is not None:
+            from pipeline.benchmarks.live import carried_state_rows, live_rows
+            from pipeline.live.runner import load_live_model
+
+            live = dict(live)
+            carried = live.pop("carried_video", None)
+            rows += live_rows(Path(tmp) / "live", **live)
+            if carried is not None:
+                rows += carried_state_rows(load_live_model(str(live["checkpoint"])), Path(carried))
     if backbones:
         from pipeline.benchmarks.backbones import backbone_choice_rows
 

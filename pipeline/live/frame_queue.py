@@ -4,7 +4,7 @@ Readers put the frames the windows need (`FrameItem`) and small markers (a windo
 segment ended, a gap, the stream ended) in order. When a live stream's queue holds `max_frames`
 frames and another arrives, the oldest droppable frame is dropped and counted: the model falls
 behind by at most `max_frames` frames and memory stays bounded, whatever the source does. A file
-read as fast as it decodes is never dropped from: its reader waits for room instead. Markers are
+read as fast as it decodes, and standard input, are never dropped from: the reader waits for room. Markers are
 never dropped (a few per second); a model that stops taking them altogether is stopped by the
 runner's own end, not by them.
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Deque, Optional, Tuple
 
 from pipeline.live.frame_queue import FrameItem, FrameQueues, Marker
-from pipeline.live.sources import FILE, FrameConverter, OpenSource, Source, SourceStalled, open_source
+from pipeline.live.sources import FILE, STDIN, FrameConverter, OpenSource, Source, SourceStalled, open_source
 from pipeline.live.windows import SegmentWindows
 
 BACKOFF_FIRST_S = 0.5
@@ -86,7 +86,8 @@ class StreamReader(threading.Thread):
             self._end_segment(segment)
             if reason != "stalled" or not self.source.reconnects or self.stopping:
                 break
-            gap_from = (segment.last_arrival, segment.stream_time(segment.arrived), segment.fps, self._why)
+            if segment.arrived or gap_from is None:  # an opening that delivered nothing extends the same gap
+                gap_from = (segment.last_arrival, segment.stream_time(segment.arrived), segment.fps, self._why)
             source = self._reopen()
             if source is None:  # stopped while the source was away: the gap so far
                 self._put_gap(gap_from[1], time.monotonic() - gap_from[0] if gap_from[0] else 0.0, gap_from[3])
@@ -168,6 +169,7 @@ class StreamReader(threading.Thread):
 
 
 def drops_frames(source: Source, realtime: bool) -> bool:
-    """Whether a full queue drops this source's frames (a live stream) rather than making the reader wait (a
-    file read as fast as it decodes)."""
-    return source.kind != FILE or realtime
+    """Whether a full queue drops this source's frames (a network stream, a camera, a file at its own pace)
+    rather than making the reader wait: a file read as fast as it decodes, or standard input, whose pipe
+    makes the writer wait in turn (a live writer such as ffmpeg then drops or buffers by its own rules)."""
+    return source.kind not in (FILE, STDIN) or realtime

@@ -61,7 +61,7 @@ class LiveOptions:
     fps: Optional[float] = None  # None: each stream's own frame rate
     stall_timeout: float = 10.0  # seconds without data before a source is reopened (and for opening it)
     max_backoff: float = 10.0  # the longest wait between two reopening attempts, seconds
-    queue_frames: int = 64  # sampled frames a stream's queue holds before the oldest is dropped
+    queue_frames: int = 16  # sampled frames a stream's queue holds before the oldest is dropped (bounds the lag)
     batch_size: int = 32  # frames per CNN batch, all streams together
     events_only: bool = False  # leave out the window records
     log_every: float = 60.0  # seconds between two log lines
@@ -143,10 +143,10 @@ class LiveRun:
         try:
             for reader in self.readers:
                 reader.start()
-            for reader in self.readers:
-                reader.opened.wait()
+            while not all(r.opened.wait(0.1) for r in self.readers) and not self._stop.is_set():
+                pass
             failed = next((r.error for r in self.readers if r.error is not None), None)
-            if failed is not None:
+            if failed is not None and not self._stop.is_set():
                 raise failed
             yield from self._loop()
         finally:
@@ -227,10 +227,20 @@ class LiveRun:
                     ended.add(s)
 
     def _embed(self, pixels: np.ndarray) -> torch.Tensor:
-        """uint8 [N,c,c,3] -> backbone features [N,D], as the timeline's step embeds its chunks."""
+        """uint8 [N,c,c,3] -> backbone features [N,D], as the timeline's step embeds its chunks.
+
+        In chunks whose sizes are powers of two (13 = 8 + 4 + 1): a CPU's convolution library keeps
+        buffers for every batch shape it has seen, and a live run meets every size from 1 to
+        `batch_size`; six shapes keep its memory flat over hours (docs/benchmarks.md, "Live")."""
         with torch.inference_mode(), forward_context(self.precision, self.device):
             frames = torch.from_numpy(pixels).to(self.device)
-            return self.model.model.backbone(normalize(frames, self.model.preprocessing))
+            parts, start = [], 0
+            while start < len(frames):
+                size = 1 << ((len(frames) - start).bit_length() - 1)
+                chunk = frames[start:start + size]
+                parts.append(self.model.model.backbone(normalize(chunk, self.model.preprocessing)))
+                start += size
+            return torch.cat(parts)
 
     def _score(self, windows: List[Tuple[int, Marker]]) -> List[Tuple[Optional[np.ndarray], int]]:
         """(probabilities [C] or None when nothing of its clip is left, frames filled) of each window."""
