@@ -56,9 +56,10 @@ def test_the_budget_stops_the_search_before_a_trial_that_would_not_fit(tmp_path)
     search(list(scores), 5, run, store, budget, log)
     assert asked == [("config", 0), ("a", 0)] and budget.spent == 120.0  # a third minute would pass 150 s
     assert log.stopped_by_budget and "search stopped" in log.lines[-1]
+    assert "2 of 3 candidates go through the rungs; b only with time left" in log.lines[1]
     run, asked = fake_runs(scores, seconds=60.0)  # run again with more time: it goes on where it stopped
     search(list(scores), 5, run, store, Budget(600.0), SearchLog())
-    assert asked[0] == ("b", 0) and ("config", 0) not in asked
+    assert asked[:2] == [("config", 1), ("a", 1)] and ("config", 0) not in asked
 
 
 def test_the_simplest_candidate_within_noise_of_the_best_is_chosen():
@@ -72,7 +73,10 @@ def test_the_simplest_candidate_within_noise_of_the_best_is_chosen():
     assert "simplest" in choice.why
     assert choose(rows, {"big": (1,), "small": (2,), "poor": (0,)}).chosen == "big"
     partial = rows + [Row.of("late", {0: FoldResult({"test/acc": 1.0}, 1, 1, 1, 1.0)})]
-    assert choose(partial, simpler).best == "big"  # only candidates with the most folds compete
+    assert choose(partial, simpler).best == "big"  # a candidate with fewer folds than the others does not compete
+    ahead = [rows[0], Row.of("cut", {f: FoldResult({"test/acc": 0.95}, 1, 1, 1, 1.0) for f in range(4)})]
+    choice = choose(ahead, simpler)  # a budget that stopped with "big" a fold ahead: compared on four folds
+    assert (choice.best, choice.folds) == ("cut", 4)
 
 
 def test_a_candidate_is_the_users_config_with_a_few_options_changed(tmp_path):

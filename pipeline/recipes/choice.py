@@ -1,12 +1,12 @@
 """Which candidate to keep: the simplest of those the folds cannot tell from the best.
 
-Among the candidates scored on the most folds, the best is the one with the highest mean test
-accuracy. Another is within noise of it when, fold by fold on the same folds, its mean shortfall is
-at most one standard error of those differences (the one-standard-error rule on paired folds:
-folds share their difficulty, so the pairs are far less noisy than two separate means). Of those,
-the simplest is kept: fewer CNN passes a frame (no motion stream), no motion window, a smaller head,
-shorter clips. A simpler recipe costs less to run and has fewer ways to have fitted these few
-videos by luck.
+Candidates are compared on the folds that at least two of them were scored on (a budget can end with
+one candidate a fold ahead), and the best is the one with the highest mean test accuracy there.
+Another is within noise of it when, fold by fold on the same folds, its mean shortfall is at most one
+standard error of those differences (the one-standard-error rule on paired folds: folds share their
+difficulty, so the pairs are far less noisy than two separate means). Of those, the simplest is kept:
+fewer CNN passes a frame (no motion stream), no motion window, a smaller head, shorter clips. A simpler
+recipe costs less to run and has fewer ways to have fitted these few videos by luck.
 """
 from __future__ import annotations
 
@@ -41,12 +41,14 @@ class Row:
 
 @dataclass
 class Choice:
-    """The kept candidate, the best, and the candidates within noise of the best (with their gaps)."""
+    """The kept candidate, the best, the candidates within noise of the best (with their gaps), and how
+    many folds they were compared on."""
 
     chosen: str
     best: str
     within: Dict[str, Tuple[float, float]]  # name -> (mean shortfall to the best, its standard error)
     why: str
+    folds: int = 0
 
 
 def paired_gap(best: Row, other: Row) -> Tuple[float, float]:
@@ -58,13 +60,29 @@ def paired_gap(best: Row, other: Row) -> Tuple[float, float]:
     return float(gaps.mean()), float(gaps.std(ddof=1) / math.sqrt(len(gaps)))
 
 
+def compared_folds(rows: Sequence[Row]) -> int:
+    """How many folds the candidates are compared on: the most that at least two of them have (folds run
+    in order, so these are the same folds for all), or the only scored candidate's."""
+    counts = sorted((len(r.folds) for r in rows if r.folds), reverse=True)
+    if not counts:
+        return 0
+    return counts[1] if len(counts) > 1 else counts[0]
+
+
+def truncated(row: Row, folds: int) -> Row:
+    """`row` on its first `folds` folds."""
+    kept = dict(list(row.folds.items())[:folds])
+    values = np.asarray(list(kept.values()))
+    return Row(row.name, kept, float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else math.nan)
+
+
 def choose(rows: Sequence[Row], complexity: Mapping[str, Complexity]) -> Choice:
-    """The simplest candidate within noise of the best, among those scored on the most folds (at least one)."""
-    scored = [r for r in rows if r.folds]
-    if not scored:
+    """The simplest candidate within noise of the best, among those scored on the folds that at least two
+    candidates share (`compared_folds`), each on those folds."""
+    most = compared_folds(rows)
+    if not most:
         raise ValueError("no candidate was scored on any fold: raise --budget")
-    most = max(len(r.folds) for r in scored)
-    full = [r for r in scored if len(r.folds) == most]
+    full = [truncated(r, most) for r in rows if len(r.folds) >= most]
     best = max(full, key=lambda r: r.mean)  # ties: the earlier candidate (list order)
     within: Dict[str, Tuple[float, float]] = {best.name: (0.0, 0.0)}
     for row in full:
@@ -86,4 +104,4 @@ def choose(rows: Sequence[Row], complexity: Mapping[str, Complexity]) -> Choice:
                f"and is the simplest of the {len(within)} candidates within noise of the best")
     if most < 2:
         why += "; only one fold was scored, so noise could not be measured: raise --budget"
-    return Choice(chosen, best.name, within, why)
+    return Choice(chosen, best.name, within, why, most)

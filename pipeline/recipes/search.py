@@ -94,12 +94,22 @@ def mean_score(results: Dict[int, FoldResult]) -> float:
     return float(np.mean(values)) if values else -math.inf
 
 
+def trials_per_candidate(num_folds: int) -> float:
+    """The trials one candidate costs on average under successive halving (half go on past the first rung)."""
+    first = rungs(num_folds)[0]
+    return first + (num_folds - first) / 2
+
+
 def search(names: Sequence[str], num_folds: int, run: Callable[[str, int], FoldResult], store: TrialStore,
            budget: Budget, log: SearchLog) -> None:
     """Successive halving of `names` over `num_folds` folds; `run(name, fold)` trains and tests one trial
-    and returns its result with `seconds` the time to charge (caching excluded)."""
-    alive = list(names)
-    done_folds = 0
+    and returns its result with `seconds` the time to charge (caching excluded).
+
+    The first trial measures how long one takes; the search then starts with as many candidates (list
+    order, at least two) as the budget can take through the rungs, and tries the others only with the
+    time left at the end.
+    """
+    names = list(names)
     dropped: List[str] = []
 
     def trial(name: str, fold: int) -> bool:
@@ -119,6 +129,16 @@ def search(names: Sequence[str], num_folds: int, run: Callable[[str, int], FoldR
                 f"({result.seconds:.0f} s; {budget.spent / 60:.1f} of {budget.seconds / 60:.1f} min)")
         return True
 
+    if not names or not trial(names[0], 0):
+        return
+    seconds = [r.seconds for r in store.results.values()]
+    per_trial = max(float(np.mean(seconds)), 1e-3)
+    start = max(2, int(budget.seconds / (per_trial * trials_per_candidate(num_folds))))
+    alive, waiting = names[:start], names[start:]
+    if waiting:
+        log.say(f"budget: about {per_trial:.0f} s a trial, so {len(alive)} of {len(names)} candidates go through the "
+                f"rungs; {', '.join(waiting)} only with time left at the end")
+    done_folds = 0
     for depth in rungs(num_folds):
         log.say(f"rung: {len(alive)} candidate(s) on folds {done_folds}-{depth - 1}")
         for fold in range(done_folds, depth):
@@ -131,12 +151,11 @@ def search(names: Sequence[str], num_folds: int, run: Callable[[str, int], FoldR
             keep = ranked[: max(1, math.ceil(len(ranked) / 2))]
             if BASELINE in alive and BASELINE not in keep:
                 keep.append(BASELINE)
-            dropped += [n for n in ranked if n not in keep]
             gone = [n for n in ranked if n not in keep]
+            dropped += gone
             log.say(f"kept after {depth} folds: {', '.join(keep)}; dropped: {', '.join(gone) or 'none'}")
             alive = [n for n in alive if n in keep]
-    for name in sorted(dropped, key=lambda n: -mean_score(store.folds_of(n))):
+    for name in sorted(dropped, key=lambda n: -mean_score(store.folds_of(n))) + waiting:
         for fold in range(num_folds):
             if not trial(name, fold):
                 return
-
