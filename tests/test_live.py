@@ -340,3 +340,17 @@ def test_sigint_ends_with_a_summary(checkpoint, tmp_path):
     records = [json.loads(first)] + [json.loads(line) for line in out.splitlines()]
     assert records[-1]["type"] == "summary" and records[-1]["frames"] < 500
     assert "windows" in err.splitlines()[-1]
+
+
+def test_latency_percentiles_and_the_log_line(rec, videos):
+    from pipeline.live.records import LatencyStats
+
+    stats = LatencyStats()
+    for ms in range(1, 101):  # 1..100 ms
+        stats.add(ms)
+    assert stats.percentile(50) == 50 and stats.percentile(95) == 95 and LatencyStats().percentile(50) is None
+    lines: List[str] = []
+    run = LiveRun(rec.model, LiveOptions(sources=(str(videos["short"]),), timeline=TIMELINE, log_every=0.001),
+                  log=lines.append)
+    list(run.records())
+    assert lines and all(line.startswith("live: ") and "dropped" in line for line in lines)
