@@ -196,8 +196,10 @@ def _decord_major() -> int:
         return 0
 
 
-TRUNCATED_OPENS = {"index-at-end": set(),
-                   "index-first": {"opencv", "pyav"} | ({"decord"} if _decord_major() >= 3 else set())}
+TRUNCATED_OPENS = {"index-at-end": set(), "index-first": {"opencv", "pyav"}}
+# decord2's threaded decoder opens half of a faststart mp4 on some runs and refuses it on others (its
+# first packets race the cut): either answer is honest, so it is held to whichever it gives.
+TRUNCATED_MAY_OPEN = {"index-at-end": set(), "index-first": {"decord"} if _decord_major() >= 3 else set()}
 
 
 @pytest.mark.parametrize("layout", sorted(TRUNCATED_OPENS))
@@ -213,11 +215,15 @@ def test_truncated_mp4_is_honest(tmp_path, layout):
     decodable = frames_pyav_decodes(cut)
     for backend in ALL:
         if backend not in TRUNCATED_OPENS[layout]:
-            with pytest.raises(VideoReadError) as err:
-                open_video(cut, backend)
-            assert (err.value.kind, err.value.path) == ("unreadable", str(cut)), backend
-            continue
-        with open_video(cut, backend) as reader:
+            try:
+                reader = open_video(cut, backend)
+            except VideoReadError as err:
+                assert (err.kind, err.path) == ("unreadable", str(cut)), backend
+                continue
+            assert backend in TRUNCATED_MAY_OPEN[layout], f"{backend} opened half an mp4"
+        else:
+            reader = open_video(cut, backend)
+        with reader:
             n = reader.meta.num_frames
             claimed = 80 if backend != "decord" else reader.meta.header_frames  # decord: its packet index
             assert 0 < n <= claimed <= 80 and reader.meta.header_frames == claimed, backend
