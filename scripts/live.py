@@ -24,12 +24,11 @@ from typing import List, Optional
 
 from models.backbones import PRECISIONS
 from pipeline.errors import EXIT_OK, run_script
-from pipeline.inference.timeline import TimelineOptions
+from pipeline.inference.timeline import add_timeline_arguments, timeline_options_from
 from pipeline.live.runner import LiveOptions, run_live
 
 # Defaults live in the library's option classes; the parser only shows them.
 LIVE = LiveOptions()
-TIMELINE = TimelineOptions()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,16 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="load a checkpoint that holds more than plain data (only one you made or trust)")
     parser.add_argument("--debug", action="store_true", help="show the traceback of any failure")
     timeline = parser.add_argument_group("windows and events (as predict.py --timeline)")
-    timeline.add_argument("--window", type=float, default=TIMELINE.window, help="window length, seconds")
-    timeline.add_argument("--stride", type=float, default=TIMELINE.stride, help="seconds between window starts")
-    timeline.add_argument("--threshold", type=float, default=TIMELINE.threshold,
-                          help="probability that makes a window an event (default: a two-class checkpoint's "
-                               "operating threshold, else 0.5)")
-    timeline.add_argument("--min-duration", type=float, default=TIMELINE.min_duration,
-                          help="events shorter than this are not reported (s)")
-    timeline.add_argument("--merge-gap", type=float, default=TIMELINE.merge_gap,
-                          help="join event segments closer than this (s)")
-    timeline.add_argument("--event-classes", nargs="+", default=None, help="classes to find (default: all)")
+    add_timeline_arguments(timeline)
     return parser
 
 
@@ -80,9 +70,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         sources=tuple(args.source), realtime=args.realtime, fps=args.fps, stall_timeout=args.stall_timeout,
         max_backoff=args.max_backoff, queue_frames=args.queue_frames, batch_size=args.batch_size,
         events_only=args.events_only, log_every=args.log_every,
-        timeline=TimelineOptions(window=args.window, stride=args.stride, threshold=args.threshold,
-                                 min_duration=args.min_duration, merge_gap=args.merge_gap,
-                                 event_classes=tuple(args.event_classes) if args.event_classes else None),
+        timeline=timeline_options_from(args),
     )
     run_live(args.ckpt, options, output=args.output, device=args.device, backbone_precision=args.backbone_precision,
              trust_checkpoint=args.trust_checkpoint)

@@ -26,11 +26,11 @@ from typing import List, Optional, Union
 from models.backbones import PRECISIONS
 from pipeline.data.sampling import SAMPLING_MODES
 from pipeline.errors import run_script
-from pipeline.inference import PredictOptions, TimelineOptions, format_summary, predict
+from pipeline.inference import PredictOptions, format_summary, predict
+from pipeline.inference.timeline import add_timeline_arguments, timeline_options_from
 
 # Defaults live in the library's option classes; the parser only shows them.
 DEFAULTS = {f.name: f.default for f in fields(PredictOptions)}
-TIMELINE = TimelineOptions()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,16 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show the traceback of any failure")
     timeline = parser.add_argument_group("timeline (long videos)")
     timeline.add_argument("--timeline", action="store_true", help="score sliding windows over each video")
-    timeline.add_argument("--window", type=float, default=TIMELINE.window, help="window length, seconds")
-    timeline.add_argument("--stride", type=float, default=TIMELINE.stride, help="seconds between window starts")
-    timeline.add_argument("--threshold", type=float, default=TIMELINE.threshold,
-                          help="probability that makes a window an event (default: a two-class checkpoint's "
-                               "operating threshold, else 0.5)")
-    timeline.add_argument("--min-duration", type=float, default=TIMELINE.min_duration,
-                          help="drop shorter event segments (s)")
-    timeline.add_argument("--merge-gap", type=float, default=TIMELINE.merge_gap,
-                          help="join segments closer than this (s)")
-    timeline.add_argument("--event-classes", nargs="+", default=None, help="classes to find (default: all)")
+    add_timeline_arguments(timeline)
     timeline.add_argument("--timeline-dir", default=None, help="default: <output stem>_timeline/")
     return parser
 
@@ -122,14 +113,7 @@ def parse_args(argv: Optional[List[str]] = None) -> PredictOptions:
         overwrite=args.overwrite,
         retry_failed=args.retry_failed,
         progress=not args.no_progress,
-        timeline=TimelineOptions(
-            window=args.window,
-            stride=args.stride,
-            threshold=args.threshold,
-            min_duration=args.min_duration,
-            merge_gap=args.merge_gap,
-            event_classes=tuple(args.event_classes) if args.event_classes else None,
-        ) if args.timeline else None,
+        timeline=timeline_options_from(args) if args.timeline else None,
         timeline_dir=args.timeline_dir,
     )
 

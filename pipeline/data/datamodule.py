@@ -37,6 +37,21 @@ from pipeline.data.workers import note_processes_per_node, resolve_num_workers
 log = logging.getLogger(__name__)
 
 DEMO_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "demo.yaml"  # read when no --config is given
+CONFIG_FLAGS = ("--config", "-c")  # the flags that name a config file, wherever train.py's configs are read
+
+
+def split_config_files(args: Sequence[str]) -> Tuple[List[str], List[str]]:
+    """The config files that `args` name (``--config F``, ``--config=F``, ``-c F``), and the other arguments."""
+    configs: List[str] = []
+    rest: List[str] = []
+    items = iter(args)
+    for arg in items:
+        flag, eq, value = arg.partition("=")
+        if flag in CONFIG_FLAGS:
+            configs.append(value if eq else next(items, ""))
+        else:
+            rest.append(arg)
+    return configs, rest
 MIN_VAL_VIDEOS_PER_CLASS = 3  # fewer, and validation accuracy moves in steps too coarse to pick a checkpoint by
 
 

@@ -46,7 +46,7 @@ from pipeline.core.figures import confusion_figure, frame_strip, resize_height
 from pipeline.core.metrics import confusion_matrix, per_class_scores, worst_mistakes
 from pipeline.data.annotations import AnnotationError, read_list_file, scan_class_folders
 from pipeline.data.clip_frames import eval_clip_frames
-from pipeline.data.datamodule import DEMO_CONFIG, VideoDataModule
+from pipeline.data.datamodule import DEMO_CONFIG, VideoDataModule, split_config_files
 from pipeline.data.datasets import VideoClipDataset, collate_clips
 from pipeline.data.readers import FALLBACK_LIST, as_read_error, fallback_summary, format_fallbacks, recording_fallbacks
 from pipeline.data.sampling import sampler_from_config
@@ -57,7 +57,6 @@ from pipeline.evaluation.report_html import accuracy_lines, render_report
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
-CONFIG_FLAGS = ("--config", "-c")
 
 
 @dataclass
@@ -164,7 +163,7 @@ def data_module(args: Sequence[str]) -> VideoDataModule:
     from jsonargparse import Namespace
     from pytorch_lightning.cli import LightningArgumentParser
 
-    configs, overrides = _config_files(list(args))
+    configs, overrides = split_config_files(args)
     merged: Dict[str, Any] = {}
     for path in configs or [str(DEMO_CONFIG)]:
         try:
@@ -189,20 +188,6 @@ def data_module(args: Sequence[str]) -> VideoDataModule:
         raise UsageError(f"{' '.join(str(exc).split())} (see train.py --help)") from exc
     data = built["data"] if isinstance(built, (dict, Namespace)) else built.data
     return data
-
-
-def _config_files(args: List[str]) -> Tuple[List[str], List[str]]:
-    """The --config / -c files in `args`, and the other arguments."""
-    configs: List[str] = []
-    rest: List[str] = []
-    items = iter(args)
-    for arg in items:
-        flag, eq, value = arg.partition("=")
-        if flag in CONFIG_FLAGS:
-            configs.append(value if eq else next(items, ""))
-        else:
-            rest.append(arg)
-    return configs, rest
 
 
 def _video_loader(options: EvaluationOptions, model: Any) -> Any:

@@ -7,6 +7,7 @@ bridged, segments shorter than `min_duration` dropped), and the probabilities ar
 """
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
@@ -46,6 +47,29 @@ class TimelineOptions:
         other = next(name for name in class_names if name != positive)
         t = float(operating["threshold"])
         return replace(self, class_thresholds=((positive, t), (other, 1.0 - t)))
+
+
+def add_timeline_arguments(group: argparse._ActionsContainer) -> None:
+    """The window and event options that predict.py --timeline and live.py share, with the defaults of
+    TimelineOptions."""
+    defaults = TimelineOptions()
+    group.add_argument("--window", type=float, default=defaults.window, help="window length, seconds")
+    group.add_argument("--stride", type=float, default=defaults.stride, help="seconds between window starts")
+    group.add_argument("--threshold", type=float, default=defaults.threshold,
+                       help="probability that makes a window an event (default: a two-class checkpoint's "
+                            "operating threshold, else 0.5)")
+    group.add_argument("--min-duration", type=float, default=defaults.min_duration,
+                       help="events shorter than this are not reported (s)")
+    group.add_argument("--merge-gap", type=float, default=defaults.merge_gap,
+                       help="join event segments closer than this (s)")
+    group.add_argument("--event-classes", nargs="+", default=None, help="classes to find (default: all)")
+
+
+def timeline_options_from(args: argparse.Namespace) -> TimelineOptions:
+    """TimelineOptions from the arguments `add_timeline_arguments` added."""
+    return TimelineOptions(window=args.window, stride=args.stride, threshold=args.threshold,
+                           min_duration=args.min_duration, merge_gap=args.merge_gap,
+                           event_classes=tuple(args.event_classes) if args.event_classes else None)
 
 
 

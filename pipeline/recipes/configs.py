@@ -13,9 +13,8 @@ from typing import Any, Dict, List, Mapping, Tuple
 
 import yaml
 
+from pipeline.data.datamodule import CONFIG_FLAGS
 from pipeline.errors import UsageError
-
-CONFIG_FLAGS = ("--config", "-c")
 
 
 def deep_merge(base: Dict[str, Any], more: Mapping[str, Any]) -> Dict[str, Any]:

@@ -17,7 +17,7 @@ import tempfile
 import warnings
 from argparse import ArgumentError
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
 from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint, ProgressBar
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
@@ -28,7 +28,7 @@ from pipeline.core.checkpoints import load_checkpoint
 from pipeline.core.decision import accuracy_rows, format_threshold, operating_point
 from pipeline.core.module import VideoClassifierModule
 from pipeline.data.annotations import AnnotationError
-from pipeline.data.datamodule import DEMO_CONFIG, VideoDataModule
+from pipeline.data.datamodule import DEMO_CONFIG, VideoDataModule, split_config_files
 from pipeline.data.readers import FALLBACK_LIST, fallback_summary, format_fallbacks, recording_fallbacks
 from pipeline.errors import OutputError, UsageError
 from pipeline.training.callbacks import BestCheckpointLink, LastCheckpoint, RandomState
@@ -38,7 +38,6 @@ from pipeline.training.progress import RunReport, progress_bar, silence_third_pa
 LOGGER_EXTRA = "loggers"  # setup.cfg's optional extra with the packages of the non-default loggers
 _EXTRA_PACKAGES = {"mlflow"}  # what that extra installs (as mlflow-skinny)
 HELP_FLAGS = ("-h", "--help")
-CONFIG_FLAGS = ("--config", "-c")
 DESCRIPTION = ("Train a CNN + RNN video action classifier, then test its best checkpoint. The defaults shown are "
                "the values of the --config files given (configs/demo.yaml without one); options given beside "
                "--help are not applied to them: --print_config shows the whole resolved config.")
@@ -157,7 +156,7 @@ def build_cli(args: Optional[List[str]] = None) -> ActionCLI:
     """The CLI with model, data and trainer built from `args` (configs/demo.yaml when no --config)."""
     args = list(sys.argv[1:] if args is None else args)
     silence_third_party_noise()
-    configs, rest = _split_configs(args)
+    configs, rest = split_config_files(args)
     defaults = None
     if set(HELP_FLAGS) & set(args):  # help shows the configs' values: jsonargparse's default config files
         defaults, args = configs or [str(DEMO_CONFIG)], rest
@@ -170,20 +169,6 @@ def build_cli(args: Optional[List[str]] = None) -> ActionCLI:
             return _make_cli(args, defaults)
         except ArgumentError as exc:  # the parser's message, without its usage text
             raise UsageError(f"{' '.join(str(exc).split())} (see --help)") from exc
-
-
-def _split_configs(args: List[str]) -> Tuple[List[str], List[str]]:
-    """The --config / -c files in `args`, and the other arguments."""
-    configs: List[str] = []
-    rest: List[str] = []
-    items = iter(args)
-    for arg in items:
-        flag, eq, value = arg.partition("=")
-        if flag in CONFIG_FLAGS:
-            configs.append(value if eq else next(items, ""))
-        else:
-            rest.append(arg)
-    return configs, rest
 
 
 class _ParseOnlyCLI(ActionCLI):
@@ -203,7 +188,7 @@ def parse_config(args: List[str]) -> Any:
     """train.py's resolved configuration of `args` (a jsonargparse Namespace: model, data, trainer,
     checkpoint, seed_everything), with configs/demo.yaml when no --config; nothing is built or read."""
     args = list(args)
-    if not _split_configs(args)[0]:
+    if not split_config_files(args)[0]:
         args = ["--config", str(DEMO_CONFIG), *args]
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*args parameter is intended to run from within Python.*")

@@ -94,10 +94,10 @@ __all__ = [
 
 T = TypeVar("T")
 
-DEFAULT_BACKEND = "pyav"  # it alone can skip the frames a clip does not need: measured cheapest (issue 22)
+DEFAULT_BACKEND = "pyav"  # it alone can skip the frames a clip does not need: measured cheapest (docs/benchmarks.md)
 _AUTO_ORDER = ("pyav", "decord", "opencv")
 _MODULES = {"decord": "decord", "opencv": "cv2", "pyav": "av", "nvdec": "torchcodec"}
-_OPT_IN = ("nvdec",)  # used only when asked for by name: "auto" picks it once measured faster (issue 8)
+_OPT_IN = ("nvdec",)  # used only when asked for by name: "auto" would pick it only once measured faster on a GPU
 _NOT_RETRIED = ("not_found", "empty_file", "index_out_of_range")  # no other decoder changes these
 
 BACKENDS: dict[str, type[VideoReader]] = {
