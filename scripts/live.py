@@ -42,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                        "(default: standard output)")
     parser.add_argument("--events-only", action="store_true", help="leave out the window records")
     parser.add_argument("--realtime", action="store_true",
-                        help="read a file at its own pace, not as fast as it decodes")
+                        help="read a file at its own pace, not as fast as it decodes; with --source -, standard "
+                             "input is a live feed (frames dropped when the model falls behind)")
     parser.add_argument("--fps", type=float, default=LIVE.fps, help="frame rate to assume (default: the stream's)")
     parser.add_argument("--stall-timeout", type=float, default=LIVE.stall_timeout,
                         help="seconds without data before a network source or camera is reopened (and to open it)")

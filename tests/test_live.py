@@ -295,6 +295,30 @@ def test_a_model_slower_than_the_stream_drops_frames(rec, videos):
     assert all(len(r["probabilities"]) == 2 for r in records if r["type"] == "window")
 
 
+def test_stdin_with_realtime_is_a_live_feed_that_drops_frames(rec, videos):
+    # `--source - --realtime`: a live producer on the pipe (ffmpeg from a camera) must not be made to wait
+    saved = os.dup(0)
+    with open(videos["part2"], "rb") as ts:
+        os.dup2(ts.fileno(), 0)
+    try:
+        run = LiveRun(rec.model, LiveOptions(sources=("-",), timeline=TIMELINE, realtime=True, queue_frames=4,
+                                             batch_size=1))
+        embed = run._embed
+
+        def slow(pixels):
+            time.sleep(0.15)
+            return embed(pixels)
+
+        run._embed = slow
+        records = list(run.records())
+    finally:
+        os.dup2(saved, 0)
+        os.close(saved)
+    summary = records[-1]
+    assert summary["type"] == "summary" and summary["dropped"] > 0 and summary["embedded"] < summary["sampled"]
+    assert run.queues.peak_frames(0) <= 4 + run.sampler.clip_len
+
+
 def test_unreachable_source_is_one_line_and_exit_4(checkpoint, capsys):
     import runpy
 
