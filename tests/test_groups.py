@@ -1,6 +1,7 @@
 """Groups (`data.group_by`): the clips of one source stay on one side of every split, fold and carve."""
 from __future__ import annotations
 
+import warnings
 from collections import Counter
 from pathlib import Path
 
@@ -126,6 +127,15 @@ def test_group_by_a_column_of_a_csv_list(tmp_path):
         folded = build_splits("list", root, train_list=lst, group_by="source", num_folds=3, fold=fold)
         parts = [folded.train, folded.val, folded.test]
         assert all(len(f) == 1 for f in sides(parts, {r.path: source(r) for p in parts for r in p}).values())
+
+
+def test_a_list_with_a_group_column_but_no_group_by_is_warned_about(tmp_path):
+    root, lst = fight_like(tmp_path)
+    with pytest.warns(AnnotationWarning, match=r"column\(s\) source .*--data.group_by source"):
+        build_splits("list", root, train_list=lst, val_fraction=0.2, test_fraction=0.2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", AnnotationWarning)  # named: nothing to warn about
+        build_splits("list", root, train_list=lst, group_by="source", val_fraction=0.2, test_fraction=0.2)
 
 
 def test_group_by_a_pattern_on_the_path(tmp_path):

@@ -73,9 +73,15 @@ def resolve_group_key(group_by: Optional[str], found: FormatSplits, root: Option
     Problems (an expression that matches none of `records`) go to ``found.problems``; paths it does
     not match, to ``found.notes``.
     """
-    if group_by is None or group_by == "":
-        return found.group_key
     columns = {name for row in found.columns.values() for name in row}
+    if group_by is None or group_by == "":
+        if found.group_key is None and columns:
+            names = ", ".join(sorted(columns))
+            found.notes.append(f"the list file has the column(s) {names} beside path and label, and no data.group_by "
+                               "names one: every video is its own group, so clips of one source video, person or "
+                               f"session can sit on both sides of a split (--data.group_by {sorted(columns)[0]} "
+                               "keeps each value's clips together)")
+        return found.group_key
     if group_by in columns:
         return ColumnGroups(group_by, found.columns)
     try:
