@@ -138,6 +138,7 @@ def test_the_recurrent_head_is_chosen_where_only_order_tells(direction, tmp_path
     assert set(trials) == {f"{n}|{f}" for n in ("config", "mean-pool") for f in range(3)}
     rows = {row.name: row for row in second["rows"]}
     assert second["chosen"] == "config", second["why"]
+    assert second["held_out"] is False  # no test list given: no held-out figure is claimed
     assert rows["config"].mean > rows["mean-pool"].mean + 0.2, (rows["config"].folds, rows["mean-pool"].folds)
     recipe = out / "recipe.yaml"
     config = parse_config(["--config", str(recipe)])

@@ -236,7 +236,8 @@ def choose_recipe(train_args: List[str], out: str = DEFAULT_OUT, budget_minutes:
                                            wall_minutes=(time.perf_counter() - started) / 60,
                                            budget_minutes=budget_minutes))
     return {"chosen": choice.chosen, "why": choice.why, "recipe": str(recipe_path),
-            "checkpoint": str(out_dir / "best.ckpt"), "report": str(report), "rows": rows, "final": summary}
+            "checkpoint": str(out_dir / "best.ckpt"), "report": str(report), "rows": rows, "final": summary,
+            "held_out": bool(chosen.data.get("test_list"))}
 
 
 def _head_params(runner: FoldRunner, recipes: Dict[str, Recipe], store: TrialStore) -> Dict[str, int]:
@@ -282,4 +283,9 @@ def main(args: List[str]) -> int:
     result = choose_recipe(rest, known.out, known.budget, known.folds, known.candidates, known.cache_frames)
     print(f"chosen: {result['chosen']}: {result['why']}\nrecipe: {result['recipe']}\ncheckpoint: "
           f"{result['checkpoint']}\nreport: {result['report']}", flush=True)
+    tested = result["final"].get("test_metrics") or {}
+    if "test/acc" in tested:
+        where = ("the given test list, never searched" if result["held_out"]
+                 else "a test split among the searched videos")
+        print(f"test accuracy of the chosen recipe on {where}: {tested['test/acc']:.3f}", flush=True)
     return 0
