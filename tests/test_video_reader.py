@@ -227,7 +227,12 @@ def test_truncated_mp4_is_honest(tmp_path, layout):
             n = reader.meta.num_frames
             claimed = 80 if backend != "decord" else reader.meta.header_frames  # decord: its packet index
             assert 0 < n <= claimed <= 80 and reader.meta.header_frames == claimed, backend
-            assert n == decodable, (backend, n, decodable)
+            if backend == "decord":
+                # decord2's threaded decoder, on a cut file, stops at the last frame it decoded this run: one
+                # short of PyAV on some runs. Fewer frames is safe; a frame that does not decode never is.
+                assert decodable - 1 <= n <= decodable, (backend, n, decodable)
+            else:
+                assert n == decodable, (backend, n, decodable)
             assert [decode_index(f) for f in reader.get_frames(range(n))] == list(range(n)), backend
             assert [decode_index(f) for f in reader.get_frames([n - 1, 0, n // 2])] == [n - 1, 0, n // 2]
             with pytest.raises(VideoReadError) as err:
