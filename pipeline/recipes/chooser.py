@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import shutil
 import time
 from dataclasses import dataclass
@@ -42,6 +41,7 @@ from pipeline.recipes.head_fit import FoldResult, Schedule, fit_head, seeded_mod
 from pipeline.recipes.report import format_table, write_report
 from pipeline.recipes.search import Budget, SearchLog, TrialStore, search
 from pipeline.training.cli import DEMO_CONFIG, parse_config, train
+from pipeline.training.crossval import record_options
 
 DEFAULT_OUT = "runs/recipe"
 DEFAULT_BUDGET_MINUTES = 15.0
@@ -157,18 +157,6 @@ def _check_own_options(options: Sequence[Tuple[str, str]]) -> None:
                          "its runs go)")
 
 
-def _check_out(out: Path, wanted: Dict[str, Any]) -> None:
-    """Refuse an `out` that holds a search with other options; record these options otherwise."""
-    recorded = out / "choose_args.json"
-    if recorded.is_file():
-        if json.loads(recorded.read_text()) != wanted:
-            raise UsageError(f"{out}: holds a recipe search with other options ({recorded}); run it again with the "
-                             "same options (a larger --budget continues it), or choose another --out")
-    else:
-        out.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(recorded, json.dumps(wanted, indent=2))
-
-
 def train_chosen(recipe: Recipe, recipe_path: Path, out: Path) -> Dict[str, Any]:
     """Train the chosen recipe with train.py on every searched video (a given test list is its test split)
     in `out/final-<candidate>`, resuming that candidate's interrupted (or finished) run; returns train.py's
@@ -206,8 +194,11 @@ def choose_recipe(train_args: List[str], out: str = DEFAULT_OUT, budget_minutes:
     if cache_frames is not None:
         base = with_overrides(base, {"data.cache_max_frames": cache_frames})
     out_dir = Path(out)
-    _check_out(out_dir, {"train_args": list(train_args), "folds": num_folds,
-                         "candidates": [c.name for c in chosen_candidates], "cache_frames": cache_frames})
+    record_options(out_dir / "choose_args.json",
+                   {"train_args": list(train_args), "folds": num_folds,
+                    "candidates": [c.name for c in chosen_candidates], "cache_frames": cache_frames},
+                   "a recipe search", "run it again with the same options (a larger --budget continues it), or "
+                   "choose another --out")
     folder = out_dir / "candidates"
     recipes = {c.name: resolve(c, base, folder) for c in chosen_candidates}
     store = TrialStore(out_dir / "trials.json")

@@ -50,16 +50,20 @@ def _check_args(args: List[str], num_folds: int, out: Path) -> None:
                          "(use --output to choose where runs go)")
     if num_folds < 2:
         raise UsageError(f"--folds must be at least 2, got {num_folds}")
-    recorded = out / "crossval_args.json"
-    wanted = {"folds": num_folds, "args": list(args)}
+    record_options(out / "crossval_args.json", {"folds": num_folds, "args": list(args)},
+                   "a cross-validation run", "resume it with the same options, or choose another --output")
+
+
+
+def record_options(recorded: Path, wanted: Dict[str, Any], what: str, hint: str) -> None:
+    """Record the options of a run that resumes in `recorded.parent`, or refuse to go on when that folder
+    holds `what` with other options (`hint` says what to do instead)."""
     if recorded.is_file():
         if json.loads(recorded.read_text()) != wanted:
-            raise UsageError(f"{out}: holds a cross-validation run with other options ({recorded}); resume it with the "
-                             "same options, or choose another --output")
+            raise UsageError(f"{recorded.parent}: holds {what} with other options ({recorded}); {hint}")
     else:
-        out.mkdir(parents=True, exist_ok=True)
+        recorded.parent.mkdir(parents=True, exist_ok=True)
         write_text_atomic(recorded, json.dumps(wanted, indent=2))
-
 
 def _finished(run_dir: Path) -> Optional[Dict[str, Any]]:
     """The summary of a fold that has finished (its test_metrics.json with test metrics), else None."""
