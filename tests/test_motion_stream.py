@@ -88,6 +88,31 @@ def test_the_cache_keeps_the_stream_beside_the_shared_frame_features(square_vide
     assert np.allclose(cached, direct, atol=2e-2 * np.abs(direct).max())
 
 
+def test_inference_embeds_in_chunks_with_each_frame_beside_its_own_previous_frame():
+    """Without gradients the backbone sees at most INFERENCE_FRAME_CHUNK frames at a time (bounded memory);
+    the features, motion stream included, are the ones one pass over every frame gives."""
+    from pipeline.core.module import INFERENCE_FRAME_CHUNK
+
+    model = VideoClassifierModule(class_names=["a", "b"], weights="none", input_size=32, hidden_size=8,
+                                  rgb_diff=True, backbone_precision="fp32").eval()
+    rng = np.random.default_rng(0)
+    frames = torch.from_numpy(rng.integers(0, 256, (2, 3, 20, 32, 32, 3), dtype=np.uint8))
+    previous = torch.from_numpy(rng.integers(0, 256, (2, 3, 20, 32, 32, 3), dtype=np.uint8))
+    assert frames[..., 0, 0, 0].numel() > INFERENCE_FRAME_CHUNK
+    seen = []
+    hook = model.model.backbone.register_forward_hook(lambda m, i, o: seen.append(len(i[0])))
+    with torch.enable_grad():
+        whole = model.frame_features(frames, previous).detach()
+    assert seen == [120, 120]  # frames, then their differences, each in one pass
+    seen.clear()
+    with torch.no_grad():
+        chunked = model.frame_features(frames, previous)
+    hook.remove()
+    assert max(seen) <= INFERENCE_FRAME_CHUNK and sum(seen) == 240
+    assert chunked.shape == whole.shape == (2, 3, 20, 2 * model.model.backbone.feature_dim)
+    torch.testing.assert_close(chunked, whole, atol=1e-5, rtol=1e-5)
+
+
 @pytest.fixture(scope="module")
 def motion_checkpoint(tmp_path_factory) -> tuple:
     """A two-class model with the motion stream, trained a few epochs on cached features."""
