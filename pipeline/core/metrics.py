@@ -1,6 +1,12 @@
 """The numbers training's dashboards, evaluation and the threshold share: the confusion matrix, per-class
-precision / recall / F1, the most confident mistakes, ROC and AUC, the positive class of a two-class task,
-and a class name as a metric key."""
+precision / recall / F1, the summary figures of a confusion matrix (accuracy, mean class accuracy, macro
+F1), the most confident mistakes, ROC and AUC, the positive class of a two-class task, and a class name as
+a metric key.
+
+Every summary figure of a set of predictions is computed from its one confusion matrix
+(`summary_scores`), wherever it is reported (Lightning's val/test metrics, evaluate.py, the recipe
+search), so the figures of one evaluation agree with each other and with its confusion matrix by
+construction."""
 from __future__ import annotations
 
 import re
@@ -32,6 +38,39 @@ def per_class_scores(matrix: np.ndarray) -> Dict[str, np.ndarray]:
     total = precision + recall
     f1 = np.divide(2 * precision * recall, total, out=np.zeros_like(hits), where=total > 0)
     return {"precision": precision, "recall": recall, "f1": f1, "support": support}
+
+
+def summary_scores(matrix: np.ndarray) -> Dict[str, float]:
+    """acc, mean_class_acc and f1_macro of a confusion matrix [C,C] (rows true, columns predicted).
+
+    mean_class_acc is the mean recall over the classes that have videos (balanced accuracy); f1_macro
+    the mean F1 over the classes that have videos or were predicted (a class absent from both says
+    nothing). All three are 0.0 for an empty matrix."""
+    matrix = np.asarray(matrix)
+    total = int(matrix.sum())
+    if total == 0:
+        return {"acc": 0.0, "mean_class_acc": 0.0, "f1_macro": 0.0}
+    scores = per_class_scores(matrix)
+    present = scores["support"] > 0
+    seen = present | (matrix.sum(0) > 0)
+    return {"acc": float(matrix.diagonal().sum() / total),
+            "mean_class_acc": float(scores["recall"][present].mean()),
+            "f1_macro": float(scores["f1"][seen].mean())}
+
+
+def video_scores(probs: np.ndarray, labels: np.ndarray) -> Dict[str, float]:
+    """What Lightning's val/test metrics report, from videos' class probabilities [N,C] and labels [N]:
+    `summary_scores` of the most probable class's confusion matrix, acc_top5 with more than five classes,
+    and loss (the mean negative log-likelihood of each video's probabilities, clamped at 1e-8)."""
+    probs, labels = np.asarray(probs, dtype=np.float64), np.asarray(labels, dtype=np.int64)
+    num_classes = probs.shape[1]
+    out = summary_scores(confusion_matrix(labels, probs.argmax(1), num_classes))
+    if num_classes > 5 and len(labels):
+        top5 = np.argsort(-probs, axis=1, kind="stable")[:, :5]
+        out["acc_top5"] = float(np.mean((top5 == labels[:, None]).any(1)))
+    if len(labels):
+        out["loss"] = float(-np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-8, None)).mean())
+    return out
 
 
 NEGATIVE_NAME = re.compile(r"^(no|not|non)[ _\-]|^(background|other|others|none|negative|nothing)$", re.IGNORECASE)

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 import torchmetrics
 from pytorch_lightning.loggers import TensorBoardLogger
-from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
+from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
 
 from models import Backbone, Preprocessing, VideoClassifier, build_temporal_head, create_backbone
 from models.backbones import PRECISION_DEFAULT
@@ -24,13 +24,53 @@ from models.preprocessing import FRAME_FIT_DEFAULT
 from models.temporal_heads import HEAD_DEFAULTS
 from pipeline.core.decision import THRESHOLD_OBJECTIVE_DEFAULT, choose_threshold, decide_labels, parse_objective
 from pipeline.core.figures import confusion_figure
-from pipeline.core.metrics import default_positive
+from pipeline.core.metrics import default_positive, summary_scores
 from pipeline.data.transforms import difference_image, normalize
 
 log = logging.getLogger(__name__)
 
 
 INFERENCE_FRAME_CHUNK = 64  # frames per backbone pass when no gradient is kept (prediction, evaluation, tests)
+
+
+class EpochMetrics(torch.nn.Module):
+    """acc, mean_class_acc and f1_macro of one stage's videos (and acc_top5 with more than five classes),
+    all from one confusion matrix of the most probable class (pipeline.core.metrics.summary_scores).
+
+    One matrix, not one torchmetrics metric per figure: a MetricCollection merges metrics whose states
+    are equal after the first batch into one compute group, and when that batch's top-1 and top-5 hits
+    coincided the macro figures were computed from the top-5 counts (1.0 on a set with mistakes).
+    Under DDP the matrix is summed over the processes by torchmetrics."""
+
+    def __init__(self, num_classes: int, prefix: str):
+        super().__init__()
+        self.prefix = prefix
+        self.confusion = MulticlassConfusionMatrix(num_classes)
+        # With five classes or fewer every label is in the top five: always 1.0.
+        self.top5 = MulticlassAccuracy(num_classes, top_k=5, average="micro") if num_classes > 5 else None
+
+    def keys(self) -> List[str]:
+        """The names of the figures `compute` returns."""
+        names = ["acc", "mean_class_acc", "f1_macro"] + (["acc_top5"] if self.top5 is not None else [])
+        return [self.prefix + name for name in names]
+
+    def update(self, probs: torch.Tensor, labels: torch.Tensor) -> None:
+        """Count videos' class probabilities [B,C] against their labels [B]."""
+        self.confusion.update(probs.argmax(-1), labels)
+        if self.top5 is not None:
+            self.top5.update(probs, labels)
+
+    def compute(self) -> Dict[str, torch.Tensor]:
+        matrix = self.confusion.compute()
+        values = {self.prefix + k: torch.tensor(v) for k, v in summary_scores(matrix.cpu().numpy()).items()}
+        if self.top5 is not None:
+            values[self.prefix + "acc_top5"] = self.top5.compute().cpu()
+        return values
+
+    def reset(self) -> None:
+        self.confusion.reset()
+        if self.top5 is not None:
+            self.top5.reset()
 
 
 class VideoClassifierModule(pl.LightningModule):
@@ -112,8 +152,8 @@ class VideoClassifierModule(pl.LightningModule):
             bidirectional, dropout, readout, motion,
         )
         self.model = VideoClassifier(backbone_net, head)
-        self.val_metrics = self._metrics(num_classes, "val/")
-        self.test_metrics = self._metrics(num_classes, "test/")
+        self.val_metrics = EpochMetrics(num_classes, "val/")
+        self.test_metrics = EpochMetrics(num_classes, "test/")
         # Per-video mean losses: torchmetrics states, so that under DDP they are summed over processes.
         self.val_loss = torchmetrics.MeanMetric()
         self.test_loss = torchmetrics.MeanMetric()
@@ -125,17 +165,6 @@ class VideoClassifierModule(pl.LightningModule):
         self._timeline_last: Dict[str, torch.Tensor] = {}  # the last frame of each timeline video's latest chunk
         self.threshold: Optional[Dict[str, Any]] = None  # the operating threshold (two classes), see on_save_checkpoint
         self._val_scores: List[torch.Tensor] = []  # [B,3]: p of both classes, label
-
-    @staticmethod
-    def _metrics(num_classes: int, prefix: str) -> torchmetrics.MetricCollection:
-        metrics = {
-            "acc": MulticlassAccuracy(num_classes, average="micro"),
-            "mean_class_acc": MulticlassAccuracy(num_classes, average="macro"),
-            "f1_macro": MulticlassF1Score(num_classes, average="macro"),
-        }
-        if num_classes > 5:  # with five classes or fewer every label is in the top five: always 1.0
-            metrics["acc_top5"] = MulticlassAccuracy(num_classes, top_k=5, average="micro")
-        return torchmetrics.MetricCollection(metrics, prefix=prefix)
 
     @property
     def preprocessing(self) -> Preprocessing:

@@ -15,9 +15,12 @@ clips, as the test at the end of training: equal on the same split) and writes i
 
 "Predicted" is the decision the checkpoint makes (pipeline.core.decision, as predict.py labels): with an
 operating threshold (two classes) p(positive) >= threshold, else the most probable class. The confusion
-matrix, the per-class report and the mistakes follow it; Lightning's metrics (acc, mean_class_acc,
-f1_macro, loss) are those of the most probable class, and with a threshold the report gives both
-accuracies ("accuracy": most_probable_class, at_threshold).
+matrix, the per-class report and the mistakes follow it. The metrics (acc, mean_class_acc, f1_macro,
+acc_top5, loss) are computed from the collected predictions of the most probable class, as training's
+test metrics are (pipeline.core.metrics.video_scores: every figure from one confusion matrix), so without
+a threshold they are the figures of the confusion matrix and per-class table beside them. With a
+threshold the report gives both accuracies ("accuracy": most_probable_class, at_threshold) and the
+threshold's own figures ("metrics_at_threshold", from the confusion matrix it shows).
 
 Videos come either from train.py's data options (`data_args`: --config and any --data.* override; only
 the configs' `data:` sections are read, by a parser of VideoDataModule's options alone, so a split is
@@ -43,7 +46,7 @@ from pipeline.atomic_io import atomic_path, check_writable, write_csv_atomic, wr
 from pipeline.core.checkpoints import load_classifier_module
 from pipeline.core.decision import decide_labels, describe_decision, operating_point
 from pipeline.core.figures import confusion_figure, frame_strip, resize_height
-from pipeline.core.metrics import confusion_matrix, per_class_scores, worst_mistakes
+from pipeline.core.metrics import confusion_matrix, per_class_scores, summary_scores, video_scores, worst_mistakes
 from pipeline.data.annotations import AnnotationError, read_list_file, scan_class_folders
 from pipeline.data.clip_frames import eval_clip_frames
 from pipeline.data.datamodule import DEMO_CONFIG, VideoDataModule, split_config_files
@@ -120,17 +123,16 @@ def _evaluate(options: EvaluationOptions, model: Any) -> Tuple[Dict[str, Any], L
                          enable_model_summary=False, enable_progress_bar=False, callbacks=[collector])
     if options.videos:
         loader, source = _video_loader(options, model), f"videos {options.videos}"
-        results = trainer.test(model, dataloaders=loader, verbose=False)
+        trainer.test(model, dataloaders=loader, verbose=False)
     else:
         data = _split_data(options, model)
         source = f"{options.split} split of {data.root}"
-        results = trainer.test(model, datamodule=data, verbose=False)
+        trainer.test(model, datamodule=data, verbose=False)
         loader = trainer.test_dataloaders
     dataset = loader.dataset
     probs, labels, indices = collector.arrays(len(model.class_names))
     predicted = decide_labels(probs, model.class_names, getattr(model, "threshold", None))
-    report = _report(options, model, source, results[0] if results else {}, probs, predicted, labels, indices,
-                     dataset)
+    report = _report(options, model, source, probs, predicted, labels, indices, dataset)
     return report, _mistake_strips(model, dataset, probs, predicted, labels, indices, options.mistakes)
 
 
@@ -219,9 +221,9 @@ def _video_loader(options: EvaluationOptions, model: Any) -> Any:
                       persistent_workers=False)
 
 
-def _report(options: EvaluationOptions, model: Any, source: str, results: Dict[str, float], probs: np.ndarray,
-            predicted: np.ndarray, labels: np.ndarray, indices: np.ndarray, dataset: Any) -> Dict[str, Any]:
-    """What metrics.json holds: metrics without the "test/" prefix, per class, confusion, mistakes; the
+def _report(options: EvaluationOptions, model: Any, source: str, probs: np.ndarray, predicted: np.ndarray,
+            labels: np.ndarray, indices: np.ndarray, dataset: Any) -> Dict[str, Any]:
+    """What metrics.json holds: metrics (of the most probable class), per class, confusion, mistakes; the
     confusion, per-class scores and mistakes are of the checkpoint's decision `predicted` [N]."""
     names = list(model.class_names)
     matrix = confusion_matrix(labels, predicted, len(names)) if len(labels) else np.zeros((len(names),) * 2,
@@ -239,7 +241,7 @@ def _report(options: EvaluationOptions, model: Any, source: str, results: Dict[s
         "checkpoint": str(options.ckpt),
         "source": source,
         "videos": int(len(labels)),
-        "metrics": {key.split("/", 1)[-1]: float(value) for key, value in sorted(results.items())},
+        "metrics": dict(sorted(video_scores(probs, labels).items())) if len(labels) else {},
         "per_class": {name: {key: (int(scores[key][i]) if key == "support" else float(scores[key][i]))
                              for key in ("precision", "recall", "f1", "support")} for i, name in enumerate(names)},
         "confusion_matrix": {"classes": names, "rows_true_cols_predicted": matrix.tolist()},
@@ -255,6 +257,7 @@ def _report(options: EvaluationOptions, model: Any, source: str, results: Dict[s
         report["threshold"] = {**threshold, "precision_here": hits / max(int(chosen.sum()), 1),
                                "recall_here": hits / max(int(truth.sum()), 1)}
         report["predicted_by"] = describe_decision(names, threshold)
+        report["metrics_at_threshold"] = summary_scores(matrix)
         report["accuracy"] = {"most_probable_class": float(np.mean(probs.argmax(1) == labels)) if len(labels) else 0.0,
                               "at_threshold": float(np.mean(predicted == labels)) if len(labels) else 0.0}
     return report

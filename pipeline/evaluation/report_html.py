@@ -19,12 +19,15 @@ figcaption { color: #555; font-size: 0.9em; }
 
 def accuracy_lines(report: Dict[str, Any]) -> List[Tuple[str, float]]:
     """(label, value) of the report's accuracies by the most probable class and at the threshold: both
-    when they differ, one when equal, none without a threshold (pipeline.core.decision.accuracy_rows)."""
+    when they differ, one when equal, none without a threshold (pipeline.core.decision.accuracy_rows);
+    then the threshold's mean class accuracy and macro F1 (of the confusion matrix the report shows)."""
     accuracy = report.get("accuracy")
     if not accuracy:
         return []
-    return accuracy_rows(accuracy["most_probable_class"], accuracy["at_threshold"],
+    rows = accuracy_rows(accuracy["most_probable_class"], accuracy["at_threshold"],
                          report["confusion_matrix"]["classes"], report.get("threshold"))
+    at = report.get("metrics_at_threshold") or {}
+    return rows + [(f"{key} at the threshold", at[key]) for key in ("mean_class_acc", "f1_macro") if key in at]
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -63,7 +66,8 @@ def render_report(report: Dict[str, Any], confusion_uri: str, strips: Sequence[D
     if report.get("predicted_by"):
         parts.append(f"<p>Predicted: {escape(report['predicted_by'])} (the checkpoint's operating threshold, as "
                      "predict.py labels). The per-class table, the confusion matrix and the misclassified videos "
-                     "follow it; acc, mean_class_acc, f1_macro and loss are of the most probable class.</p>")
+                     "follow it, as do the figures \"at the threshold\"; acc, mean_class_acc, f1_macro and "
+                     "loss are of the most probable class.</p>")
     if report.get("threshold"):
         parts += _threshold_section(report["threshold"])
     per_class = report["per_class"]

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from pytorch_lightning import seed_everything
 
+from pipeline.core.metrics import video_scores
 from pipeline.core.module import VideoClassifierModule
 from pipeline.data.datamodule import VideoDataModule
 
@@ -77,20 +78,9 @@ class FoldResult:
 
 
 def scores(probs: np.ndarray, labels: np.ndarray, num_classes: int) -> Dict[str, float]:
-    """acc, mean_class_acc, f1_macro (most probable class) and loss (mean NLL of the video's probabilities)."""
-    predicted = probs.argmax(1)
-    recalls, f1s = [], []
-    for c in range(num_classes):
-        true, said = labels == c, predicted == c
-        hit = float(np.sum(true & said))
-        if true.any():
-            recalls.append(hit / true.sum())
-        precision = hit / said.sum() if said.any() else 0.0
-        recall = hit / true.sum() if true.any() else 0.0
-        f1s.append(2 * precision * recall / (precision + recall) if precision + recall else 0.0)
-    loss = -np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-8, None)).mean()
-    return {"acc": float(np.mean(predicted == labels)), "mean_class_acc": float(np.mean(recalls)),
-            "f1_macro": float(np.mean(f1s)), "loss": float(loss)}
+    """acc, mean_class_acc, f1_macro (most probable class) and loss, as training's test metrics compute them
+    (pipeline.core.metrics.video_scores); `num_classes` is the width of `probs`."""
+    return video_scores(probs.reshape(len(labels), num_classes), labels)
 
 
 @torch.no_grad()

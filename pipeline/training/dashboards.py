@@ -99,7 +99,7 @@ class Dashboards(Callback):
         from torch.utils.tensorboard.summary import hparams
 
         self._session_written = True
-        names = ["loss", *(key.split("/", 1)[1] for key in getattr(pl_module, "val_metrics", {"val/acc": 0}))]
+        names = ["loss", *(key.split("/", 1)[1] for key in pl_module.val_metrics.keys())]
         tags = [f"hp/val/{n}" for n in names] + [f"hp/test/{n}" for n in names]
         if len(getattr(pl_module, "class_names", [])) == 2:
             tags.append("hp/val/auc")
