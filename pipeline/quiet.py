@@ -1,8 +1,9 @@
 """Third-party messages that say nothing about a run, dropped in one place for every script.
 
 `silence_third_party_noise()` drops exactly these messages and nothing else:
-- warnings (NOISE_WARNINGS): torch's `LeafSpec` deprecation, raised inside Lightning on every batch, and
-  Lightning's generic "Found N module(s) in eval mode" (training's RunReport says what matters of it);
+- warnings (NOISE_WARNINGS): torch's `LeafSpec` deprecation, raised inside Lightning on every batch,
+  Lightning's generic "Found N module(s) in eval mode" (training's RunReport says what matters of it), and
+  its "Couldn't infer the batch indices" of a timeline's streaming loader (nothing asks for them);
 - Lightning's advertisements (LIGHTNING_TIPS): the LitLogger and litmodels tips;
 - with `run_info=False`, the lines Lightning logs whenever a Trainer is built (RUN_INFO): "GPU available",
   "TPU available", "LOCAL_RANK: ... CUDA_VISIBLE_DEVICES" and "Seed set to N". A training run keeps them
@@ -25,6 +26,9 @@ NOISE_WARNINGS = (
     (r"`isinstance\(treespec, LeafSpec\)` is deprecated", FutureWarning, r"pytorch_lightning\.utilities\._pytree"),
     # Expected with a frozen backbone (BatchNorm kept in eval mode); RunReport checks the rest of the model.
     (r"Found \d+ module\(s\) in eval mode at the start of training", Warning, r"pytorch_lightning\.loops\.fit_loop"),
+    # A timeline's loader streams chunks of frames (no batch sampler); nothing here asks for batch indices.
+    # Said through lightning_utilities' WarningCache, so the module it is attributed to varies: any.
+    (r"Couldn't infer the batch indices fetched from your dataloader", Warning, r""),
 )
 LITLOGGER_TIP = "Tip: For seamless cloud logging and experiment tracking, try installing [litlogger]"
 LITMODELS_TIP = "Tip: For seamless cloud uploads and versioning, try installing [litmodels]"

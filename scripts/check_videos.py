@@ -33,6 +33,7 @@ from pipeline.data.annotations import build_splits
 from pipeline.data.readers import DEFAULT_DECODE_TIMEOUT, fallback_order
 from pipeline.data.sampling import SAMPLING_DEFAULTS
 from pipeline.data.video_check import VideoCheck, check_videos, summary_counts
+from pipeline.data.workers import resolve_num_workers
 from pipeline.errors import EXIT_OK, EXIT_SOME_FAILED, InputError, UsageError, run_script
 from pipeline.inference.inputs import collect_inputs
 
@@ -55,7 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-fallback", action="store_true", help="judge the chosen decoder alone")
     parser.add_argument("--decode-timeout", type=float, default=DEFAULT_DECODE_TIMEOUT,
                         help="seconds a decoder may take on one file")
-    parser.add_argument("--workers", type=int, default=2, help="parallel checking processes (0: this one)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="parallel checking processes (0: this one; default: one per CPU core this process may "
+                             "use)")
     parser.add_argument("--output", default="video_check.csv", help="the CSV of every file's verdict")
     parser.add_argument("--cache", default=".cache/video_check.json", help="the verdict cache (JSON)")
     parser.add_argument("--no-cache", action="store_true", help="check every file again, cache nothing")
@@ -98,7 +101,7 @@ def resolve_job(args: argparse.Namespace) -> Tuple[List[str], int, str]:
     problems = []
     if clip_len < 1:
         problems.append(f"--clip-len {clip_len}: must be at least 1")
-    if args.workers < 0:
+    if args.workers is not None and args.workers < 0:
         problems.append(f"--workers {args.workers}: must be 0 or more")
     if not args.decode_timeout > 0:
         problems.append(f"--decode-timeout {args.decode_timeout}: must be a positive number of seconds")
@@ -144,7 +147,8 @@ def main(argv: Optional[List[str]] = None) -> int:
 
         bar = tqdm(total=len(videos), unit="video", desc="checking", dynamic_ncols=True, file=sys.stderr)
     try:
-        checks = check_videos(videos, backend, clip_len, args.decode_timeout, args.workers,
+        workers = min(resolve_num_workers(args.workers), len(videos))
+        checks = check_videos(videos, backend, clip_len, args.decode_timeout, workers,
                               None if args.no_cache else args.cache, fallback=not args.no_fallback,
                               on_result=(lambda _: bar.update()) if bar is not None else None)
     finally:

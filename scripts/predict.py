@@ -47,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "default: the checkpoint's (docs/inference.md)")
     parser.add_argument("--top-k", type=int, default=DEFAULTS["top_k"])
     parser.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"])
-    parser.add_argument("--workers", type=int, default=DEFAULTS["num_workers"], help="DataLoader workers (decoders)")
+    parser.add_argument("--workers", type=int, default=DEFAULTS["num_workers"],
+                        help="DataLoader workers that decode (default: one per CPU core this process may use)")
     parser.add_argument("--device", default=DEFAULTS["device"], choices=["auto", "cpu", "cuda", "gpu"],
                         help="auto: the GPU when there is one, with mixed precision")
     parser.add_argument("--devices", type=_devices, default=DEFAULTS["devices"],

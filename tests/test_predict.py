@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -354,3 +355,20 @@ def test_missing_inputs(checkpoint, tmp_path):
                       str(tmp_path / "never.csv"))
     assert run.returncode == EXIT_BAD_INPUT and "nowhere: no such file or directory" in run.stderr
     assert "Traceback" not in run.stderr and not (tmp_path / "never.csv").exists()
+
+
+def test_one_core_gets_one_worker_and_a_timeline_prints_no_lightning_noise(checkpoint, football, tmp_path):
+    """Pinned to one core (as `taskset -c` or a SLURM binding does), predict.py's default is one loader
+    worker, not the machine's count (torch warns when workers outnumber the cores); a timeline run prints
+    none of Lightning's warnings about batch indices it never needs."""
+    clips = sorted((football / "test").rglob("*.mp4"))[:3]
+    one_core = min(os.sched_getaffinity(0))
+    run = _run_script("--ckpt", str(checkpoint), "--input", *map(str, clips), "--output", str(tmp_path / "p.csv"),
+                      preexec_fn=lambda: os.sched_setaffinity(0, {one_core}))
+    assert run.returncode == 0, run.stderr
+    assert "worker processes in total" not in run.stderr and "Our suggested max number of worker" not in run.stderr
+    assert len(_rows(tmp_path / "p.csv")) == 3
+    run = _run_script("--ckpt", str(checkpoint), "--input", str(clips[0]), "--output", str(tmp_path / "t.csv"),
+                      "--timeline", "--window", "0.8", "--stride", "0.4")
+    assert run.returncode == 0, run.stderr
+    assert "Couldn't infer the batch indices" not in run.stderr + run.stdout

@@ -34,3 +34,41 @@ def test_processes_of_one_machine_share_its_cores(monkeypatch):
     assert workers.resolve_num_workers(None) == 2
     monkeypatch.setattr(workers.os, "sched_getaffinity", lambda pid: set(range(4)))
     assert workers.resolve_num_workers(None) == 1  # never none
+
+
+def _cgroup(tmp_path, self_cgroup: str, files: dict):
+    for name, text in files.items():
+        path = tmp_path / "fs" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    (tmp_path / "self").write_text(self_cgroup)
+    return tmp_path / "fs", tmp_path / "self"
+
+
+def test_a_cgroup_cpu_quota_lowers_the_cores(tmp_path, monkeypatch):
+    """A container limited to 1.5 CPUs (docker --cpus 1.5, a Kubernetes limit) on a 16-core machine: two
+    workers, not sixteen; v1 and v2 both read, a parent's limit binds, no quota means the affinity."""
+    from pipeline.data import workers
+
+    v2 = _cgroup(tmp_path / "v2", "0::/kubepods/pod1/box\n",
+                 {"kubepods/pod1/box/cpu.max": "max 100000\n", "kubepods/pod1/cpu.max": "150000 100000\n",
+                  "kubepods/cpu.max": "max 100000\n"})
+    assert workers.cgroup_cpu_quota(*v2) == pytest.approx(1.5)
+    v1 = _cgroup(tmp_path / "v1", "5:cpuacct,cpu:/slurm/job7\n4:memory:/slurm/job7\n",
+                 {"cpuacct,cpu/slurm/job7/cpu.cfs_quota_us": "300000\n",
+                  "cpuacct,cpu/slurm/job7/cpu.cfs_period_us": "100000\n"})
+    assert workers.cgroup_cpu_quota(*v1) == pytest.approx(3.0)
+    unlimited = _cgroup(tmp_path / "none", "1:cpu:/\n",
+                        {"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"})
+    assert workers.cgroup_cpu_quota(*unlimited) is None
+    assert workers.cgroup_cpu_quota(tmp_path / "fs", tmp_path / "absent") is None  # not Linux
+
+    monkeypatch.setattr(workers.os, "sched_getaffinity", lambda pid: set(range(16)))
+    monkeypatch.setattr(workers, "cgroup_cpu_quota", lambda: 1.5)
+    for name in ("LOCAL_WORLD_SIZE", "SLURM_NTASKS_PER_NODE"):
+        monkeypatch.delenv(name, raising=False)
+    assert workers.available_cores() == 2 and workers.resolve_num_workers(None) == 2
+    monkeypatch.setattr(workers, "cgroup_cpu_quota", lambda: 0.2)
+    assert workers.available_cores() == 1
+    monkeypatch.setattr(workers, "cgroup_cpu_quota", lambda: None)
+    assert workers.available_cores() == 16

@@ -24,6 +24,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from pipeline.data.workers import resolve_num_workers
 from pipeline.errors import InputError
 from pipeline.inference.batch import dataset_factory, load_model, precision_for, reading_for
 from pipeline.inference.engine import loader, run_predict_steps, torch_device
@@ -110,7 +111,7 @@ class Recognizer:
         *,
         backend: Optional[str] = _DEFAULTS["backend"],
         batch_size: int = _DEFAULTS["batch_size"],
-        num_workers: int = _DEFAULTS["num_workers"],
+        num_workers: Optional[int] = _DEFAULTS["num_workers"],
         clips: Optional[int] = _DEFAULTS["clips"],
         top_k: int = _DEFAULTS["top_k"],
         precision: Optional[str] = _DEFAULTS["precision"],
@@ -159,7 +160,8 @@ class Recognizer:
         if isinstance(videos, (str, os.PathLike)):
             videos = [videos]
         paths = collect_inputs([str(v) for v in videos])
-        rows, _ = self._predict_rows(self.options, paths, num_workers=min(self.options.num_workers, len(paths)))
+        workers = min(resolve_num_workers(self.options.num_workers), len(paths))
+        rows, _ = self._predict_rows(self.options, paths, num_workers=workers)
         return rows
 
     def timeline(
@@ -181,7 +183,7 @@ class Recognizer:
         options = replace(self.options, timeline=timeline)
         options.validate()
         options.validate_for_model(self.class_names)
-        steps = self._steps(options, [path], num_workers=min(self.options.num_workers, 1))
+        steps = self._steps(options, [path], num_workers=min(resolve_num_workers(self.options.num_workers), 1))
         rows, decode, model, window_probs, item = [], 0.0, 0.0, None, None
         for prediction, waited, computed in steps:
             decode, model = decode + waited, model + computed

@@ -7,6 +7,7 @@ from typing import Callable, List, Optional, Sequence
 import pytorch_lightning as pl
 from torch.utils.data import DataLoader, Dataset
 
+from pipeline.data.workers import note_processes_per_node, resolve_num_workers
 from pipeline.inference.datasets import collate_predictions
 from pipeline.inference.inputs import video_key
 from pipeline.inference.output import PredictionTable
@@ -29,7 +30,7 @@ class PredictDataModule(pl.LightningDataModule):
         table: PredictionTable,
         make_dataset: Callable[[List[str]], Dataset],
         batch_size: int,
-        num_workers: int,
+        num_workers: Optional[int],
         retry_failed: bool,
         on_primary_setup: Optional[Callable[[], None]] = None,
     ):
@@ -54,9 +55,13 @@ class PredictDataModule(pl.LightningDataModule):
                      len(self.todo))
 
     def predict_dataloader(self) -> DataLoader:
+        workers = self.num_workers
+        if workers is None:  # one per core of this process's share, never more than the videos to read
+            note_processes_per_node(self.trainer)
+            workers = min(resolve_num_workers(None), max(1, len(self.todo)))
         return DataLoader(
             self.make_dataset(self.todo),
             batch_size=self.batch_size,
-            num_workers=self.num_workers,
+            num_workers=workers,
             collate_fn=collate_predictions,
         )

@@ -34,7 +34,7 @@ class PredictOptions:
     sampling_mode: Optional[str] = None  # "exact" | "efficient" (snapped to keyframes); None: the checkpoint's
     top_k: int = 5
     batch_size: int = 8
-    num_workers: int = 2
+    num_workers: Optional[int] = None  # None: one per CPU core this process may use (pipeline.data.workers)
     device: str = "auto"  # "auto" | "cpu" | "cuda" | "gpu"
     devices: Any = 1  # processes / GPUs (Lightning's `devices`)
     num_nodes: int = 1
