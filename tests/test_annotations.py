@@ -582,7 +582,7 @@ def test_stratified_split_is_the_same_across_versions():
 
 
 def test_each_format_reader_agrees_with_build_splits(tmp_path):
-    assert FORMATS == tuple(FORMAT_READERS) == ("folders", "list", "ucf101", "hmdb51")
+    assert FORMATS == tuple(FORMAT_READERS) == ("folders", "list", "ucf101", "hmdb51", "events")
     make_folders(tmp_path / "f", {"a": 4, "b": 3})
     records, names = scan_class_folders(tmp_path / "f")
     splits = build_splits("folders", tmp_path / "f", val_fraction=0.0, test_fraction=0.0)

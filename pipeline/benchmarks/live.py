@@ -267,8 +267,7 @@ def carried_state_rows(model: Any, video: Path, window: float = 2.0, stride: flo
     head = model.model.head
     if getattr(head, "readout", None) != "last" or getattr(head, "bidirectional", True):
         return []
-    options = TimelineOptions(window=window, stride=stride).with_operating_threshold(model.threshold,
-                                                                                     model.class_names)
+    options = TimelineOptions(window=window, stride=stride).for_model(model)
     opened = open_source(Source(str(video), FILE), timeout=30)
     windows = SegmentWindows(opened.fps, options, live_sampler(model, options))
     convert = FrameConverter(model.preprocessing)

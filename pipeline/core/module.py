@@ -164,6 +164,9 @@ class VideoClassifierModule(pl.LightningModule):
         self._timeline_features: Dict[str, List[torch.Tensor]] = {}  # frame features of timeline videos in flight
         self._timeline_last: Dict[str, torch.Tensor] = {}  # the last frame of each timeline video's latest chunk
         self.threshold: Optional[Dict[str, Any]] = None  # the operating threshold (two classes), see on_save_checkpoint
+        # Trained from event times: per-class threshold, minimum duration and merge gap chosen on the validation
+        # videos for event F1 (pipeline.training.event_points), and what they gave; the timeline's defaults.
+        self.event_points: Optional[Dict[str, Any]] = None
         self._val_scores: List[torch.Tensor] = []  # [B,3]: p of both classes, label
 
     @property
@@ -404,6 +407,7 @@ class VideoClassifierModule(pl.LightningModule):
             if stale:
                 log.warning("checkpoint: %s", stale)
         self.threshold = checkpoint.get("threshold")
+        self.event_points = checkpoint.get("event_points")
 
     def on_save_checkpoint(self, checkpoint: Dict[str, Any]) -> None:
         # Stored explicitly so that a checkpoint alone says how frames must be prepared.
@@ -411,3 +415,5 @@ class VideoClassifierModule(pl.LightningModule):
         checkpoint["class_names"] = self.class_names
         if self.threshold is not None:
             checkpoint["threshold"] = self.threshold
+        if self.event_points is not None:
+            checkpoint["event_points"] = self.event_points

@@ -24,8 +24,9 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from models.backbones import Backbone
 from models.preprocessing import Preprocessing
-from pipeline.data.annotations import SPLIT_DEFAULTS, DatasetSplits, VideoRecord, build_splits
+from pipeline.data.annotations import BACKGROUND, SPLIT_DEFAULTS, DatasetSplits, VideoRecord, build_splits
 from pipeline.data.datasets import FeatureClipDataset, VideoClipDataset, check_feature_noise, collate_clips
+from pipeline.data.event_windows import EVENT_WINDOW_DEFAULTS, EventWindowDataset, EventWindows
 from pipeline.data.feature_cache import FeatureCache, precompute_features
 from pipeline.data.feature_rate import FEATURE_RATE_DEFAULTS, CachedFeatures, FeatureRate
 from pipeline.data.readers import DEFAULT_DECODE_TIMEOUT
@@ -94,12 +95,17 @@ class VideoDataModule(pl.LightningDataModule):
         cache_fps: Optional[float] = FEATURE_RATE_DEFAULTS.fps,
         cache_max_frames: Optional[int] = FEATURE_RATE_DEFAULTS.max_frames,
         check_videos: bool = False,
+        window: float = EVENT_WINDOW_DEFAULTS.window,
+        stride: float = EVENT_WINDOW_DEFAULTS.stride,
+        background_ratio: float = EVENT_WINDOW_DEFAULTS.background_ratio,
     ):
         """
         Args:
             root: the videos; for "folders" root/<class>/<video> (or root/{train,val,test}/<class>/...).
             format: "folders", "list" (lines `relative/path label`), "ucf101" or "hmdb51" (official split
-                files).
+                files), or "events": long videos and the times of their events (train_list / val_list /
+                test_list are events CSVs `video,label,start,end`, ActivityNet JSON or SoccerNet folders);
+                training windows are cut from each video's cached features (pipeline.data.event_windows).
             train_list / val_list / test_list: list files for format "list"; a missing val or
                 test split is carved from train by a seeded stratified split.
             class_list: class names, one per line or `index name` (optional for "list").
@@ -153,6 +159,11 @@ class VideoDataModule(pl.LightningDataModule):
                 video / per video, evenly spread (null: no cap; both null: every frame); a clip's
                 frames are then served by the nearest stored ones. The window sampler keeps its
                 `frame_stride` spacing whatever the cap. Changing either makes new cache entries.
+                Format "events" caches clip_len frames per window second, with no cap per video.
+            window / stride: format "events": windows of `window` seconds every `stride` seconds cut from
+                each long video (the timeline's windows at inference, stored in the checkpoint).
+            background_ratio: format "events": background windows drawn per event window each training
+                epoch (afresh every epoch; validation and test see every window).
         """
         super().__init__()
         self.save_hyperparameters()
@@ -163,8 +174,8 @@ class VideoDataModule(pl.LightningDataModule):
         self._num_workers = resolve_num_workers(num_workers) if num_workers is not None else None
         self.cache_features = cache_features
         self.cache_dir = cache_dir
-        window = sampler == "window"
-        self.cache_rate = FeatureRate(cache_fps, cache_max_frames, max_step=frame_stride if window else None)
+        self.cache_rate = FeatureRate(cache_fps, cache_max_frames,
+                                      max_step=frame_stride if sampler == "window" else None)
         self.check_videos = check_videos
         self._checked = False
         self.splits: DatasetSplits = build_splits(
@@ -190,14 +201,23 @@ class VideoDataModule(pl.LightningDataModule):
                                                         sampling_mode)
         self.eval_sampler: ClipSampler = build_sampler(sampler, clip_len, test_clips, frame_stride, pad,
                                                        mode=sampling_mode)
+        self.event_windows: Optional[EventWindows] = None
+        if self.splits.events:
+            self.event_windows = EventWindows(window, stride, background_ratio)
+            self.cache_rate = self.event_windows.rate(clip_len)
+            self.train_sampler = self.eval_sampler = build_sampler(sampler, clip_len, 1, frame_stride, pad,
+                                                                   mode=sampling_mode)
         self.preprocessing: Optional[Preprocessing] = None  # set by attach_model
         self.feature_extractor: Optional[Backbone] = None  # set by attach_model
         self.datasets: Dict[str, Dataset] = {}
+        self.window_counts: Dict[str, Dict[str, Any]] = {}  # format "events": windows per class, by split
         log.info("dataset %s:\n%s", root, self.splits.summary())
         self._warn_small_validation()
 
     def _warn_small_validation(self) -> None:
         """Name the classes with too few validation videos to choose a checkpoint by."""
+        if self.splits.events:
+            return
         counts = Counter(r.label for r in self.splits.val)
         few = [f"{name} ({counts.get(i, 0)})" for i, name in enumerate(self.class_names)
                if counts.get(i, 0) < MIN_VAL_VIDEOS_PER_CLASS]
@@ -219,8 +239,13 @@ class VideoDataModule(pl.LightningDataModule):
 
     @property
     def sampling(self) -> Dict[str, Any]:
-        """How clips are taken at evaluation, as a checkpoint stores it for inference."""
-        return {"sampler": self.eval_sampler.to_config(), "backend": self.backend}
+        """How clips are taken at evaluation, as a checkpoint stores it for inference; trained from event times,
+        also the windows (`events`: window, stride, the background class), the timeline's defaults."""
+        sampling = {"sampler": self.eval_sampler.to_config(), "backend": self.backend}
+        if self.event_windows is not None:
+            sampling["events"] = {"window": self.event_windows.window, "stride": self.event_windows.stride,
+                                  "background": BACKGROUND}
+        return sampling
 
     def _records(self, stage: str) -> List[VideoRecord]:
         return {"train": self.splits.train, "val": self.splits.val, "test": self.splits.test}[stage]
@@ -259,7 +284,9 @@ class VideoDataModule(pl.LightningDataModule):
             records = self._records(name)
             training = name == "train"
             sampler = self.train_sampler if training else self.eval_sampler
-            if self.cache_features and self.feature_extractor is not None:
+            if self.event_windows is not None:
+                self.datasets[name] = self._event_dataset(name, records, training)
+            elif self.cache_features and self.feature_extractor is not None:
                 with torch.random.fork_rng(devices=[]):  # the same random draws follow, cached or not
                     features, errors = self._cached_features(records, self.cache_views if training else DEFAULT_VIEWS)
                 for error in errors.values():
@@ -269,6 +296,31 @@ class VideoDataModule(pl.LightningDataModule):
             else:
                 self.datasets[name] = VideoClipDataset(records, sampler, self.preprocessing, training, self.backend,
                                                        self.decode_timeout, self.cache_views)
+
+    def _event_dataset(self, name: str, records: List[VideoRecord], training: bool) -> EventWindowDataset:
+        """The labelled windows of the long videos of split `name`, from their cached features."""
+        if not (self.cache_features and self.feature_extractor is not None):
+            raise ValueError("format 'events' trains on cached features: keep data.cache_features true and the "
+                             "backbone frozen (model.freeze_backbone true)")
+        with torch.random.fork_rng(devices=[]):
+            features, errors = self._cached_features(records)
+        for error in errors.values():
+            log.warning("unreadable video left out of %s: %s", name, error)
+        dataset = EventWindowDataset([self.splits.events[r.path] for r in records], features, self.eval_sampler,
+                                     self.event_windows, self.class_names, training)
+        counts = dataset.counts(self.class_names)
+        log.info("%s windows (%gs every %gs): %s; background %.0f%% of them%s", name, self.event_windows.window,
+                 self.event_windows.stride, ", ".join(f"{k} {v}" for k, v in counts["windows"].items()),
+                 100 * counts["background_share"],
+                 f", {counts['background_per_epoch']} drawn afresh each epoch beside every event window"
+                 if training else "")
+        self.window_counts[name] = counts
+        return dataset
+
+    def event_videos(self, name: str) -> List[Tuple[Any, Optional[CachedFeatures]]]:
+        """The long videos of split `name` with their cached features (None: unreadable), once setup ran."""
+        dataset = self.datasets[name]
+        return list(zip(dataset.videos, dataset.features))
 
     def _leave_out_unusable_videos(self) -> None:
         """Check every video once (rank 0 checks, the others read its cached verdicts) and drop the
@@ -328,7 +380,7 @@ class VideoDataModule(pl.LightningDataModule):
 
     def _loader(self, name: str) -> DataLoader:
         dataset = self.datasets[name]
-        in_memory = isinstance(dataset, FeatureClipDataset)  # workers would only add overhead
+        in_memory = isinstance(dataset, (FeatureClipDataset, EventWindowDataset))  # workers would only add overhead
         workers = 0 if in_memory else self.num_workers
         training = name == "train"
         return DataLoader(

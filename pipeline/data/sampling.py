@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Any, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -274,3 +274,24 @@ def sampler_from_config(cfg: dict[str, Any]) -> ClipSampler:
     except KeyError:
         raise ValueError(f"sampler config has no 'name': {cfg!r}") from None
     return build_sampler(name, **cfg)
+
+
+def window_frames(num_frames: int, fps: float, window: float, stride: float) -> List[Tuple[int, int]]:
+    """[first, last) frame ranges of the windows; a video shorter than one window is one window."""
+    if window <= 0 or stride <= 0:
+        raise ValueError(f"window and stride must be positive seconds, got {window} and {stride}")
+    length = max(1, int(round(window * fps)))
+    step = max(1, int(round(stride * fps)))
+    if num_frames <= length:
+        return [(0, num_frames)]
+    starts = list(range(0, num_frames - length + 1, step))
+    if starts[-1] + length < num_frames:  # the tail gets a window of its own
+        starts.append(num_frames - length)
+    return [(s, s + length) for s in starts]
+
+
+def window_indices(ranges: Sequence[Tuple[int, int]], sampler: ClipSampler) -> np.ndarray:
+    """Frame indices of one clip per window: int64 [W,T] (the sampler's evaluation clip)."""
+    return np.asarray(
+        [np.asarray(sampler(end - start, training=False)[0].indices) + start for start, end in ranges], dtype=np.int64
+    )

@@ -48,3 +48,21 @@ def generate_match_video(
     lines = ["start,end"] + [f"{start:.3f},{end:.3f}" for start, end in goal_times]
     write_text_atomic(out_dir / "goals.csv", "\n".join(lines) + "\n")
     return video
+
+
+def generate_match_set(out_dir: PathLike, matches: int = 8, n_clips: int = 20, goals: int = 3, size: int = 128,
+                       num_frames: int = 40, seed: int = 0, fps: float = 25.0) -> Path:
+    """Long "matches" with the times of their goals, for training from event times: `matches` videos
+    (out_dir/match_NN/match.mp4, as `generate_match_video` makes them, each with its own seed) and
+    out_dir/events.csv (`video,label,start,end,group`: each goal clip a `goal` segment, the match its group).
+    Returns the path of events.csv."""
+    out_dir = Path(out_dir)
+    rows = ["video,label,start,end,group"]
+    for match in range(matches):
+        folder = out_dir / f"match_{match:02d}"
+        generate_match_video(folder, n_clips, goals, size, num_frames, seed=seed * 1000 + match, fps=fps)
+        goal_lines = (folder / "goals.csv").read_text().splitlines()[1:]
+        video = f"{folder.name}/match.mp4"
+        rows += [f"{video},goal,{line},{folder.name}" for line in goal_lines] or [f"{video},,,,{folder.name}"]
+    write_text_atomic(out_dir / "events.csv", "\n".join(rows) + "\n")
+    return out_dir / "events.csv"

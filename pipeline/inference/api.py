@@ -167,19 +167,20 @@ class Recognizer:
     def timeline(
         self,
         video: os.PathLike,
-        window: float = _TIMELINE.window,
-        stride: float = _TIMELINE.stride,
+        window: Optional[float] = _TIMELINE.window,
+        stride: Optional[float] = _TIMELINE.stride,
         threshold: Optional[float] = _TIMELINE.threshold,
-        min_duration: float = _TIMELINE.min_duration,
-        merge_gap: float = _TIMELINE.merge_gap,
+        min_duration: Optional[float] = _TIMELINE.min_duration,
+        merge_gap: Optional[float] = _TIMELINE.merge_gap,
         event_classes: Optional[Sequence[str]] = _TIMELINE.event_classes,
     ) -> Timeline:
         """Score a long video window by window, as scripts/predict.py --timeline does (same options and
-        defaults); raises UnreadableVideoError naming the file when it cannot be read."""
+        defaults: None is the checkpoint's, TimelineOptions.for_model); raises UnreadableVideoError naming
+        the file when it cannot be read."""
         path = _one_video(video)
         timeline = TimelineOptions(window, stride, threshold, min_duration, merge_gap,
                                    tuple(event_classes) if event_classes else None)
-        timeline = timeline.with_operating_threshold(self.model.threshold, self.class_names)
+        timeline = timeline.for_model(self.model)
         options = replace(self.options, timeline=timeline)
         options.validate()
         options.validate_for_model(self.class_names)
@@ -200,11 +201,11 @@ class Recognizer:
     def stream(
         self,
         source: Union[str, int, os.PathLike, Sequence[Union[str, int, os.PathLike]]],
-        window: float = _TIMELINE.window,
-        stride: float = _TIMELINE.stride,
+        window: Optional[float] = _TIMELINE.window,
+        stride: Optional[float] = _TIMELINE.stride,
         threshold: Optional[float] = _TIMELINE.threshold,
-        min_duration: float = _TIMELINE.min_duration,
-        merge_gap: float = _TIMELINE.merge_gap,
+        min_duration: Optional[float] = _TIMELINE.min_duration,
+        merge_gap: Optional[float] = _TIMELINE.merge_gap,
         event_classes: Optional[Sequence[str]] = _TIMELINE.event_classes,
         *,
         realtime: Optional[bool] = None,

@@ -9,6 +9,7 @@ over time (see pipeline.inference.timeline).
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
@@ -30,6 +31,7 @@ from pipeline.inference.options import EXIT_OK, EXIT_SOME_FAILED, PredictOptions
 from pipeline.inference.output import PredictionTable, PredictionWriter
 from pipeline.inference.progress import VideoProgressBar
 from pipeline.inference.settings import check_resume, run_settings, settings_path, start_output
+from pipeline.inference.timeline import format_event_points
 from pipeline.inference.timeline_output import collect_events, timeline_row_hook
 
 
@@ -44,6 +46,8 @@ def predict(options: PredictOptions) -> Dict[str, Any]:
     output = Path(options.output)
     model = load_model(options)
     options.validate_for_model(model.class_names)
+    if options.timeline is not None:  # the checkpoint's windows and operating points where none are given
+        options = replace(options, timeline=options.timeline.for_model(model))
     sampler, backend = reading_for(options, model)
     table = PredictionTable(output, model.class_names, options.format)
     videos = collect_inputs(options.inputs)
@@ -74,7 +78,7 @@ def _predict(options: PredictOptions, model: pl.LightningModule, sampler: ClipSa
     )
     on_rows = None
     if timeline_dir is not None:
-        events = options.timeline.with_operating_threshold(model.threshold, model.class_names)
+        events = options.timeline
         on_rows = timeline_row_hook(timeline_dir, model.class_names, events, videos, top_k, model.threshold)
     callbacks = [PredictionWriter(table, top_k=top_k, on_rows=on_rows, threshold=model.threshold)]
     if options.progress:
@@ -88,6 +92,10 @@ def _predict(options: PredictOptions, model: pl.LightningModule, sampler: ClipSa
     summary = summarize(table, videos, timeline_dir)
     summary["already_done"] = data.skipped
     summary["threshold"] = model.threshold
+    if timeline_dir is not None:
+        summary["timeline"] = {"window": options.timeline.window, "stride": options.timeline.stride}
+        if model.event_points and options.timeline.threshold is None:  # the checkpoint's, printed with what they gave
+            summary["event_points"] = model.event_points
     summary["decoder_fallbacks"] = fallback_summary()
     return summary
 
@@ -206,5 +214,7 @@ def format_summary(summary: Dict[str, Any]) -> str:
         lines.append(f"  {format_fallbacks(summary['decoder_fallbacks'])}")
     lines.append(f"settings: {summary['settings']}")
     if summary.get("timeline_dir"):
-        lines.append(f"timelines: {summary['timeline_dir']} (.windows.csv, .events.csv, .png per video; events.csv)")
+        lines.append(f"timelines: {summary['timeline_dir']} (.windows.csv, .events.csv, .png per video; events.csv): "
+                     f"windows of {summary['timeline']['window']:g} s every {summary['timeline']['stride']:g} s")
+        lines += [f"  {line}" for line in format_event_points(summary.get("event_points"))]
     return "\n".join(lines)

@@ -99,10 +99,10 @@ def _number_problems(options: PredictOptions) -> List[str]:
 def _timeline_problems(timeline: TimelineOptions) -> List[str]:
     problems = []
     for flag, value in (("--window", timeline.window), ("--stride", timeline.stride)):
-        if not value > 0:
+        if value is not None and not value > 0:
             problems.append(f"{flag} {value}: must be a positive number of seconds")
     for flag, value in (("--min-duration", timeline.min_duration), ("--merge-gap", timeline.merge_gap)):
-        if not value >= 0:
+        if value is not None and not value >= 0:
             problems.append(f"{flag} {value}: must be zero or more seconds")
     if timeline.threshold is not None and not 0 <= timeline.threshold <= 1:
         problems.append(f"--threshold {timeline.threshold}: must be a probability in [0, 1]")

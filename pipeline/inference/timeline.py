@@ -10,33 +10,69 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from pipeline.atomic_io import atomic_path, write_csv_atomic
-from pipeline.data.sampling import ClipSampler
+from pipeline.data.sampling import window_frames, window_indices  # noqa: F401  (the timeline's windows)
 
 DEFAULT_EVENT_THRESHOLD = 0.5  # without an operating threshold in the checkpoint
+DEFAULT_WINDOW, DEFAULT_STRIDE = 2.0, 1.0  # seconds, for a checkpoint trained on cut clips
 
 
 @dataclass(frozen=True)
 class TimelineOptions:
-    """How a video is cut into windows and how windows become events."""
+    """How a video is cut into windows and how windows become events.
 
-    window: float = 2.0  # seconds per window
-    stride: float = 1.0  # seconds between window starts
-    threshold: Optional[float] = None  # None: the checkpoint's operating threshold (two classes), else 0.5
-    min_duration: float = 0.0  # seconds; shorter segments are dropped
-    merge_gap: float = 0.0  # seconds; segments closer than this are joined
-    event_classes: Optional[Tuple[str, ...]] = None  # None: every class
-    class_thresholds: Optional[Tuple[Tuple[str, float], ...]] = None  # set by `with_operating_threshold`
+    None means "the checkpoint's": `for_model` fills it from a checkpoint trained from event times (its
+    training windows and the per-class operating points chosen on its validation videos), else from the
+    defaults (DEFAULT_WINDOW, DEFAULT_STRIDE, no minimum duration, no merging, the two-class operating
+    threshold or DEFAULT_EVENT_THRESHOLD). A value given always wins."""
+
+    window: Optional[float] = None  # seconds per window
+    stride: Optional[float] = None  # seconds between window starts
+    threshold: Optional[float] = None  # one probability for every class
+    min_duration: Optional[float] = None  # seconds; shorter segments are dropped
+    merge_gap: Optional[float] = None  # seconds; segments closer than this are joined
+    event_classes: Optional[Tuple[str, ...]] = None  # None: every class (trained from events: all but background)
+    class_thresholds: Optional[Tuple[Tuple[str, float], ...]] = None  # set by `for_model`
+    class_min_durations: Optional[Tuple[Tuple[str, float], ...]] = None  # set by `for_model`
+    class_merge_gaps: Optional[Tuple[Tuple[str, float], ...]] = None  # set by `for_model`
 
     def threshold_for(self, name: str) -> float:
         """The probability that makes a window an event of class `name`."""
         if self.threshold is not None:
             return self.threshold
         return dict(self.class_thresholds or ()).get(name, DEFAULT_EVENT_THRESHOLD)
+
+    def min_duration_for(self, name: str) -> float:
+        """Seconds an event of class `name` must last to be reported."""
+        if self.min_duration is not None:
+            return self.min_duration
+        return dict(self.class_min_durations or ()).get(name, 0.0)
+
+    def merge_gap_for(self, name: str) -> float:
+        """Seconds between two segments of class `name` that are bridged."""
+        if self.merge_gap is not None:
+            return self.merge_gap
+        return dict(self.class_merge_gaps or ()).get(name, 0.0)
+
+    def for_model(self, model: Any) -> TimelineOptions:
+        """These options completed from a classifier module (its checkpoint): see the class docstring."""
+        class_names = list(model.class_names)
+        sampling = dict(getattr(model, "hparams", {}).get("sampling") or {})
+        trained = dict(sampling.get("events") or {})
+        points = dict((getattr(model, "event_points", None) or {}).get("classes") or {})
+        resolved = replace(self, window=self.window or trained.get("window") or DEFAULT_WINDOW,
+                           stride=self.stride or trained.get("stride") or DEFAULT_STRIDE)
+        if self.event_classes is None and trained.get("background") in class_names:
+            resolved = replace(resolved, event_classes=tuple(c for c in class_names if c != trained["background"]))
+        if points:
+            return replace(resolved, class_thresholds=tuple((c, float(p["threshold"])) for c, p in points.items()),
+                           class_min_durations=tuple((c, float(p["min_duration"])) for c, p in points.items()),
+                           class_merge_gaps=tuple((c, float(p["merge_gap"])) for c, p in points.items()))
+        return resolved.with_operating_threshold(getattr(model, "threshold", None), class_names)
 
     def with_operating_threshold(self, operating: Optional[dict], class_names: Sequence[str]) -> TimelineOptions:
         """With no `threshold` given, a two-class checkpoint's operating threshold t decides events as it
@@ -49,20 +85,36 @@ class TimelineOptions:
         return replace(self, class_thresholds=((positive, t), (other, 1.0 - t)))
 
 
+def format_event_points(points: Optional[Dict[str, Any]]) -> List[str]:
+    """Lines that say each class's operating point and what it gave on the validation videos."""
+    if not points:
+        return []
+    lines = [f"event operating points (chosen on {points['videos']} validation videos for event F1):"]
+    for name, p in points["classes"].items():
+        lines.append(f"  {name}: p >= {p['threshold']:.2f}, at least {p['min_duration']:g} s, gaps up to "
+                     f"{p['merge_gap']:g} s merged: precision {p['precision']:.3f} recall {p['recall']:.3f} "
+                     f"F1 {p['f1']:.3f} ({p['events']} events, {p['matched_by']})")
+    return lines
+
+
 def add_timeline_arguments(group: argparse._ActionsContainer) -> None:
-    """The window and event options that predict.py --timeline and live.py share, with the defaults of
-    TimelineOptions."""
-    defaults = TimelineOptions()
-    group.add_argument("--window", type=float, default=defaults.window, help="window length, seconds")
-    group.add_argument("--stride", type=float, default=defaults.stride, help="seconds between window starts")
-    group.add_argument("--threshold", type=float, default=defaults.threshold,
-                       help="probability that makes a window an event (default: a two-class checkpoint's "
-                            "operating threshold, else 0.5)")
-    group.add_argument("--min-duration", type=float, default=defaults.min_duration,
-                       help="events shorter than this are not reported (s)")
-    group.add_argument("--merge-gap", type=float, default=defaults.merge_gap,
-                       help="join event segments closer than this (s)")
-    group.add_argument("--event-classes", nargs="+", default=None, help="classes to find (default: all)")
+    """The window and event options that predict.py --timeline and live.py share; each defaults to the
+    checkpoint's (TimelineOptions.for_model)."""
+    group.add_argument("--window", type=float, default=None,
+                       help=f"window length, seconds (default: the checkpoint's training windows when it was trained "
+                            f"from event times, else {DEFAULT_WINDOW:g})")
+    group.add_argument("--stride", type=float, default=None,
+                       help=f"seconds between window starts (default: the checkpoint's, else {DEFAULT_STRIDE:g})")
+    group.add_argument("--threshold", type=float, default=None,
+                       help="probability that makes a window an event, every class (default: the checkpoint's "
+                            "per-class operating points, or a two-class checkpoint's operating threshold, "
+                            f"else {DEFAULT_EVENT_THRESHOLD:g})")
+    group.add_argument("--min-duration", type=float, default=None,
+                       help="events shorter than this are not reported (s; default: the checkpoint's, else 0)")
+    group.add_argument("--merge-gap", type=float, default=None,
+                       help="join event segments closer than this (s; default: the checkpoint's, else 0)")
+    group.add_argument("--event-classes", nargs="+", default=None,
+                       help="classes to find (default: all; trained from event times: all but the background)")
 
 
 def timeline_options_from(args: argparse.Namespace) -> TimelineOptions:
@@ -84,27 +136,6 @@ class Event:
     peak_time: float
 
 
-def window_frames(num_frames: int, fps: float, window: float, stride: float) -> List[Tuple[int, int]]:
-    """[first, last) frame ranges of the windows; a video shorter than one window is one window."""
-    if window <= 0 or stride <= 0:
-        raise ValueError(f"window and stride must be positive seconds, got {window} and {stride}")
-    length = max(1, int(round(window * fps)))
-    step = max(1, int(round(stride * fps)))
-    if num_frames <= length:
-        return [(0, num_frames)]
-    starts = list(range(0, num_frames - length + 1, step))
-    if starts[-1] + length < num_frames:  # the tail gets a window of its own
-        starts.append(num_frames - length)
-    return [(s, s + length) for s in starts]
-
-
-def window_indices(ranges: Sequence[Tuple[int, int]], sampler: ClipSampler) -> np.ndarray:
-    """Frame indices of one clip per window: int64 [W,T] (the sampler's evaluation clip)."""
-    return np.asarray(
-        [np.asarray(sampler(end - start, training=False)[0].indices) + start for start, end in ranges], dtype=np.int64
-    )
-
-
 def find_events(
     times: np.ndarray, probs: np.ndarray, class_names: Sequence[str], options: TimelineOptions
 ) -> List[Event]:
@@ -118,13 +149,13 @@ def find_events(
         p = probs[:, list(class_names).index(name)]
         segments: List[List[int]] = []  # [first window, last window]
         for w in np.flatnonzero(p >= options.threshold_for(name)):
-            if segments and times[w, 0] - times[segments[-1][1], 1] <= options.merge_gap:
+            if segments and times[w, 0] - times[segments[-1][1], 1] <= options.merge_gap_for(name):
                 segments[-1][1] = w
             else:
                 segments.append([w, w])
         for first, last in segments:
             start, end = float(times[first, 0]), float(times[last, 1])
-            if end - start < options.min_duration:
+            if end - start < options.min_duration_for(name):
                 continue
             peak = first + int(np.argmax(p[first:last + 1]))
             events.append(Event(name, start, end, float(p[peak]), float(times[peak].mean())))

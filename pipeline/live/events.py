@@ -49,7 +49,7 @@ class EventTracker:
         changes: List[Tuple[str, Event]] = []
         for name, column, threshold in self.classes:
             segment: Optional[_Open] = self.open[name]
-            if segment is not None and start - segment.end > self.options.merge_gap:
+            if segment is not None and start - segment.end > self.options.merge_gap_for(name):
                 changes += self._close(name)
                 segment = None
             p = float(probs[column])
@@ -61,7 +61,7 @@ class EventTracker:
                 segment.end = end
                 if p > segment.peak_probability:  # the first of equal peaks, as argmax takes it
                     segment.peak_probability, segment.peak_time = p, (start + end) / 2
-            if not segment.announced and segment.end - segment.start >= self.options.min_duration:
+            if not segment.announced and segment.end - segment.start >= self.options.min_duration_for(name):
                 segment.announced = True
                 changes.append(("start", self._event(name, segment)))
         return sorted(changes, key=lambda change: (change[1].start, change[1].label))
@@ -76,7 +76,7 @@ class EventTracker:
     def _close(self, name: str) -> List[Tuple[str, Event]]:
         segment: Optional[_Open] = self.open[name]
         self.open[name] = None
-        if segment is None or segment.end - segment.start < self.options.min_duration:
+        if segment is None or segment.end - segment.start < self.options.min_duration_for(name):
             return []
         changes = [] if segment.announced else [("start", self._event(name, segment))]
         return changes + [("end", self._event(name, segment))]

@@ -75,7 +75,7 @@ class LiveOptions:
         for flag, value in (("--window", self.timeline.window), ("--stride", self.timeline.stride),
                             ("--stall-timeout", self.stall_timeout), ("--max-backoff", self.max_backoff),
                             ("--log-every", self.log_every)):
-            if not value > 0:
+            if value is not None and not value > 0:
                 problems.append(f"{flag} {value}: must be a positive number of seconds")
         if self.fps is not None and not self.fps > 0:
             problems.append(f"--fps {self.fps}: must be positive")
@@ -83,7 +83,7 @@ class LiveOptions:
             if value < 1:
                 problems.append(f"{flag} {value}: must be at least 1")
         for flag, value in (("--min-duration", self.timeline.min_duration), ("--merge-gap", self.timeline.merge_gap)):
-            if not value >= 0:
+            if value is not None and not value >= 0:
                 problems.append(f"{flag} {value}: must be zero or more seconds")
         if self.timeline.threshold is not None and not 0 <= self.timeline.threshold <= 1:
             problems.append(f"--threshold {self.timeline.threshold}: must be a probability in [0, 1]")
@@ -109,7 +109,7 @@ class LiveRun:
         self.model, self.options, self.precision = model, options, precision
         self.device = device or torch.device("cpu")
         self.class_names = list(model.class_names)
-        self.timeline = options.timeline.with_operating_threshold(model.threshold, self.class_names)
+        self.timeline = options.timeline.for_model(model)
         PredictOptions("", (), "", timeline=self.timeline).validate_for_model(self.class_names)  # as predict.py
         self.sampler = live_sampler(model, self.timeline)
         self.converter = FrameConverter(model.preprocessing)

@@ -31,8 +31,10 @@ from pipeline.data.annotations import AnnotationError
 from pipeline.data.datamodule import DEMO_CONFIG, VideoDataModule, split_config_files
 from pipeline.data.readers import FALLBACK_LIST, fallback_summary, format_fallbacks, recording_fallbacks
 from pipeline.errors import OutputError, UsageError
+from pipeline.inference.timeline import format_event_points
 from pipeline.training.callbacks import BestCheckpointLink, LastCheckpoint, RandomState
 from pipeline.training.dashboards import Dashboards
+from pipeline.training.event_points import EventOperatingPoints
 from pipeline.training.progress import RunReport, progress_bar, silence_third_party_noise
 
 LOGGER_EXTRA = "loggers"  # setup.cfg's optional extra with the packages of the non-default loggers
@@ -216,7 +218,7 @@ def _make_cli(args: List[str], default_configs: Optional[List[str]] = None,
         trainer_defaults={
             **TRAINER_DEFAULTS,
             "callbacks": [LearningRateMonitor(logging_interval="epoch"), LastCheckpoint(), BestCheckpointLink(),
-                          RandomState(), RunReport(), Dashboards()],
+                          RandomState(), RunReport(), Dashboards(), EventOperatingPoints()],
         },
         save_config_kwargs={"overwrite": True},
         # No abbreviations (a mistyped --model.cel must not be taken as --model.cell); errors are raised,
@@ -262,6 +264,11 @@ def _fit_and_test(cli: ActionCLI) -> Dict[str, Any]:
         results = trainer.test(model, datamodule=data, ckpt_path=best or None, verbose=False,  # main prints them
                                **_weights_only(trainer.test, True))
         summary.update(test_summary(trainer.lightning_module, results[0] if results else {}))
+    if data.window_counts:  # trained from event times: the windows, the imbalance, the operating points
+        summary["windows"] = dict(data.window_counts)
+        points = trainer.lightning_module.event_points if summary.get("test_metrics") else model.event_points
+        if points:
+            summary["event_points"] = points
     summary["skipped_videos"] = _all_ranks(model.skipped_videos)
     summary["decoder_fallbacks"] = fallback_summary()
     summary["global_rank"] = trainer.global_rank
@@ -384,7 +391,15 @@ def format_summary(summary: Dict[str, Any]) -> str:
     if summary.get("skipped_videos"):
         lines.append(f"  skipped unreadable videos: {len(summary['skipped_videos'])}")
     if lines:
-        lines.insert(0, "test metrics:")
+        lines.insert(0, "test metrics (windows):" if summary.get("windows") else "test metrics:")
+    train_windows = summary.get("windows", {}).get("train")
+    if train_windows:
+        events = {k: v for k, v in train_windows["windows"].items() if k != "background"}
+        lines.append(f"training windows: {', '.join(f'{k} {v}' for k, v in events.items())} event windows every "
+                     f"epoch; background {train_windows['windows'].get('background', 0)} windows "
+                     f"({100 * train_windows['background_share']:.0f}% of all), "
+                     f"{train_windows['background_per_epoch']} of them drawn afresh each epoch")
+    lines += format_event_points(summary.get("event_points"))
     if summary.get("decoder_fallbacks"):
         lines.append(format_fallbacks(summary["decoder_fallbacks"]))
     lines.append(f"best checkpoint: {summary['best_checkpoint']}")

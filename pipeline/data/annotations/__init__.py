@@ -24,6 +24,13 @@ a long run never starts on a broken dataset and the user fixes everything in one
     groups.py     `data.group_by`: a list column or a path pattern naming each video's group.
     splits.py     `stratified_split`, carving missing val / test splits from train, `kfold_split`;
                   a group stays on one side of every split.
+    events.py     event annotations of long videos (spots and segments in seconds, durations measured
+                  from the files): AnnotatedEvent / AnnotatedVideo / EventAnnotations,
+                  `read_event_annotations` (picks the format from the path), and the CSV event list.
+    event_lists.py  format "events": event annotation files as splits of long videos (background first).
+    soccernet.py  SoccerNet Labels-v2.json game folders: spots by half, the game folder as the group.
+    activitynet.py  ActivityNet-style JSON (``database`` of ids -> subset, segments); also `read_json`
+                  and `ListedVideo`, which soccernet.py shares.
 """
 from __future__ import annotations
 
@@ -32,6 +39,14 @@ from pathlib import Path
 from typing import Optional
 
 from pipeline.data.annotations.discovery import VIDEO_EXTENSIONS, find_videos, is_video_file
+from pipeline.data.annotations.event_lists import BACKGROUND, read_events_splits
+from pipeline.data.annotations.events import (
+    AnnotatedEvent,
+    AnnotatedVideo,
+    EventAnnotations,
+    parse_time,
+    read_event_annotations,
+)
 from pipeline.data.annotations.folders import VAL_DIR_NAMES, read_folder_splits, scan_class_folders
 from pipeline.data.annotations.groups import resolve_group_key, shared_groups
 from pipeline.data.annotations.hmdb51 import (
@@ -60,6 +75,7 @@ from pipeline.data.annotations.splits import assign_groups, carve_missing_splits
 from pipeline.data.annotations.ucf101 import read_ucf101_split, read_ucf101_splits, ucf101_group
 
 __all__ = [
+    "AnnotatedEvent", "AnnotatedVideo", "BACKGROUND", "EventAnnotations", "parse_time", "read_event_annotations",
     "FORMATS", "FORMAT_READERS", "SPLIT_DEFAULTS", "VAL_DIR_NAMES", "VIDEO_EXTENSIONS",
     "AnnotationError", "AnnotationWarning", "DatasetSources", "DatasetSplits", "FormatSplits", "GroupKey",
     "SplitDefaults", "VideoRecord",
@@ -76,6 +92,7 @@ FORMAT_READERS: dict[str, FormatReader] = {
     "list": read_list_splits,
     "ucf101": read_ucf101_splits,
     "hmdb51": read_hmdb51_splits,
+    "events": read_events_splits,
 }
 FORMATS = tuple(FORMAT_READERS)
 
@@ -89,8 +106,8 @@ def _check_arguments(format: str, sources: DatasetSources, val_fraction: float, 
     list_options = {"train_list": sources.train_list, "val_list": sources.val_list,
                     "test_list": sources.test_list, "class_list": sources.class_list}
     given = [name for name, value in list_options.items() if value is not None]
-    if format != "list" and given:
-        raise ValueError(f"{', '.join(given)} only apply to format 'list', not {format!r}")
+    if format not in ("list", "events") and given:
+        raise ValueError(f"{', '.join(given)} only apply to formats 'list' and 'events', not {format!r}")
 
 
 def _check_training_classes(found: FormatSplits) -> None:
@@ -194,7 +211,7 @@ def build_splits(
         train, val, test = carve_missing_splits(found.train, found.val, found.test, val_fraction, test_fraction,
                                                 seed, group_key)
         _note_shared_groups(group_key, train, {"val": found.val, "test": found.test}, found.notes)
-    splits = DatasetSplits(found.class_names, train, val, test, group_key=group_key)
+    splits = DatasetSplits(found.class_names, train, val, test, group_key=group_key, events=found.events)
     _note_eval_coverage(splits, wanted, found.notes)
     splits.warnings = found.notes
     emit_warnings(found.notes)

@@ -11,7 +11,7 @@ import warnings
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
 import numpy as np
 
@@ -56,13 +56,17 @@ class DatasetSplits:
     test: list[VideoRecord]
     warnings: list[str] = field(default_factory=list)
     group_key: Optional[GroupKey] = None
+    events: dict[Path, Any] = field(default_factory=dict)  # format "events": each long video's AnnotatedVideo
 
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
 
     def summary(self) -> str:
-        """A table of video counts per split per class, with totals (and groups per split when grouped)."""
+        """A table of video counts per split per class, with totals (and groups per split when grouped);
+        for long videos with events, videos, hours and events per class per split."""
+        if self.events:
+            return self._events_summary()
         splits = {"train": self.train, "val": self.val, "test": self.test}
         counts = {name: np.bincount([r.label for r in recs if r.label >= 0], minlength=self.num_classes)
                   for name, recs in splits.items()}
@@ -79,6 +83,26 @@ class DatasetSplits:
         if self.group_key is not None:
             groups = {s: len({self.group_key(r) for r in recs}) for s, recs in splits.items()}
             lines.append(f"{'groups':<{width}}  " + "  ".join(f"{groups[s]:>6}" for s in splits))
+        return "\n".join(lines)
+
+
+    def _events_summary(self) -> str:
+        splits = {"train": self.train, "val": self.val, "test": self.test}
+        videos = {s: [self.events[r.path] for r in recs if r.path in self.events] for s, recs in splits.items()}
+        names = self.class_names[1:]
+        width = max([len("events of"), len("groups")] + [len(c) for c in names]) + (len("events of ") - 0)
+        lines = [f"{len(names)} event classes, {sum(len(v) for v in videos.values())} long videos "
+                 f"(train {len(self.train)}, val {len(self.val)}, test {len(self.test)})",
+                 f"{'':<{width}}  {'train':>8}  {'val':>8}  {'test':>8}",
+                 f"{'videos':<{width}}  " + "  ".join(f"{len(videos[s]):>8}" for s in splits),
+                 f"{'hours':<{width}}  " + "  ".join(f"{sum(v.duration for v in videos[s]) / 3600:>8.2f}"
+                                                      for s in splits)]
+        for name in names:
+            counts = [sum(1 for v in videos[s] for e in v.events if e.label == name) for s in splits]
+            lines.append(f"{'events of ' + name:<{width}}  " + "  ".join(f"{c:>8}" for c in counts))
+        if self.group_key is not None:
+            groups = {s: len({self.group_key(r) for r in recs}) for s, recs in splits.items()}
+            lines.append(f"{'groups':<{width}}  " + "  ".join(f"{groups[s]:>8}" for s in splits))
         return "\n".join(lines)
 
 
@@ -116,6 +140,7 @@ class FormatSplits:
     reported_classes: set[str] = field(default_factory=set)
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    events: dict[Path, Any] = field(default_factory=dict)  # format "events": path -> AnnotatedVideo
 
 
 class AnnotationError(ValueError):
