@@ -73,7 +73,8 @@ def video_scores(probs: np.ndarray, labels: np.ndarray) -> Dict[str, float]:
     return out
 
 
-NEGATIVE_NAME = re.compile(r"^(no|not|non)[ _\-]|^(background|other|others|none|negative|nothing)$", re.IGNORECASE)
+# "no_goal", "not-fight", "non fight", "noFight" (camel case, as the fight set names it), "background"...
+NEGATIVE_NAME = re.compile(r"^(?i:no|not|non)([ _\-]|(?=[A-Z]))|^(?i:background|other|others|none|negative|nothing)$")
 
 
 def default_positive(names: Sequence[str]) -> int:
