@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import NamedTuple, Optional
 
 from pipeline.data.annotations.discovery import check_video, walk_videos
+from pipeline.data.annotations.lines import read_text
 
 SUBSETS = {"training": "train", "train": "train", "validation": "val", "val": "val", "testing": "test",
            "test": "test"}
@@ -41,13 +42,8 @@ class ListedVideo(NamedTuple):
 
 def read_json(path: Path, problems: list[str], what: str) -> Optional[object]:
     """The parsed JSON of `path`; None (and a problem, ``file:line:`` for a syntax error) if it cannot be read."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        problems.append(f"{path}: {what} not found")
-        return None
-    except (OSError, UnicodeDecodeError) as exc:
-        problems.append(f"{path}: {what} cannot be read ({exc})")
+    text = read_text(path, problems, what)
+    if text is None:
         return None
     try:
         return json.loads(text)

@@ -25,19 +25,25 @@ HEADER_LABELS = frozenset({"label", "class", "category", "label_id", "class_id",
 _INDEXED_CLASS_RE = re.compile(r"([+-]?\d+)\s*[,\s]\s*(\S.*)")
 
 
+def read_text(path: Path, problems: list[str], what: str) -> Optional[str]:
+    """The UTF-8 text of an annotation file (a BOM ignored); None (and a problem naming `what`) if unreadable."""
+    try:
+        with open(path, encoding="utf-8-sig") as f:
+            return f.read()
+    except FileNotFoundError:
+        problems.append(f"{path}: {what} not found")
+    except (OSError, UnicodeDecodeError) as exc:
+        problems.append(f"{path}: {what} cannot be read ({exc})")
+    return None
+
+
 def read_lines(
     path: Path, problems: list[str], what: str, *, comments: bool = True
 ) -> Optional[list[tuple[int, str]]]:
     """(line number, stripped text) of non-blank lines (and, with `comments`, not ``#`` lines);
     None (and a problem) if unreadable."""
-    try:
-        with open(path, encoding="utf-8-sig") as f:
-            text = f.read()
-    except FileNotFoundError:
-        problems.append(f"{path}: {what} not found")
-        return None
-    except (OSError, UnicodeDecodeError) as exc:
-        problems.append(f"{path}: {what} cannot be read ({exc})")
+    text = read_text(path, problems, what)
+    if text is None:
         return None
     out = []
     for number, line in enumerate(text.splitlines(), start=1):
