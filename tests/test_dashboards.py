@@ -198,6 +198,7 @@ def test_the_positive_class_of_an_event_task_is_the_event():
     assert default_positive(["left_to_right", "right_to_left"]) == 1, "neither is an absence: the second"
     assert default_positive(["nothing", "none"]) == 1
     assert default_positive(["fight", "noFight"]) == 0, "camel case, as the fight set names its classes"
+    assert default_positive(["SHAKE", "NOD"]) == 1 and default_positive(["normal", "NORMAL_fight"]) == 1, "not absences"
 
 
 def test_dashboards_leave_the_random_state_alone_and_check_the_positive_class():

@@ -89,8 +89,8 @@ def trained(matches, tmp_path_factory) -> dict:
     summary = train(["--config", str(REPO / "configs" / "events.yaml"), f"--data.root={matches}",
                      f"--data.train_list={matches / 'events.csv'}", "--data.window=1.0", "--data.stride=0.25",
                      "--data.val_fraction=0.2", "--data.test_fraction=0.2", f"--data.cache_dir={tmp / 'cache'}",
-                     "--data.num_workers=0", "--model.input_size=64", "--model.hidden_size=16",
-                     "--trainer.max_epochs=2", "--trainer.enable_progress_bar=false",
+                     "--data.num_workers=0", "--data.batch_size=8", "--model.input_size=64", "--model.hidden_size=32",
+                     "--trainer.max_epochs=15", "--trainer.enable_progress_bar=false",
                      f"--trainer.logger={json.dumps(logger)}"])
     return {"summary": summary, "tmp": tmp}
 
@@ -103,7 +103,7 @@ def test_training_from_event_times_stores_windows_and_operating_points(trained, 
                                                                "background": "background"}
     point = ckpt["event_points"]["classes"]["goal"]
     assert set(point) >= {"threshold", "min_duration", "merge_gap", "precision", "recall", "f1"}
-    assert 0.1 <= point["threshold"] <= 0.95 and 0 <= point["f1"] <= 1
+    assert 0.1 <= point["threshold"] <= 0.95 and 0 < point["f1"] <= 1
     # The run says what was done about the imbalance: every event window, background drawn per epoch.
     train_windows = summary["windows"]["train"]
     assert train_windows["windows"]["goal"] > 0 and train_windows["background_share"] > 0.5
@@ -137,3 +137,50 @@ def test_predict_timeline_uses_the_checkpoint_windows_and_operating_points(train
                                 "--stride", "1", "--no-progress"])
     windows = list(csv.DictReader((tmp_path / "wide_timeline" / "match.windows.csv").open()))
     assert code == 0 and float(windows[0]["end"]) == pytest.approx(2.0) and float(windows[1]["start"]) == 1.0
+
+
+def test_a_class_without_validation_events_gets_no_operating_point():
+    from pipeline.training.event_points import choose_event_points
+
+    times = np.array([[0.0, 1.0], [0.5, 1.5], [1.0, 2.0]])
+    probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.9, 0.1]])
+    event = AnnotatedEvent("goal", 0.5, 1.5)
+    found = choose_event_points([("v", times, probs, (event,))], ["background", "goal"], ["goal"], 1.0, 0.5)
+    assert found["classes"]["goal"]["f1"] == 1.0 and found["classes"]["goal"]["threshold"] <= 0.8
+    empty = choose_event_points([("v", times, probs, ())], ["background", "goal"], ["goal"], 1.0, 0.5)
+    assert empty["classes"] == {}, "no events to stand on: the timeline's defaults, not a threshold of 0.10"
+
+
+def test_background_is_a_reserved_label(matches, tmp_path):
+    listing = tmp_path / "events.csv"
+    listing.write_text(f"video,label,start,end\n{matches / 'match_00' / 'match.mp4'},background,1,2\n"
+                       f"{matches / 'match_01' / 'match.mp4'},goal,1,2\n")
+    with pytest.raises(Exception, match="reserved"):
+        build_splits("events", matches, train_list=listing)
+
+
+def test_a_prediction_written_before_timelines_were_resolved_resumes():
+    """Settings stored by the earlier version (the options' fields, defaults spelled out) equal today's
+    resolved settings of the same run, so resuming such an output is not refused."""
+    from types import SimpleNamespace
+
+    from pipeline.inference.settings import _effective_stored
+    from pipeline.inference.timeline import TimelineOptions
+
+    model = SimpleNamespace(class_names=["goal", "no_goal"], hparams={"sampling": {}}, event_points=None,
+                            threshold={"positive": "goal", "threshold": 0.6})
+    old = {"window": 2.0, "stride": 1.0, "threshold": None, "min_duration": 0.0, "merge_gap": 0.0,
+           "event_classes": None, "class_thresholds": [["goal", 0.6], ["no_goal", 0.4]]}
+    now = TimelineOptions().for_model(model).effective(model.class_names)
+    assert _effective_stored(old, model.class_names) == json.loads(json.dumps(now))
+
+
+def test_evaluate_points_a_config_of_long_videos_to_events(trained, matches, capsys):
+    import evaluate as evaluate_script  # scripts/evaluate.py
+
+    from pipeline.errors import UsageError
+
+    with pytest.raises(UsageError, match="--events"):
+        evaluate_script.main(["--ckpt", trained["summary"]["best_checkpoint"], "--output", "never",
+                              "--config", str(REPO / "configs" / "events.yaml"), f"--data.root={matches}",
+                              f"--data.train_list={matches / 'events.csv'}"])

@@ -48,7 +48,8 @@ def fold_lists(events_csv: Path, clips_csv: Path, folds: int, fold: int, out: Pa
     train = _write(out / "train_events.csv", [r for r in rows if r["video"] not in held_paths], fields)
     test = _write(out / "test_events.csv", [r for r in rows if r["video"] in held_paths], fields)
     held_groups = {splits.group_key(r) for r in held}
-    clips = [{**r, "path": str(Path(r["path"]).resolve())} for r in _rows(clips_csv) if r["group"] not in held_groups]
+    clips = [{**r, "path": str((clips_csv.parent / r["path"]).resolve())} for r in _rows(clips_csv)
+             if r["group"] not in held_groups]
     return {"train": train, "test": test, "clips": _write(out / "train_clips.csv", clips, ["path", "label", "group"]),
             "groups": sorted(held_groups)}
 
@@ -57,7 +58,6 @@ def run_fold(events_csv: Path, clips_csv: Path, folds: int, fold: int, out: Path
              common: Sequence[str] = (), max_epochs: int = 20) -> Dict[str, Any]:
     """Both trainings of one fold and their event scores (read back when the fold has finished)."""
     from pipeline.evaluation.event_evaluation import EventEvaluationOptions, evaluate_events
-    from pipeline.training.cli import train
 
     done = out / "fold.json"
     if done.is_file():
@@ -66,20 +66,19 @@ def run_fold(events_csv: Path, clips_csv: Path, folds: int, fold: int, out: Path
     result: Dict[str, Any] = {"fold": fold, "test_groups": lists["groups"]}
     logger = lambda name: json.dumps({"class_path": "pytorch_lightning.loggers.TensorBoardLogger",  # noqa: E731
                                       "init_args": {"save_dir": str(out / "runs"), "name": name}})
-    started = time.perf_counter()
-    events_run = train(["--config", str(REPO / "configs" / "events.yaml"), f"--data.root={events_csv.parent}",
-                        f"--data.train_list={lists['train']}", "--data.test_list=null", "--data.test_fraction=0",
-                        f"--data.cache_dir={cache_dir}", f"--trainer.max_epochs={max_epochs}",
-                        f"--trainer.logger={logger('events')}", "--trainer.enable_progress_bar=false", *common])
-    result["events_train_seconds"] = time.perf_counter() - started
-    started = time.perf_counter()
-    clips_run = train(["--config", str(REPO / "configs" / "events.yaml"), "--data.format=list",
-                       f"--data.root={clips_csv.parent}", f"--data.train_list={lists['clips']}",
-                       "--data.group_by=group", "--data.test_list=null", "--data.test_fraction=0",
-                       "--data.cache_max_frames=16", "--checkpoint.monitor=val/acc",
-                       f"--data.cache_dir={cache_dir}", f"--trainer.max_epochs={max_epochs}",
-                       f"--trainer.logger={logger('clips')}", "--trainer.enable_progress_bar=false", *common])
-    result["clips_train_seconds"] = time.perf_counter() - started
+    events_run = _trained(out / "events_run.json", [
+        "--config", str(REPO / "configs" / "events.yaml"), f"--data.root={events_csv.parent}",
+        f"--data.train_list={lists['train']}", "--data.test_list=null", "--data.test_fraction=0",
+        f"--data.cache_dir={cache_dir}", f"--trainer.max_epochs={max_epochs}",
+        f"--trainer.logger={logger('events')}", "--trainer.enable_progress_bar=false", *common])
+    # The same recipe on the cut clips of the same training groups (their own two-class operating threshold).
+    clips_run = _trained(out / "clips_run.json", [
+        "--config", str(REPO / "configs" / "events.yaml"), "--data.format=list", f"--data.root={clips_csv.parent}",
+        f"--data.train_list={lists['clips']}", "--data.group_by=group", "--data.test_list=null",
+        "--data.test_fraction=0", "--data.cache_max_frames=16", "--checkpoint.monitor=val/acc",
+        f"--data.cache_dir={cache_dir}", f"--trainer.max_epochs={max_epochs}",
+        f"--trainer.logger={logger('clips')}", "--trainer.enable_progress_bar=false", *common])
+    result["events_train_seconds"], result["clips_train_seconds"] = events_run["seconds"], clips_run["seconds"]
     window = dict(events_run.get("event_points") or {}).get("window", 2.0)
     stride = dict(events_run.get("event_points") or {}).get("stride", 0.5)
     for name, run, extra in (("events", events_run, {}), ("clips", clips_run, {"window": window, "stride": stride})):
@@ -92,6 +91,18 @@ def run_fold(events_csv: Path, clips_csv: Path, folds: int, fold: int, out: Path
                         "timeline_options": report["timeline_options"]}
     done.write_text(json.dumps(result, indent=2, default=str))
     return result
+
+
+def _trained(record: Path, args: List[str]) -> Dict[str, Any]:
+    """train.py's summary of `args` and its wall time, read back from `record` when that run finished."""
+    from pipeline.training.cli import train
+
+    if record.is_file():
+        return json.loads(record.read_text())
+    started = time.perf_counter()
+    summary = {**train(args), "seconds": time.perf_counter() - started}
+    record.write_text(json.dumps(summary, indent=2, default=str))
+    return summary
 
 
 def summarize(results: Sequence[Dict[str, Any]]) -> List[str]:

@@ -74,7 +74,8 @@ def video_scores(probs: np.ndarray, labels: np.ndarray) -> Dict[str, float]:
 
 
 # "no_goal", "not-fight", "non fight", "noFight" (camel case, as the fight set names it), "background"...
-NEGATIVE_NAME = re.compile(r"^(?i:no|not|non)([ _\-]|(?=[A-Z]))|^(?i:background|other|others|none|negative|nothing)$")
+NEGATIVE_NAME = re.compile(r"^(?i:no|not|non)[ _\-]|^(?:no|No|not|Not|non|Non)(?=[A-Z][a-z])"
+                           r"|^(?i:background|other|others|none|negative|nothing)$")
 
 
 def default_positive(names: Sequence[str]) -> int:

@@ -61,10 +61,12 @@ class EpochMetrics(torch.nn.Module):
             self.top5.update(probs, labels)
 
     def compute(self) -> Dict[str, torch.Tensor]:
-        matrix = self.confusion.compute()
-        values = {self.prefix + k: torch.tensor(v) for k, v in summary_scores(matrix.cpu().numpy()).items()}
+        matrix = self.confusion.compute()  # summed over DDP processes
+        # On the matrix's device: Lightning syncs logged values where they are (NCCL cannot reduce CPU tensors).
+        values = {self.prefix + k: torch.tensor(v, device=matrix.device)
+                  for k, v in summary_scores(matrix.cpu().numpy()).items()}
         if self.top5 is not None:
-            values[self.prefix + "acc_top5"] = self.top5.compute().cpu()
+            values[self.prefix + "acc_top5"] = self.top5.compute()
         return values
 
     def reset(self) -> None:

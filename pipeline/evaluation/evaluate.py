@@ -148,6 +148,9 @@ def _split_data(options: EvaluationOptions, model: Any) -> Any:
     if list(data.class_names) != list(model.class_names):
         raise InputError(f"{options.ckpt}: its classes ({', '.join(model.class_names)}) are not the data's "
                          f"({', '.join(data.class_names)})")
+    if data.event_windows is not None:
+        raise UsageError("data.format events: score long videos against their events with --events EVENTS_FILE "
+                         "(docs/evaluation.md, Scoring events in long videos)")
     records = getattr(data.splits, options.split)
     if not records:
         raise InputError(f"{data.root}: the {options.split} split has no videos")

@@ -94,7 +94,8 @@ def _predict(options: PredictOptions, model: pl.LightningModule, sampler: ClipSa
     summary["threshold"] = model.threshold
     if timeline_dir is not None:
         summary["timeline"] = {"window": options.timeline.window, "stride": options.timeline.stride}
-        if model.event_points and options.timeline.threshold is None:  # the checkpoint's, printed with what they gave
+        given = (options.timeline.threshold, options.timeline.min_duration, options.timeline.merge_gap)
+        if model.event_points and all(value is None for value in given):  # printed with what they gave
             summary["event_points"] = model.event_points
     summary["decoder_fallbacks"] = fallback_summary()
     return summary

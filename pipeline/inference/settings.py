@@ -11,9 +11,8 @@ import csv
 import hashlib
 import json
 import platform
-from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, List
 
 import pytorch_lightning as pl
 import torch
@@ -57,7 +56,7 @@ def run_settings(
         "backend": backend,
         "top_k": options.top_k,
         "format": PredictionTable(options.output, model.class_names, options.format).format,
-        "timeline": asdict(options.timeline) if options.timeline else None,
+        "timeline": options.timeline.effective(model.class_names) if options.timeline else None,
     }
 
 
@@ -82,6 +81,8 @@ def check_resume(output: Path, settings: Dict[str, Any], overwrite: bool) -> Non
     except (OSError, ValueError) as exc:
         raise UsageError(f"{path}: the settings of {output} cannot be read ({exc}); {advice}") from None
     settings = json.loads(json.dumps(settings))  # compare as stored: tuples are lists there
+    if isinstance(previous.get("timeline"), dict) and "classes" not in previous["timeline"]:
+        previous["timeline"] = _effective_stored(previous["timeline"], settings["class_names"])
     changed = [k for k in RESUME_KEYS if previous.get(k) != settings.get(k)
                and (k in previous or k not in RECORDED_SINCE)]
     if changed:
@@ -89,6 +90,16 @@ def check_resume(output: Path, settings: Dict[str, Any], overwrite: bool) -> Non
             f"{output} was written with other settings ({', '.join(changed)} differ); resuming would mix "
             f"them: {advice}"
         )
+
+
+def _effective_stored(stored: Dict[str, Any], class_names: List[str]) -> Dict[str, Any]:
+    """The effective timeline of settings written before they were stored resolved (TimelineOptions fields)."""
+    from pipeline.inference.timeline import TimelineOptions
+
+    fields = {k: tuple(map(tuple, v)) if k.startswith("class_") and v else v for k, v in stored.items()}
+    fields["event_classes"] = tuple(stored["event_classes"]) if stored.get("event_classes") else None
+    options = TimelineOptions(**{k: v for k, v in fields.items() if k in TimelineOptions.__dataclass_fields__})
+    return json.loads(json.dumps(options.effective(class_names)))
 
 
 def _check_columns(table: PredictionTable, advice: str) -> None:

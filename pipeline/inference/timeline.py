@@ -64,8 +64,9 @@ class TimelineOptions:
         sampling = dict(getattr(model, "hparams", {}).get("sampling") or {})
         trained = dict(sampling.get("events") or {})
         points = dict((getattr(model, "event_points", None) or {}).get("classes") or {})
-        resolved = replace(self, window=self.window or trained.get("window") or DEFAULT_WINDOW,
-                           stride=self.stride or trained.get("stride") or DEFAULT_STRIDE)
+        window = self.window if self.window is not None else trained.get("window", DEFAULT_WINDOW)
+        stride = self.stride if self.stride is not None else trained.get("stride", DEFAULT_STRIDE)
+        resolved = replace(self, window=window, stride=stride)
         if self.event_classes is None and trained.get("background") in class_names:
             resolved = replace(resolved, event_classes=tuple(c for c in class_names if c != trained["background"]))
         if points:
@@ -73,6 +74,14 @@ class TimelineOptions:
                            class_min_durations=tuple((c, float(p["min_duration"])) for c, p in points.items()),
                            class_merge_gaps=tuple((c, float(p["merge_gap"])) for c, p in points.items()))
         return resolved.with_operating_threshold(getattr(model, "threshold", None), class_names)
+
+    def effective(self, class_names: Sequence[str]) -> Dict[str, Any]:
+        """What decides the events, resolved per class (after `for_model`): the settings a resumed prediction
+        must share, however they were spelled (given, or the checkpoint's)."""
+        wanted = self.event_classes or tuple(class_names)
+        return {"window": self.window, "stride": self.stride,
+                "classes": {name: [self.threshold_for(name), self.min_duration_for(name), self.merge_gap_for(name)]
+                            for name in wanted}}
 
     def with_operating_threshold(self, operating: Optional[dict], class_names: Sequence[str]) -> TimelineOptions:
         """With no `threshold` given, a two-class checkpoint's operating threshold t decides events as it

@@ -6,8 +6,9 @@ Window accuracy is not what a user of a timeline gets: they get events. So after
 timeline's windows, from the cached features: no decoding), and for each event class a small grid is tried:
 thresholds 0.10-0.95 by 0.05, minimum durations 0, one and two windows, merge gaps 0, one stride and one
 window. The events `find_events` makes of each are scored against the true events: segments by F1 at
-temporal IoU >= 0.5, spots by F1 within a tolerance of one window (the event's instant within half a window
-of the truth). The best F1 wins (ties: the lowest threshold, then the shortest minimum and gap). The
+temporal IoU >= 0.5, spots by F1 within a tolerance of one window (the event's peak within half a window
+of the truth). The best F1 wins (ties: the lowest threshold, then the shortest minimum and gap); a class
+whose best F1 is 0 (no validation events, or none found) gets no point and the timeline's defaults. The
 choice and its precision, recall and F1 are kept on the module (`event_points`), saved in each checkpoint
 written after that validation (so the best checkpoint holds the points of its own weights), and used by
 predict.py --timeline, live.py and Recognizer.timeline unless options are given.
@@ -50,8 +51,10 @@ def choose_event_points(timelines: Sequence[Tuple[str, np.ndarray, np.ndarray, S
                     found = [Detection(video, e.label, e.start, e.end, e.peak_probability)
                              for video, times, probs, _ in timelines
                              for e in find_events(times, probs, class_names, options)]
-                    if spots:
-                        found = [Detection.spot(d.video, d.label, (d.start + d.end) / 2, d.score) for d in found]
+                    if spots:  # an event's instant is its peak, as evaluate.py --events scores it
+                        found = [Detection.spot(video, e.label, e.peak_time, e.peak_probability)
+                                 for video, times, probs, _ in timelines
+                                 for e in find_events(times, probs, class_names, options)]
                         scores = spotting_prf(mine, found, (name,), tolerance=window)
                     else:
                         scores = segment_prf(mine, found, (name,), min_tiou=0.5)
@@ -61,8 +64,9 @@ def choose_event_points(timelines: Sequence[Tuple[str, np.ndarray, np.ndarray, S
                         best = (tally.f1, {"threshold": float(threshold), "min_duration": float(min_duration),
                                            "merge_gap": float(merge_gap), "precision": float(tally.precision),
                                            "recall": float(tally.recall), "f1": float(tally.f1), "events": len(mine),
-                                           "matched_by": f"spots within {window:g} s" if spots else "tIoU >= 0.5"})
-        if best is not None:
+                                           "matched_by": f"spots within ±{window / 2:g} s" if spots
+                                           else "tIoU >= 0.5"})
+        if best is not None and best[0] > 0:  # else nothing to stand on: the timeline's defaults apply to it
             chosen[name] = best[1]
     return {"classes": chosen, "videos": len(timelines), "window": window, "stride": stride}
 
@@ -86,7 +90,8 @@ class EventOperatingPoints(pl.Callback):
                 rows = torch.from_numpy(entry.rows_for(indices)).to(pl_module.device)
                 probs = pl_module.window_probabilities(features, rows).cpu().numpy()
                 timelines.append((str(video.path), times, probs, video.events))
-        if not timelines:
+        if not timelines:  # points of earlier weights must not be saved with these
+            pl_module.event_points = None
             return
         background = dict(data.sampling["events"])["background"]
         pl_module.event_points = choose_event_points(timelines, names, [c for c in names if c != background],

@@ -45,6 +45,9 @@ def read_events_splits(sources: DatasetSources) -> FormatSplits:
             problems += exc.problems
             continue
         notes += read.notes
+        if BACKGROUND in read.class_names:
+            problems.append(f"{path}: label {BACKGROUND!r} is reserved for the footage outside every event; list "
+                            "event-free footage as a row with an empty label")
         found[split] = read.videos
         names.update(read.class_names)
     if problems:
