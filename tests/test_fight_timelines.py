@@ -117,3 +117,14 @@ def test_joined_timelines(tmp_path: Path) -> None:
     assert (changed["written"], changed["kept"]) == (2, 2)  # s00 without nofi001, and nofi001 (now unlisted)
     assert _indices(out / "videos/s00.mp4") == _clip("fi002") + _clip("fi001")  # on its own, after the others
     assert _indices(out / "videos/s03.mp4") == _clip("nofi001")
+
+
+def test_touching_fight_clips_are_one_fight():
+    from pipeline.benchmarks.fight_timelines import merge_touching
+
+    events = [("a.mp4", "fight", "0.000", "2.400", "s0"), ("a.mp4", "fight", "2.400", "4.800", "s0"),
+              ("a.mp4", "fight", "7.000", "9.000", "s0"), ("b.mp4", "fight", "9.000", "10.000", "s1"),
+              ("c.mp4", "", "", "", "s2")]
+    assert merge_touching(events) == [("a.mp4", "fight", "0.000", "4.800", "s0"),
+                                      ("a.mp4", "fight", "7.000", "9.000", "s0"),
+                                      ("b.mp4", "fight", "9.000", "10.000", "s1"), ("c.mp4", "", "", "", "s2")]

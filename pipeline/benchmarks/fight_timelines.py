@@ -26,8 +26,10 @@ count frames: a clip starts at (frames before it) / fps.
 Written into the output folder: `videos/<group>.mp4`; `events.csv` (``video,label,start,end,group``, one
 row per fight event, a row with empty label and times for a video without one: the CSV format of
 pipeline/data/annotations/events.py); `sources.csv` (each clip's place in its joined video and in its
-source). A joined video already written from the same clips, frame rate and size (as `sources.csv`
-recorded them) is kept, so a rerun writes nothing new and a stopped build goes on where it stopped.
+source); `fights.csv`, the same events with touching fight clips joined into one fight (the clips of one fight
+in the source, cut in pieces). A joined video already written from the same clips, frame rate and size (as
+`sources.csv` recorded them) is kept, so a rerun writes nothing new and a stopped build goes on where it
+stopped.
 """
 from __future__ import annotations
 
@@ -296,6 +298,19 @@ def _list_clips(dataset_dir: Path) -> Tuple[List[Source], Dict[str, Path], List[
     return sources, on_disk, notes
 
 
+def merge_touching(events: List[Tuple[str, str, str, str, str]]) -> List[Tuple[str, str, str, str, str]]:
+    """The events with each run of touching fight clips of a video (one clip ending where the next starts:
+    one fight in the source, cut into clips) as one event, as a person marking the fights would."""
+    merged: List[List[str]] = []
+    for video, label, start, end, group in events:
+        last = merged[-1] if merged else None
+        if label and last and last[0] == video and last[1] == label and abs(float(start) - float(last[3])) < 1e-6:
+            last[3] = end
+        else:
+            merged.append([video, label, start, end, group])
+    return [tuple(row) for row in merged]  # type: ignore[misc]
+
+
 def build_fight_timelines(dataset_dir: Path, out_dir: Path, size: Tuple[int, int] = DEFAULT_SIZE,
                           log: Optional[Callable[[str], None]] = None) -> dict:
     """Write the joined videos, events.csv and sources.csv of the set in `dataset_dir` (its videos.txt,
@@ -368,6 +383,7 @@ def build_fight_timelines(dataset_dir: Path, out_dir: Path, size: Tuple[int, int
                 f"{float(fps):.3f} fps ({'kept' if kept else 'written'})")
     save_sources(done)
     write_csv_atomic(out_dir / "events.csv", EVENT_COLUMNS, events)
+    write_csv_atomic(out_dir / "fights.csv", EVENT_COLUMNS, merge_touching(events))
     return {"videos": counts["videos"], "minutes": round(counts["seconds"] / 60, 2), "events": counts["events"],
             "fight_seconds": round(counts["fight_seconds"], 2), "fight_minutes": round(counts["fight_seconds"] / 60, 2),
             "event_free": counts["event_free"], "written": counts["written"], "kept": counts["kept"], "notes": notes}
