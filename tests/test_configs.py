@@ -92,8 +92,34 @@ def _hmdb51_split_files(clips: Path, tmp: Path) -> List[str]:
     return [f"--data.root={root}", f"--data.annotation_dir={annotations}"]
 
 
+def _event_list(clips: Path, tmp: Path) -> List[str]:
+    """Long videos: the clips four at a time end to end (0.64 s each), an events CSV of where each
+    right_to_left clip lies in them (the class of the events), one group per video, and windows of one clip."""
+    import av
+
+    from pipeline.demo.video_writer import write_video
+
+    root, rows = tmp / "long", ["video,label,start,end,group"]
+    videos = sorted(clips.rglob("*.mp4"))
+    for n in range(0, len(videos), 4):
+        frames, name = [], f"long{n // 4}.mp4"
+        for clip in videos[n:n + 4]:
+            start = len(frames) / 25
+            with av.open(str(clip)) as container:
+                frames += [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+            if clip.parent.name == "right_to_left":
+                rows.append(f"{name},right_to_left,{start:.3f},{len(frames) / 25:.3f},g{n}")
+        write_video(root / name, frames, fps=25)
+        if not any(row.startswith(name) for row in rows):
+            rows.append(f"{name},,,,g{n}")
+    (root / "events.csv").write_text("\n".join(rows) + "\n")
+    return [f"--data.root={root}", f"--data.train_list={root / 'events.csv'}", "--data.window=0.64",
+            "--data.stride=0.16"]
+
+
 LAYOUTS: Dict[str, Callable[[Path, Path], List[str]]] = {
     "demo.yaml": _split_folders,
+    "events.yaml": _event_list,
     "folders.yaml": _class_folders,
     "hmdb51.yaml": _hmdb51_split_files,
     "list.yaml": _list_files,
@@ -121,14 +147,16 @@ def test_config_trains_and_writes_a_checkpoint(config, clips, tmp_path):
         f"--trainer.logger.init_args.save_dir={tmp_path / 'runs'}",
     ])
     shipped = yaml.safe_load(config.read_text())
+    events = shipped["data"].get("format") == "events"
     checkpoint = torch.load(summary["best_checkpoint"], map_location="cpu", weights_only=False)
     assert checkpoint["global_step"] == 2, "two training steps"
     hparams = checkpoint["hyper_parameters"]
     for key, value in shipped["model"].items():
         assert hparams[key] == SHRUNK.get(key, value), f"model.{key} of {config.name} did not reach the model"
     assert hparams["sampling"]["sampler"]["clip_len"] == shipped["data"]["clip_len"]
-    assert hparams["sampling"]["sampler"]["num_clips"] == shipped["data"]["test_clips"]
-    assert checkpoint["class_names"] == CLASSES
+    # A window is one clip; the test clips apply to cut clips.
+    assert hparams["sampling"]["sampler"]["num_clips"] == (1 if events else shipped["data"]["test_clips"])
+    assert checkpoint["class_names"] == (["background", "right_to_left"] if events else CLASSES)
     assert Path(summary["log_dir"]).parent.name == shipped["trainer"]["logger"]["init_args"]["name"]
     assert "test/acc" in summary["test_metrics"]
 
