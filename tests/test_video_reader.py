@@ -218,7 +218,10 @@ def test_truncated_mp4_is_honest(tmp_path, layout):
             try:
                 reader = open_video(cut, backend)
             except VideoReadError as err:
-                assert (err.kind, err.path) == ("unreadable", str(cut)), backend
+                # decord2 refuses it as it opens, or (its threaded decoder racing the cut, on a loaded machine)
+                # opens it and decodes no frame: either is a clear error naming the file.
+                kinds = ("unreadable", "decode_error") if backend == "decord" else ("unreadable",)
+                assert err.kind in kinds and err.path == str(cut), (backend, err.kind)
                 continue
             assert backend in TRUNCATED_MAY_OPEN[layout], f"{backend} opened half an mp4"
         else:
