@@ -360,6 +360,7 @@ def test_missing_inputs(checkpoint, tmp_path):
     assert "Traceback" not in run.stderr and not (tmp_path / "never.csv").exists()
 
 
+@pytest.mark.slow  # two predict.py processes: 30 s
 def test_one_core_gets_one_worker_and_a_timeline_prints_no_lightning_noise(checkpoint, football, tmp_path):
     """Pinned to one core (as `taskset -c` or a SLURM binding does), predict.py's default is one loader
     worker, not the machine's count (torch warns when workers outnumber the cores); a timeline run prints
