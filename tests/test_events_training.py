@@ -175,12 +175,12 @@ def test_a_prediction_written_before_timelines_were_resolved_resumes():
     assert _effective_stored(old, model.class_names) == json.loads(json.dumps(now))
 
 
-def test_evaluate_points_a_config_of_long_videos_to_events(trained, matches, capsys):
+def test_evaluate_points_a_config_of_long_videos_to_events(trained, matches, tmp_path):
     import evaluate as evaluate_script  # scripts/evaluate.py
 
     from pipeline.errors import UsageError
 
     with pytest.raises(UsageError, match="--events"):
-        evaluate_script.main(["--ckpt", trained["summary"]["best_checkpoint"], "--output", "never",
+        evaluate_script.main(["--ckpt", trained["summary"]["best_checkpoint"], "--output", str(tmp_path / "never"),
                               "--config", str(REPO / "configs" / "events.yaml"), f"--data.root={matches}",
                               f"--data.train_list={matches / 'events.csv'}"])
