@@ -1,7 +1,9 @@
 """The synthetic demo data: layout, determinism, decodability, and that the classes mean what they say."""
 from __future__ import annotations
 
+import csv
 import json
+from pathlib import Path
 
 import av
 import numpy as np
@@ -14,6 +16,7 @@ from pipeline.demo import (
     football_trajectory,
     generate_direction_dataset,
     generate_football_dataset,
+    generate_match_set,
     generate_match_video,
     render_direction_clip,
     render_football_clip,
@@ -142,6 +145,21 @@ def test_match_video_marks_its_goals(tmp_path):
         start, end = map(float, line.split(","))
         assert end - start == pytest.approx(0.4)
         assert round(start / 0.4, 6).is_integer(), "a goal starts where a clip starts"
+
+
+def test_match_set_cut_clips_are_the_matches_pixels_labelled_by_its_events(tmp_path):
+    events = generate_match_set(tmp_path, matches=2, n_clips=4, goals=1, size=64, num_frames=10, seed=4,
+                                cut_clips=True)
+    rows = list(csv.DictReader(open(tmp_path / "clips.csv")))
+    assert len(rows) == 8 and {r["group"] for r in rows} == {"match_00", "match_01"}
+    goals = {(r["group"], round(float(r["start"]) / 0.4)) for r in csv.DictReader(open(events))}
+    for r in rows:
+        index = int(Path(r["path"]).name.split("_")[1])
+        assert r["label"] == ("goal" if (r["group"], index) in goals else "no_goal")
+        match = decode(tmp_path / r["group"] / "match.mp4").astype(int)
+        clip = decode(tmp_path / r["path"]).astype(int)
+        here, other = (np.abs(clip - match[k * 10:(k + 1) * 10]).mean() for k in (index, (index + 1) % 4))
+        assert here < 8 and here < other / 2, "the same pixels as the match at its place (both lossy)"
 
 
 def test_a_failed_video_write_keeps_the_old_file_and_leaves_no_temp(tmp_path):
