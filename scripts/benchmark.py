@@ -14,6 +14,9 @@
                                 # on a GPU: + fine-tuning on 360p clips, with the GPU's busy share
     python scripts/benchmark.py --only-live --live-checkpoint best.ckpt --live-memory-minutes 1 10
                                 # live.py on 25 fps 720p UDP streams: latency, streams held, memory
+    python scripts/benchmark.py --only-events-hour --events-hour data/fight_events/fights.csv
+                                # an hour of 720p fight footage: cache fill, training from its event times,
+                                # a timeline over it, each with the peak memory of its process tree
 """
 from __future__ import annotations
 
@@ -105,7 +108,15 @@ def main(argv: List[str]) -> int:
     parser.add_argument("--live-carried-video", type=Path, default=None,
                         help="a video to measure what carrying the recurrent head's state would change "
                              "(needs --live-checkpoint)")
+    parser.add_argument("--events-hour", type=Path, default=None, metavar="EVENTS_CSV",
+                        help="training from event times and a timeline on an hour of 720p footage made from the "
+                             "long videos of this events CSV (e.g. the fight timelines' fights.csv)")
+    parser.add_argument("--events-hour-dir", type=Path, default=Path("data/hour"),
+                        help="where the hour, its events and the runs on it are kept")
+    parser.add_argument("--only-events-hour", action="store_true", help="only the hour-of-footage rows")
     args = parser.parse_args(argv)
+    if args.only_events_hour and not args.events_hour:
+        raise UsageError("--only-events-hour needs --events-hour EVENTS_CSV")
     if args.threads:
         torch.set_num_threads(args.threads)
     inference = None
@@ -135,13 +146,15 @@ def main(argv: List[str]) -> int:
     if args.live_carried_video and not args.live_checkpoint:
         raise UsageError("--live-carried-video needs --live-checkpoint (a trained head)")
     core = not (args.only_inference or args.only_backbones or args.only_motion_window or args.only_first_run
-                or args.only_raw_avis or args.only_live)
+                or args.only_raw_avis or args.only_live or args.only_events_hour)
     print(format_markdown(run_benchmark(args.video, args.repeats, args.input_size, args.device, args.memory_minutes,
                                         inference, core=core, phone_clips=args.phone_clips,
                                         backbones=args.backbones, backbone_sizes=args.backbone_sizes,
                                         motion_window_dir=args.motion_window_dir, first_run=args.first_run,
                                         first_run_dir=args.first_run_dir, finetune_run=args.finetune_run,
-                                        raw_avis=args.raw_avis, live=live)))
+                                        raw_avis=args.raw_avis, live=live,
+                                        events_hour=(args.events_hour, args.events_hour_dir) if args.events_hour
+                                        else None)))
     return EXIT_OK
 
 

@@ -13,12 +13,14 @@ with the peak memory of its whole process tree.
 """
 from __future__ import annotations
 
+import os
 import resource
 import shutil
 import subprocess
 import sys
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -98,23 +100,8 @@ def first_training_rows(folder: Path, records: Sequence[VideoRecord], config: st
                "--data.train_list", str(root / "train.txt"), "--data.test_list", str(root / "test.txt"),
                "--data.cache_dir", str(root / "cache"), "--trainer.logger.init_args.save_dir", str(root / "runs"),
                "--checkpoint.dirpath", str(root / "checkpoints"), *extra]
-    log = root / "train.log"
-    began = time.perf_counter()
-    with open(log, "w") as out:
-        process = subprocess.Popen(command, cwd=Path(__file__).resolve().parents[2], stdout=out,
-                                   stderr=subprocess.STDOUT)
-        samples, busy = [], []
-        while process.poll() is None:
-            samples.append(tree_memory_mb(process.pid))
-            share = gpu_busy_percent()
-            if share is not None:
-                busy.append(share)
-            time.sleep(0.5)
-        peak_rss, peak_pss = (max((s[k] for s in samples if s[k] == s[k]), default=float("nan")) for k in (0, 1))
-    took = time.perf_counter() - began
-    if process.returncode != 0:  # the log goes with the caller's temporary folder: show its end here
-        tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:])
-        raise RuntimeError(f"the training run failed (exit status {process.returncode}); its output ended:\n{tail}")
+    run = run_sampled(command, root / "train.log", "the training run")
+    took, peak_rss, peak_pss, busy = run.seconds, run.peak_rss_mb, run.peak_pss_mb, run.gpu_busy
     frames, sizes = _describe(records)
     what = (f"scripts/train.py --config {config}{''.join(' ' + a for a in extra)} from an empty cache: "
             f"{len(records)} {sizes} clips ({len(lists['train'])} train, {len(lists['test'])} test; "
@@ -130,6 +117,46 @@ def first_training_rows(folder: Path, records: Sequence[VideoRecord], config: st
         rows.append(row(group, f"GPU busy share over the run, mean of {len(busy)} nvidia-smi samples (0.5 s apart)",
                         sum(busy) / len(busy), "%", None, None))
     return rows
+
+
+@dataclass
+class SampledRun:
+    """What `run_sampled` measured of one command."""
+
+    seconds: float
+    peak_rss_mb: float  # the process tree's peak resident memory (shared pages counted in each process)
+    peak_pss_mb: float  # its peak proportional set size (shared pages counted once)
+    gpu_busy: List[float]  # nvidia-smi's busy share, one sample per half second, where it answers
+    cpu_seconds: float = float("nan")  # user + system CPU time of the command and every child it waited for
+
+
+def run_sampled(command: Sequence[str], log: Path, what: str = "the command") -> SampledRun:
+    """Run `command` in the repository's folder, its output to `log`, sampling the memory of its whole process
+    tree (and the GPU's busy share) twice a second; raise RuntimeError with the log's end if it fails. Its CPU
+    time (of the command and of the children it reaped: loader workers, decoding children) is the figure
+    that holds on a shared machine, where wall time grows with the others' load."""
+    began = time.perf_counter()
+    with open(log, "w") as out:
+        process = subprocess.Popen(list(command), cwd=Path(__file__).resolve().parents[2], stdout=out,
+                                   stderr=subprocess.STDOUT)
+        samples, busy, usage = [], [], None
+        while usage is None:
+            samples.append(tree_memory_mb(process.pid))
+            share = gpu_busy_percent()
+            if share is not None:
+                busy.append(share)
+            time.sleep(0.5)
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+            if pid == 0:
+                usage = None
+            else:
+                process.returncode = os.waitstatus_to_exitcode(status)
+    took = time.perf_counter() - began
+    if process.returncode != 0:  # the log may go with the caller's temporary folder: show its end here
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:])
+        raise RuntimeError(f"{what} failed (exit status {process.returncode}); its output ended:\n{tail}")
+    peak_rss, peak_pss = (max((s[k] for s in samples if s[k] == s[k]), default=float("nan")) for k in (0, 1))
+    return SampledRun(took, peak_rss, peak_pss, busy, usage.ru_utime + usage.ru_stime)
 
 
 def gpu_busy_percent() -> Optional[float]:

@@ -28,7 +28,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -352,7 +352,7 @@ def run_benchmark(video: Optional[Path] = None, repeats: int = BENCHMARK_DEFAULT
                   backbone_sizes: Sequence[int] = BENCHMARK_DEFAULTS.backbone_sizes,
                   motion_window_dir: Optional[Path] = None, first_run: int = 0,
                   first_run_dir: Optional[Path] = None, finetune_run: int = 0, raw_avis: int = 0,
-                  live: Optional[Dict] = None) -> Dict:
+                  live: Optional[Dict] = None, events_hour: Optional[Tuple[Path, Path]] = None) -> Dict:
     """Every row, on `video` (default: a generated 640x360 clip), plus a description of the machine;
     memory rows for generated videos of `memory_minutes` minutes when given; batch-inference and
     precision rows when `inference` holds run_inference_benchmark's arguments (device and repeats
@@ -362,7 +362,8 @@ def run_benchmark(video: Optional[Path] = None, repeats: int = BENCHMARK_DEFAULT
     cache, cache.py) on `first_run` generated phone clips, kept in `first_run_dir` when given, and
     fine-tuning rows (the same with the backbone trained, 2 epochs) on `finetune_run` generated 640x360 clips;
     raw-video rows (the cache filled for `raw_avis` generated raw AVIs, default decoder vs the one that reads them);
-    live rows (live.py: streams over UDP) when `live` holds live_rows' arguments and `carried_video`.
+    live rows (live.py: streams over UDP) when `live` holds live_rows' arguments and `carried_video`;
+    rows of an hour of 720p footage (long_video.py) when `events_hour` is (events CSV of long videos, folder).
     core=False leaves out the decoding, isolation, backbone and head rows."""
     torch_device = torch.device(device)
     with tempfile.TemporaryDirectory() as tmp:
@@ -415,6 +416,12 @@ def run_benchmark(video: Optional[Path] = None, repeats: int = BENCHMARK_DEFAULT
         from pipeline.benchmarks.motion_window import motion_window_rows
 
         rows += motion_window_rows(motion_window_dir, repeats)
+    if events_hour is not None:
+        from pipeline.benchmarks.long_video import hour_cost_rows, make_hour_video
+
+        events, folder = events_hour
+        rows += hour_cost_rows(make_hour_video(Path(events).resolve(), Path(folder).resolve()),
+                               Path(folder).resolve() / "run")
     if inference is not None:
         rows += run_inference_benchmark(**inference, repeats=repeats, device=device, input_size=input_size)
     machine = {
