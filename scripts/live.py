@@ -5,10 +5,16 @@
     ffmpeg -i input -c copy -f mpegts - | python scripts/live.py --ckpt model.ckpt --source -
     python scripts/live.py --ckpt model.ckpt --source match.mp4 --realtime --events-only
 
+    python scripts/live.py --ckpt model.ckpt --source udp://0.0.0.0:5000 --events-only \
+        --on-event https://hooks.example/live --event-frames snapshots/      # alerts with a snapshot
+
 The windows, probabilities and events are predict.py --timeline's (same --window, --stride,
---threshold, --min-duration, --merge-gap, --event-classes), computed as frames arrive. A source that
-fails or stalls for --stall-timeout seconds is reopened with backoff (a gap record); the end of a file
-or of standard input, SIGINT or SIGTERM end the run with a summary record.
+--threshold, --min-duration, --merge-gap, --event-classes), computed as frames arrive. Footage a
+stream lost (a silence, timestamps that restart or jump, a source reopened after failing or stalling
+for --stall-timeout seconds) is a gap record with its measured duration; windows never span it. The
+end of a file or of standard input, SIGINT or SIGTERM end the run with a summary record. Each
+event_start and event_end record can also go to a webhook (--on-event) and a command
+(--on-event-command), in the background: a receiver that is down or slow never holds up recognition.
 
 Exit status:
   0  the streams ended, or the run was stopped (SIGINT/SIGTERM): the summary was written
@@ -53,6 +59,16 @@ def build_parser() -> argparse.ArgumentParser:
                         help="sampled frames a stream may have waiting for the CNN before the oldest is dropped")
     parser.add_argument("--batch-size", type=int, default=LIVE.batch_size, help="frames per CNN batch, all streams")
     parser.add_argument("--log-every", type=float, default=LIVE.log_every, help="seconds between log lines")
+    alerts = parser.add_argument_group("alerts (each event_start and event_end record)")
+    alerts.add_argument("--on-event", metavar="URL", default=LIVE.on_event,
+                        help="POST each event record as JSON to this http(s) URL (a webhook)")
+    alerts.add_argument("--on-event-command", metavar="CMD", default=LIVE.on_event_command,
+                        help="run CMD with each event record as one JSON line on its standard input "
+                             "(words split as a shell would, no shell: use sh -c '...' for pipes)")
+    alerts.add_argument("--event-frames", metavar="DIR", default=LIVE.event_frames,
+                        help="write a JPEG of each event's peak frame into DIR; its path is the record's frame")
+    alerts.add_argument("--alert-timeout", type=float, default=LIVE.alert_timeout,
+                        help="seconds one delivery may take (then retried with backoff, 3 times)")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "gpu"],
                         help="auto: the GPU when there is one, with mixed precision")
     parser.add_argument("--backbone-precision", default=None, choices=PRECISIONS,
@@ -70,7 +86,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     options = LiveOptions(
         sources=tuple(args.source), realtime=args.realtime, fps=args.fps, stall_timeout=args.stall_timeout,
         max_backoff=args.max_backoff, queue_frames=args.queue_frames, batch_size=args.batch_size,
-        events_only=args.events_only, log_every=args.log_every,
+        events_only=args.events_only, log_every=args.log_every, on_event=args.on_event,
+        on_event_command=args.on_event_command, event_frames=args.event_frames, alert_timeout=args.alert_timeout,
         timeline=timeline_options_from(args),
     )
     run_live(args.ckpt, options, output=args.output, device=args.device, backbone_precision=args.backbone_precision,

@@ -145,8 +145,8 @@ def test_event_tracker_gives_find_events():
         for (s, e), row in zip(times, probs):
             changes += tracker.add(s, e, row)
         changes += tracker.close_all()
-        ends = [event for change, event in changes if change == "end"]
-        starts_said = [event for change, event in changes if change == "start"]
+        ends = [change.event for change in changes if change.kind == "end"]
+        starts_said = [change.event for change in changes if change.kind == "start"]
         expected = find_events(times, probs, names, options)
         assert sorted(ends, key=lambda e: (e.start, e.label)) == expected
         assert sorted((e.label, e.start) for e in starts_said) == sorted((e.label, e.start) for e in expected)

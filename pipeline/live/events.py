@@ -11,11 +11,14 @@ and says what is already certain:
   never decrease, so no later window can join it), or when the segment of the stream ends.
 
 So the events given by `event_end` are exactly `find_events`' over the same windows (tested).
+
+Each window may bring a `payload` (live: the decoded frame at its middle); each change carries the
+payload of its event's peak window so far (`EventChange.peak`), for the event's snapshot.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple
+from typing import Any, List, NamedTuple, Optional, Sequence
 
 import numpy as np
 
@@ -28,7 +31,16 @@ class _Open:
     end: float
     peak_probability: float
     peak_time: float
+    peak: Any = None  # the payload of the peak window
     announced: bool = False
+
+
+class EventChange(NamedTuple):
+    """`kind` "start" or "end", the event (its peak so far at a start), the peak window's payload."""
+
+    kind: str
+    event: Event
+    peak: Any = None
 
 
 class EventTracker:
@@ -43,10 +55,10 @@ class EventTracker:
         self.classes = [(name, list(class_names).index(name), options.threshold_for(name)) for name in wanted]
         self.open: dict = {name: None for name in wanted}
 
-    def add(self, start: float, end: float, probs: np.ndarray) -> List[Tuple[str, Event]]:
-        """A window [start, end] (seconds) and its probabilities [C]: the ("start" | "end", event)
-        changes it makes certain, in time order."""
-        changes: List[Tuple[str, Event]] = []
+    def add(self, start: float, end: float, probs: np.ndarray, payload: Any = None) -> List[EventChange]:
+        """A window [start, end] (seconds), its probabilities [C] and its payload: the changes it makes
+        certain, in time order."""
+        changes: List[EventChange] = []
         for name, column, threshold in self.classes:
             segment: Optional[_Open] = self.open[name]
             if segment is not None and start - segment.end > self.options.merge_gap_for(name):
@@ -56,31 +68,32 @@ class EventTracker:
             if p < threshold:
                 continue
             if segment is None:
-                segment = self.open[name] = _Open(start, end, p, (start + end) / 2)
+                segment = self.open[name] = _Open(start, end, p, (start + end) / 2, payload)
             else:
                 segment.end = end
                 if p > segment.peak_probability:  # the first of equal peaks, as argmax takes it
-                    segment.peak_probability, segment.peak_time = p, (start + end) / 2
+                    segment.peak_probability, segment.peak_time, segment.peak = p, (start + end) / 2, payload
             if not segment.announced and segment.end - segment.start >= self.options.min_duration_for(name):
                 segment.announced = True
-                changes.append(("start", self._event(name, segment)))
-        return sorted(changes, key=lambda change: (change[1].start, change[1].label))
+                changes.append(self._change("start", name, segment))
+        return sorted(changes, key=lambda change: (change.event.start, change.event.label))
 
-    def close_all(self) -> List[Tuple[str, Event]]:
+    def close_all(self) -> List[EventChange]:
         """End every open segment (the stream's segment ended): the changes that makes."""
-        changes: List[Tuple[str, Event]] = []
+        changes: List[EventChange] = []
         for name, _, _ in self.classes:
             changes += self._close(name)
         return changes
 
-    def _close(self, name: str) -> List[Tuple[str, Event]]:
+    def _close(self, name: str) -> List[EventChange]:
         segment: Optional[_Open] = self.open[name]
         self.open[name] = None
         if segment is None or segment.end - segment.start < self.options.min_duration_for(name):
             return []
-        changes = [] if segment.announced else [("start", self._event(name, segment))]
-        return changes + [("end", self._event(name, segment))]
+        changes = [] if segment.announced else [self._change("start", name, segment)]
+        return changes + [self._change("end", name, segment)]
 
     @staticmethod
-    def _event(name: str, segment: _Open) -> Event:
-        return Event(name, segment.start, segment.end, segment.peak_probability, segment.peak_time)
+    def _change(kind: str, name: str, segment: _Open) -> EventChange:
+        event = Event(name, segment.start, segment.end, segment.peak_probability, segment.peak_time)
+        return EventChange(kind, event, segment.peak)

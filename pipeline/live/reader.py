@@ -1,12 +1,18 @@
 """One thread per source: decode, note each frame's arrival, convert the frames windows need, queue them.
 
-The reader cuts its stream into segments: a segment is what one opening of the source delivers,
-its frames numbered from 0. When a reconnecting source (network, camera) fails or stalls, the
-segment ends, the source is reopened with backoff (0.5 s doubling up to `max_backoff`), and the
-next segment starts after a `gap` marker that says how long the stream was missing; windows never
-span a gap. A file or stdin ends the stream at its end. At every segment's end the reader adds the
-timeline's last window when it is not a regular one, converting its frames from the last window's
-worth of decoded frames it keeps.
+The reader cuts its stream into segments: a segment is a continuous stretch of footage, its frames
+numbered from 0, and windows never span two. A `GapDetector` (gaps.py) decides, from each frame's
+arrival and timestamp, where the footage has a hole: the stream fell silent and came back, its
+timestamps restarted (a new stream on the same port) or jumped, or the source failed or stalled for
+the timeout and had to be reopened (0.5 s doubling up to `max_backoff` between attempts). The segment
+then ends and the next one starts after a `gap` marker that says how long the footage was missing,
+measured, whether or not the source was reopened; the next segment's stream time starts that much
+later, so stream time keeps counting through the gap. The gap's marker (and the new segment's windows)
+wait until the detector has measured it: until a frame of the new segment has come at the stream's
+pace, at most until the segment ends. A file or stdin ends the stream at its end. At every segment's
+end the reader adds the timeline's last window when it is not a regular one, converting its frames
+from the last window's worth of decoded frames it keeps. With `keep_frames`, each window marker also
+carries the decoded frame at the window's middle (the frame an event's snapshot shows).
 """
 from __future__ import annotations
 
@@ -14,11 +20,12 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Callable, Deque, Optional, Tuple
+from typing import Any, Callable, Deque, List, Optional, Tuple
 
 from pipeline.live.frame_queue import FrameItem, FrameQueues, Marker
+from pipeline.live.gaps import FrameStep, Gap, GapDetector
 from pipeline.live.sources import FILE, STDIN, FrameConverter, OpenSource, Source, SourceStalled, open_source
-from pipeline.live.windows import SegmentWindows
+from pipeline.live.windows import SegmentWindows, Window
 
 BACKOFF_FIRST_S = 0.5
 
@@ -49,16 +56,27 @@ class StreamReader(threading.Thread):
     def __init__(self, stream: int, source: Source, queues: FrameQueues,
                  make_windows: Callable[[float], SegmentWindows], converter: FrameConverter, *,
                  timeout: float, max_backoff: float, realtime: bool = False, fps: Optional[float] = None,
-                 opener: Callable[..., OpenSource] = open_source):
+                 opener: Callable[..., OpenSource] = open_source, keep_frames: bool = False):
         super().__init__(name=f"live-reader-{stream}", daemon=True)
         self.stream, self.source, self.queues = stream, source, queues
         self.make_windows, self.converter = make_windows, converter
         self.timeout, self.max_backoff, self.realtime, self.fps = timeout, max_backoff, realtime, fps
         self.opener = opener
+        self.keep_frames = keep_frames
+        # live sources have gaps; a file, or stdin read as fast as it decodes, is one continuous stretch
+        self.watch = source.reconnects or (source.kind == STDIN and realtime)
         self.opened = threading.Event()  # set once the first opening succeeded or failed
         self.error: Optional[BaseException] = None  # why the first opening failed
         self.frames_in = self.needed = self.reconnects = 0
         self._stop_event = threading.Event()
+        self._segment: Optional[Segment] = None
+        self._segments = 0  # segments started so far
+        self._stream_end = 0.0  # stream seconds at the end of the last segment
+        self._ring: Deque[Tuple[int, Any]] = deque()  # the segment's last window's worth of decoded frames
+        self._gap: Optional[Gap] = None  # the gap before the current segment, until measured
+        self._waiting: List[Marker] = []  # the current segment's window markers, until its gap is measured
+        self._why = ""
+        self._detector: GapDetector[Any] = GapDetector(1.0)  # replaced by the stream's own once it is open
 
     def stop(self) -> None:
         """End the stream at the next frame (a blocked read ends within the source's timeout)."""
@@ -77,80 +95,130 @@ class StreamReader(threading.Thread):
             self.queues.put(self.stream, Marker("end", data={"reason": "failed"}))
             return
         self.opened.set()
-        number, offset, gap_from = 0, 0.0, None
-        reason = "end"
+        detector: GapDetector[Any] = GapDetector(source.fps, watch=self.watch)
+        self._detector = detector
         while True:
-            segment = Segment(self.stream, number, self.make_windows(source.fps), offset)
-            reason = self._read(source, segment, gap_from)
+            reason = self._read(source, detector)
             source.close()
-            self._end_segment(segment)
+            self._apply(detector.flush(), source.fps)
             if reason != "stalled" or not self.source.reconnects or self.stopping:
                 break
-            if segment.arrived or gap_from is None:  # an opening that delivered nothing extends the same gap
-                gap_from = (segment.last_arrival, segment.stream_time(segment.arrived), segment.fps, self._why)
+            self._end_segment()  # the footage goes on, if at all, after a gap
+            detector.reopened(self._why)
             source = self._reopen()
             if source is None:  # stopped while the source was away: the gap so far
-                self._put_gap(gap_from[1], time.monotonic() - gap_from[0] if gap_from[0] else 0.0, gap_from[3])
+                gap = detector.gap_so_far(time.monotonic())
+                if gap is not None:
+                    self._put_gap(self._stream_end, gap)
                 reason = "stopped"
                 break
-            number, offset = number + 1, gap_from[1]
+            detector.set_fps(source.fps)
+        self._end_segment()
         self.queues.put(self.stream, Marker("end", data={"reason": reason}))
 
-    def _read(self, source: OpenSource, segment: Segment, gap_from: Optional[Tuple]) -> str:
-        ring: Deque[Tuple[int, Any]] = deque(maxlen=segment.windows.length)  # for the tail window
-        self._ring = ring
-        windows = segment.windows
+    def _read(self, source: OpenSource, detector: GapDetector[Any]) -> str:
         first_time: Optional[float] = None
         start = time.monotonic()
+        paced = 0
         self._why = ""
         try:
             for frame in source.frames():
                 if self.stopping:
                     return "stopped"
+                t = source.frame_time(frame)
                 if self.realtime:
-                    t = source.frame_time(frame)
-                    t = segment.arrived / segment.fps if t is None else t
-                    first_time = t if first_time is None else first_time
-                    delay = start + (t - first_time) - time.monotonic()
+                    pace_t = paced / source.fps if t is None else t
+                    if first_time is None or pace_t < first_time:  # the first frame, or a new stream
+                        first_time, start = pace_t, time.monotonic()
+                    delay = start + (pace_t - first_time) - time.monotonic()
                     if delay > 0:
                         self._stop_event.wait(delay)
-                now = time.monotonic()
-                index = segment.arrived
-                if index == 0 and gap_from is not None:
-                    last, gap_start, fps, why = gap_from
-                    missing = max(0.0, now - last - 1.0 / fps) if last is not None else 0.0
-                    segment.offset = gap_start + missing
-                    self._put_gap(gap_start, missing, why)
-                ring.append((index, frame))
-                if windows.needed(index):
-                    self.needed += 1
-                    self.queues.put(self.stream, FrameItem(segment, index, now, self.converter(frame)))
-                segment.arrived, segment.last_arrival = index + 1, now
+                    paced += 1
                 self.frames_in += 1
-                for window in windows.completed(segment.arrived):
-                    self.queues.put(self.stream, Marker("window", segment, {"window": window, "arrival": now}))
+                self._apply(detector.add(frame, time.monotonic(), t), source.fps)
+                if self._gap is not None and detector.gap_pending is self._gap and detector.settled:
+                    self._finish_gap(detector.finish_gap())
         except SourceStalled as exc:
             self._why = str(exc)
             return "stalled"
         return "end"
 
-    def _end_segment(self, segment: Segment) -> None:
+    def _apply(self, steps: List[Any], fps: float) -> None:
+        """Carry out the detector's steps: frames into the current segment; a gap ends it."""
+        for step in steps:
+            if isinstance(step, FrameStep):
+                if self._segment is None:
+                    self._start_segment(fps)
+                self._take(step.item, step.arrival)
+            else:
+                self._end_segment()
+                self._gap = step
+
+    def _start_segment(self, fps: float) -> None:
+        self._segment = Segment(self.stream, self._segments, self.make_windows(fps), self._stream_end)
+        self._segments += 1
+        self._ring = deque(maxlen=self._segment.windows.length)  # for the tail window and the kept frames
+
+    def _take(self, frame: Any, arrival: float) -> None:
+        segment = self._segment
+        assert segment is not None
+        index = segment.arrived
+        self._ring.append((index, frame))
+        if segment.windows.needed(index):
+            self.needed += 1
+            self.queues.put(self.stream, FrameItem(segment, index, arrival, self.converter(frame)))
+        segment.arrived, segment.last_arrival = index + 1, arrival
+        for window in segment.windows.completed(segment.arrived):
+            self._put_window(segment, window, arrival)
+
+    def _put_window(self, segment: Segment, window: Window, arrival: float) -> None:
+        data = {"window": window, "arrival": arrival}
+        if self.keep_frames:
+            middle = (window.start + window.end) // 2  # the frame at the window's middle time
+            data["frame"] = next((f for i, f in self._ring if i == middle), None)
+        marker = Marker("window", segment, data)
+        if self._gap is not None:
+            self._waiting.append(marker)  # its stream time is known once the gap before it is measured
+        else:
+            self.queues.put(self.stream, marker)
+
+    def _finish_gap(self, gap: Gap) -> None:
+        """The gap before the current segment is measured: its marker, then the windows that waited for it."""
+        self._gap = None
+        assert gap.duration is not None
+        if self._segment is not None:
+            self._segment.offset = self._stream_end + gap.duration
+        self._put_gap(self._stream_end, gap)
+        waiting, self._waiting = self._waiting, []
+        for marker in waiting:
+            self.queues.put(self.stream, marker)
+
+    def _end_segment(self) -> None:
+        segment = self._segment
+        if segment is None:
+            return
+        if self._gap is not None:  # the segment ends before it settled: the gap's best measure
+            gap = self._gap
+            if gap.duration is None:
+                gap = self._detector.finish_gap()
+            self._finish_gap(gap)
         tail = segment.windows.tail(segment.arrived)
+        arrival = segment.last_arrival or time.monotonic()
         if tail is not None:
             held = dict(self._ring)
             for index in sorted(set(int(i) for i in tail.indices)):
                 if not segment.windows.needed(index) and index in held:
                     pixels = self.converter(held[index])
-                    self.queues.put(self.stream, FrameItem(segment, index, segment.last_arrival or time.monotonic(),
-                                                           pixels, droppable=False))
-            self.queues.put(self.stream, Marker("window", segment,
-                                                {"window": tail, "arrival": segment.last_arrival or time.monotonic()}))
+                    self.queues.put(self.stream, FrameItem(segment, index, arrival, pixels, droppable=False))
+            self._put_window(segment, tail, arrival)
         self._ring = deque()
         self.queues.put(self.stream, Marker("segment_end", segment))
+        self._stream_end = segment.stream_time(segment.arrived)
+        self._segment = None
 
-    def _put_gap(self, stream_time: float, duration: float, why: str = "") -> None:
-        self.queues.put(self.stream, Marker("gap", data={"stream_time": stream_time, "duration": duration,
-                                                         "reason": why}))
+    def _put_gap(self, stream_time: float, gap: Gap) -> None:
+        self.queues.put(self.stream, Marker("gap", data={"stream_time": stream_time, "duration": gap.duration,
+                                                         "reason": gap.reason, "reopened": gap.reopened}))
 
     def _reopen(self) -> Optional[OpenSource]:
         delay = BACKOFF_FIRST_S

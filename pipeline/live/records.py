@@ -118,10 +118,11 @@ def event_record(change: str, event: Event, stream_time: float, latency_ms: floa
     return record
 
 
-def gap_record(stream_time: float, duration: float, reason: str) -> Dict[str, Any]:
-    """The stream was missing for `duration` seconds from `stream_time`."""
+def gap_record(stream_time: float, duration: float, reason: str, reopened: bool = False) -> Dict[str, Any]:
+    """The stream's footage was missing for `duration` seconds from `stream_time` (`reason`: what showed
+    it; `reopened`: whether the source had to be reopened)."""
     return {"type": "gap", "stream_time": _round(stream_time, 3), "wall_time": round(time.time(), 3),
-            "duration": _round(duration, 3), "reason": reason}
+            "duration": _round(duration, 3), "reason": reason, "reopened": bool(reopened)}
 
 
 def summary_record(stats: List[StreamStats], several: bool) -> Dict[str, Any]:
@@ -145,6 +146,16 @@ def summary_lines(record: Dict[str, Any]) -> str:
     parts = [_summary_line("", record)]
     for stream in record.get("streams", []):
         parts.append(_summary_line(f"  {stream['stream']}: ", stream))
+    alerts = record.get("alerts") or {}
+    said = []
+    for name, c in alerts.items():
+        if name == "frames":
+            said.append(f"{c['written']} frames written" + (f", {c['failed']} failed" if c["failed"] else ""))
+        else:
+            said.append(f"{name} {c['delivered']} delivered, {c['failed']} failed, {c['dropped']} dropped, "
+                        f"{c['unsent']} unsent")
+    if said:
+        parts.append("alerts: " + "; ".join(said))
     return "\n".join(parts)
 
 

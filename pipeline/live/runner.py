@@ -12,14 +12,20 @@ A window whose clip lost frames to drops is scored with each lost frame replaced
 embedded one of its clip (the record says how many: `filled`); with none left it is skipped.
 `reuse_features=False` is the sliding-window baseline the benchmark compares with: each window's
 clip is embedded anew when the window completes, nothing cached.
+
+Alerts (alerts.py: a webhook, a command, a snapshot of each event's peak frame) get each event record
+as it is made; they deliver in threads of their own and never hold up the loop. Their counts join
+the summary (`alerts`) once their queues have had one delivery timeout to drain.
 """
 from __future__ import annotations
 
+import shlex
 import signal
 import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, TextIO, Tuple
 
 import numpy as np
@@ -31,7 +37,8 @@ from pipeline.errors import UsageError
 from pipeline.inference.engine import forward_context, torch_device
 from pipeline.inference.options import PredictOptions
 from pipeline.inference.timeline import TimelineOptions
-from pipeline.live.events import EventTracker
+from pipeline.live.alerts import Alerts, check_frames_folder, make_alerts
+from pipeline.live.events import EventChange, EventTracker
 from pipeline.live.frame_queue import FrameItem, FrameQueues, Marker
 from pipeline.live.reader import StreamReader, drops_frames
 from pipeline.live.records import (
@@ -65,6 +72,10 @@ class LiveOptions:
     batch_size: int = 32  # frames per CNN batch, all streams together
     events_only: bool = False  # leave out the window records
     log_every: float = 60.0  # seconds between two log lines
+    on_event: Optional[str] = None  # a webhook URL each event_start and event_end record is POSTed to
+    on_event_command: Optional[str] = None  # a command run with each event record on its standard input
+    event_frames: Optional[str] = None  # a folder for a JPEG of each event's peak frame (the record's `frame`)
+    alert_timeout: float = 5.0  # seconds a delivery may take (and the alerts' drain at the run's end)
     reuse_features: bool = True  # False: the sliding-window baseline (benchmarks only)
 
     def validate(self) -> None:
@@ -74,7 +85,7 @@ class LiveOptions:
             problems.append("--source: at least one")
         for flag, value in (("--window", self.timeline.window), ("--stride", self.timeline.stride),
                             ("--stall-timeout", self.stall_timeout), ("--max-backoff", self.max_backoff),
-                            ("--log-every", self.log_every)):
+                            ("--log-every", self.log_every), ("--alert-timeout", self.alert_timeout)):
             if value is not None and not value > 0:
                 problems.append(f"{flag} {value}: must be a positive number of seconds")
         if self.fps is not None and not self.fps > 0:
@@ -87,6 +98,14 @@ class LiveOptions:
                 problems.append(f"{flag} {value}: must be zero or more seconds")
         if self.timeline.threshold is not None and not 0 <= self.timeline.threshold <= 1:
             problems.append(f"--threshold {self.timeline.threshold}: must be a probability in [0, 1]")
+        if self.on_event is not None and not self.on_event.lower().startswith(("http://", "https://")):
+            problems.append(f"--on-event {self.on_event}: must be an http:// or https:// URL")
+        if self.on_event_command is not None:
+            try:
+                if not shlex.split(self.on_event_command):
+                    problems.append("--on-event-command: an empty command")
+            except ValueError as exc:
+                problems.append(f"--on-event-command {self.on_event_command!r}: {exc}")
         if problems:
             raise UsageError("; ".join(problems))
 
@@ -120,6 +139,7 @@ class LiveRun:
         self.opener = opener
         self._stop = threading.Event()
         self.summary: Optional[Dict[str, Any]] = None
+        self.alerts: Optional[Alerts] = None
         forward_context(precision, self.device)  # an unsupported precision fails before any source is opened
 
     def stop(self) -> None:
@@ -132,12 +152,14 @@ class LiveRun:
         """Open every source (a SourceError when one cannot be opened), then yield records until every
         stream has ended or `stop()` was called; the last record is the summary."""
         n = len(self.sources)
-        self.queues = FrameQueues(n, self.options.queue_frames,
-                                  [drops_frames(s, self.options.realtime) for s in self.sources])
+        options = self.options
+        self.alerts = make_alerts(options.on_event, options.on_event_command, options.event_frames,
+                                  options.alert_timeout)
+        self.queues = FrameQueues(n, options.queue_frames, [drops_frames(s, options.realtime) for s in self.sources])
         self.readers = [
-            StreamReader(i, source, self.queues, self._windows, self.converter, timeout=self.options.stall_timeout,
-                         max_backoff=self.options.max_backoff, realtime=self.options.realtime, fps=self.options.fps,
-                         opener=self.opener)
+            StreamReader(i, source, self.queues, self._windows, self.converter, timeout=options.stall_timeout,
+                         max_backoff=options.max_backoff, realtime=options.realtime, fps=options.fps,
+                         opener=self.opener, keep_frames=self.alerts is not None and self.alerts.keep_frames)
             for i, source in enumerate(self.sources)
         ]
         try:
@@ -155,6 +177,8 @@ class LiveRun:
             self.queues.stop()
             for reader in self.readers:
                 reader.join(timeout=0.5)
+            if self.alerts is not None:
+                self.alerts.close(0.0)  # left early: nothing waits for the deliveries (a no-op after the summary)
 
     def _windows(self, fps: float) -> SegmentWindows:
         return SegmentWindows(fps, self.timeline, self.sampler)
@@ -186,12 +210,17 @@ class LiveRun:
             if time.monotonic() - last_log >= self.options.log_every:
                 self._say(minute_line(self.stats))
                 last_log = time.monotonic()
+            if self.alerts is not None and (line := self.alerts.log_line()) is not None:
+                self._say(line)
         for s in range(n):  # streams whose reader did not hand over its end in time (stopped while stalled)
             if s not in ended:
                 yield from self._close_events(s, None)
         if self.status is not None:
             self.status.clear()
         self.summary = summary_record(self.stats, n > 1)
+        if self.alerts is not None:
+            self.alerts.close()  # what is queued gets one delivery timeout
+            self.summary["alerts"] = self.alerts.summary()
         yield self.summary
 
     def _say(self, line: str) -> None:
@@ -222,7 +251,7 @@ class LiveRun:
                 elif item.kind == "gap":
                     self.stats[s].gaps += 1
                     yield self._tag(s, gap_record(item.data["stream_time"], item.data["duration"],
-                                                  item.data.get("reason", "")))
+                                                  item.data.get("reason", ""), item.data.get("reopened", False)))
                 elif item.kind == "end":
                     ended.add(s)
 
@@ -298,9 +327,8 @@ class LiveRun:
         if not self.options.events_only:
             yield self._tag(s, window_record(end, start, end, probs, self.class_names, label, latency,
                                              segment.number, filled))
-        for change, event in self._events[s].add(start, end, probs):
-            stats.events += change == "start"
-            yield self._tag(s, event_record(change, event, end, latency))
+        for change in self._events[s].add(start, end, probs, marker.data.get("frame")):
+            yield self._event(s, change, end, latency)
 
     def _close_events(self, s: int, segment: Any) -> Iterator[Dict[str, Any]]:
         tracker = self._events[s]
@@ -310,9 +338,16 @@ class LiveRun:
         end = self.stats[s].stream_time if segment is None else segment.stream_time(segment.arrived)
         arrival = None if segment is None else segment.last_arrival
         latency = 0.0 if arrival is None else (time.monotonic() - arrival) * 1000.0
-        for change, event in tracker.close_all():
-            self.stats[s].events += change == "start"
-            yield self._tag(s, event_record(change, event, end, latency))
+        for change in tracker.close_all():
+            yield self._event(s, change, end, latency)
+
+    def _event(self, s: int, change: EventChange, stream_time: float, latency: float) -> Dict[str, Any]:
+        """An event record; the alerts get it (and add its snapshot) before it is written."""
+        self.stats[s].events += change.kind == "start"
+        record = self._tag(s, event_record(change.kind, change.event, stream_time, latency))
+        if self.alerts is not None:
+            self.alerts.handle(record, change.peak, s)
+        return record
 
     def _tag(self, s: int, record: Dict[str, Any]) -> Dict[str, Any]:
         if len(self.sources) > 1:
@@ -362,6 +397,8 @@ def run_live(checkpoint: str, options: LiveOptions, output: Optional[str] = None
     options.validate()
     for text in options.sources:  # a missing file ends the run before the model is loaded
         parse_source(text)
+    if options.event_frames:
+        check_frames_folder(Path(options.event_frames))
     err = err or sys.stderr
     model = load_live_model(checkpoint, backbone_precision, trust_checkpoint)
     torch_dev = torch_device(device)
@@ -369,8 +406,6 @@ def run_live(checkpoint: str, options: LiveOptions, output: Optional[str] = None
     run = LiveRun(model, options, torch_dev, precision or precision_for(PredictOptions("", (), "", device=device)),
                   log=lambda line: print(line, file=err, flush=True), status=status)
     if output:
-        from pathlib import Path
-
         check_writable(Path(output))
     handle = open(output, "a", encoding="utf-8") if output else sys.stdout
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
