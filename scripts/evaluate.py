@@ -17,7 +17,8 @@ video's timeline, with the checkpoint's window, stride and operating points unle
 --threshold, --min-duration or --merge-gap say otherwise, against the annotated events: segments by
 AP at tIoU 0.1-0.7 (THUMOS14) and P/R/F1 at tIoU 0.5, spots by SoccerNet's average-mAP and P/R/F1
 within --tolerance. Written into --output: metrics.json, events_detected.csv, events_candidates.csv,
-events_missed.csv, events_false.csv, timelines/ and report.html.
+events_missed.csv, events_false.csv, timelines/, report.html, and review.html (each video in a player
+under its curves, the true and the found events side by side; docs/review.md).
 
 Exit status: 0 done; 2 a wrong option; 3 done, but some videos could not be read (--events: each is
 listed in the report); 4 a wrong input (checkpoint, videos, annotations); 5 --output cannot be written;

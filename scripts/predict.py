@@ -4,6 +4,9 @@
     python scripts/predict.py --ckpt model.ckpt --input match.mp4 --output goals.csv \\
         --timeline --window 2 --stride 0.5 --event-classes goal
 
+With --timeline, <output stem>_timeline/ gets each video's windows, events and plot, events.csv, and
+review.html: each video in a player under its curves, its events a click away (docs/review.md).
+
 Re-running with the same --output resumes: videos that already have a row are skipped (a video
 is known by its resolved path, however it is spelled). Options, the checkpoint, the inputs and the
 output are checked before any video is read; a problem ends the run in one line (--debug shows

@@ -48,6 +48,9 @@ annotation error. Written into `out`, each file atomically:
     timelines/             each video's <stem>.windows.csv, .events.csv and .png (Timeline.write)
     report.html            one self-contained page: the tables, each video's probability curve with the
                            true and the reported events, the missed and false events with frame strips
+    review.html            each video in a player under its curves, the true and the found events in two
+                           lanes and a table (misses and false alarms marked): pipeline.inference.review_page
+    review_media/          proxies (or frame strips) of the videos a browser cannot play
 
 Times and scores are written with every digit (Python's repr), so the metrics can be recomputed from the
 CSV files exactly.
@@ -58,6 +61,7 @@ import json
 import logging
 import math
 import sys
+from collections import Counter
 from dataclasses import asdict, dataclass, is_dataclass
 from html import escape
 from pathlib import Path
@@ -94,6 +98,15 @@ from pipeline.evaluation.event_metrics import (
     spotting_prf,
 )
 from pipeline.evaluation.report_html import STYLE, _table
+from pipeline.inference.review_page import (
+    FALSE_ALARM,
+    MATCHED,
+    MISSED,
+    PAGE_NAME,
+    ReviewEvent,
+    ReviewVideo,
+    write_review_page,
+)
 
 log = logging.getLogger(__name__)
 
@@ -211,7 +224,7 @@ def evaluate_events(options: EventEvaluationOptions) -> Dict[str, Any]:
         strips = {"missed": _strips(missed, scored, backend, options.strips, "missed"),
                   "false": _strips(false, scored, backend, options.strips, "false")}
         report["decoder_fallbacks"] = fallback_summary()
-    report["files"] = _write(out, report, scored, classes, missed, false, strips)
+    report["files"] = _write(out, report, scored, classes, missed, false, strips, backend)
     return report
 
 
@@ -562,7 +575,7 @@ def _num(value: Any) -> str:
 
 def _write(out: Path, report: Dict[str, Any], scored: Sequence[_Scored], classes: Sequence[str],
            missed: Sequence[Dict[str, Any]], false: Sequence[Dict[str, Any]],
-           strips: Dict[str, List[Optional[str]]]) -> Dict[str, str]:
+           strips: Dict[str, List[Optional[str]]], backend: str = "auto") -> Dict[str, str]:
     from pipeline.inference.timeline_output import unique_stems
 
     out.mkdir(parents=True, exist_ok=True)
@@ -599,7 +612,54 @@ def _write(out: Path, report: Dict[str, Any], scored: Sequence[_Scored], classes
             log.warning("no probability plot for %s: %s", s.key, exc)
             figures.append((s.key, None))
     write_text_atomic(out / "report.html", render_event_report(report, figures, missed, false, strips))
+    review = write_review_page(out / PAGE_NAME, review_videos(report, scored, classes, missed, rows["detected"], stems),
+                               f"Review: events of {Path(report['events_file']).name}", _review_meta(report), backend)
+    files[PAGE_NAME] = str(review.path)
+    report["review"] = review.describe()
     return files
+
+
+def review_videos(report: Dict[str, Any], scored: Sequence[_Scored], classes: Sequence[str],
+                  missed: Sequence[Dict[str, Any]], detected: Sequence[Dict[str, Any]],
+                  stems: Dict[str, str]) -> List[ReviewVideo]:
+    """The review page's videos: each scored one with its curves, its true events (matched or missed) and
+    its reported ones (matched or false alarms), then the unreadable ones with why."""
+    unmatched = Counter((m["video"], m["label"], m["start"], m["end"]) for m in missed)
+    rows = iter(detected)  # in the order of the scored videos and their events, as _score made them
+    videos = []
+    for s in scored:
+        truth = []
+        for event in s.video.events:
+            key = (s.key, event.label, _t(event.start), _t(event.end))
+            truth.append(ReviewEvent(event.label, key[2], key[3], result=MISSED if unmatched[key] else MATCHED))
+            unmatched[key] -= 1 if unmatched[key] else 0
+        found = []
+        for event in s.detected:
+            row = next(rows)
+            found.append(ReviewEvent(event.label, _t(event.start), _t(event.end), _t(event.peak_time),
+                                     float(event.peak_probability), MATCHED if row["matched"] else FALSE_ALARM))
+        videos.append(ReviewVideo(s.key, stems[s.key], list(s.timeline.class_names), s.times, s.probs, classes,
+                                  {name: _threshold_for(s.timeline, name) for name in classes}, found, truth,
+                                  duration=_t(s.video.duration)))
+    for video in report["unreadable_videos"]:
+        videos.append(ReviewVideo(video["video"], Path(video["video"]).stem,
+                                  error=f"{video['status']}: {video['error']}", truth=[]))
+    return videos
+
+
+def _review_meta(report: Dict[str, Any]) -> List[str]:
+    options = report.get("timeline_options") or {}
+    lines = [f"checkpoint {report['checkpoint']}",
+             f"events {report['events_file']}: {report['videos']} videos, {report['videos_scored']} scored, "
+             f"{report['truth_events']} true events, {report['detected_events']} found, "
+             f"{report['missed_events']} missed, {report['false_events']} false "
+             f"alarm{'' if report['false_events'] == 1 else 's'} (report.html has the scores)"]
+    if options.get("window") is not None and options.get("stride") is not None:
+        lines.append(f"windows of {options['window']:g} s every {options['stride']:g} s")
+    for name, point in (report.get("operating_points") or {}).items():
+        lines.append(f"events of {name}: p ≥ {_g(point['threshold'])}, at least {_g(point['min_duration'])} s, "
+                     f"gaps up to {_g(point['merge_gap'])} s merged")
+    return lines
 
 
 # --------------------------------------------------------------------------------------------------- HTML
@@ -673,7 +733,9 @@ def render_event_report(report: Dict[str, Any], figures: Sequence[Tuple[str, Opt
         f'{report["detected_events"]} reported<br>event classes: {escape(", ".join(report["event_classes"]))}<br>'
         f"timeline: {shown_options}<br>"
         f"AP ranks candidates from the window probabilities at &ge; {report['candidate_floor']:g}; precision, "
-        "recall and F1 are of the events the timeline reports (its operating point).</p>",
+        "recall and F1 are of the events the timeline reports (its operating point).<br>"
+        f'Each video in a player under its curves, its true and found events side by side: <a href="{PAGE_NAME}">'
+        f"{PAGE_NAME}</a></p>",
     ]
     segments, spots = report.get("segments"), report.get("spots")
     if segments:
@@ -744,4 +806,6 @@ def format_event_summary(report: Dict[str, Any]) -> str:
     if report["unreadable_videos"]:
         lines.append(f"  skipped unreadable videos: {len(report['unreadable_videos'])}")
     lines.append(f"report: {report['files']['report.html']}")
+    if report.get("review"):
+        lines.append(f"review: {report['review']}")
     return "\n".join(lines)

@@ -12,7 +12,9 @@
     output.py           the output table (CSV or JSONL): rows appended safely, DDP parts merged
     progress.py         VideoProgressBar, counted in videos
     timeline.py         windows over a long video, event segments, per-video files and plot
-    timeline_output.py  a run's timelines: per-video files as rows come in, then events.csv
+    timeline_output.py  a run's timelines: per-video files as rows come in, then events.csv and review.html
+    review_page.py      review.html: each video in a player under its curves, its events as marks and rows
+    review_media.py     which videos a browser plays; proxies and frame strips of the others
 
 The model, its checkpoint loading and the decision rule come from pipeline.core; no training module
 is imported. The names below are imported on first use, so that `pipeline.inference.inputs` (which

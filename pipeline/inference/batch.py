@@ -32,7 +32,7 @@ from pipeline.inference.output import PredictionTable, PredictionWriter
 from pipeline.inference.progress import VideoProgressBar
 from pipeline.inference.settings import check_resume, run_settings, settings_path, start_output
 from pipeline.inference.timeline import format_event_points
-from pipeline.inference.timeline_output import collect_events, timeline_row_hook
+from pipeline.inference.timeline_output import collect_events, timeline_row_hook, write_review
 
 
 def predict(options: PredictOptions) -> Dict[str, Any]:
@@ -87,9 +87,15 @@ def _predict(options: PredictOptions, model: pl.LightningModule, sampler: ClipSa
     trainer.predict(model, datamodule=data, return_predictions=False)
     if not trainer.is_global_zero:
         return {"rank": trainer.global_rank, "exit_code": EXIT_OK}
+    review = None
     if timeline_dir is not None:
         collect_events(timeline_dir, table, videos)
+        review = write_review(timeline_dir, table, videos, model.class_names, options.timeline,
+                              f"Review: the timelines of {Path(options.output).name}",
+                              review_meta(options, model.class_names), backend)
     summary = summarize(table, videos, timeline_dir)
+    if review is not None:
+        summary["review"] = review.describe()
     summary["already_done"] = data.skipped
     summary["threshold"] = model.threshold
     if timeline_dir is not None:
@@ -99,6 +105,15 @@ def _predict(options: PredictOptions, model: pl.LightningModule, sampler: ClipSa
             summary["event_points"] = model.event_points
     summary["decoder_fallbacks"] = fallback_summary()
     return summary
+
+
+def review_meta(options: PredictOptions, class_names: Sequence[str]) -> List[str]:
+    """The review page's header lines of a prediction run: the checkpoint, the windows, each class's rule."""
+    timeline = options.timeline
+    names = timeline.event_classes or class_names
+    return [f"checkpoint {options.checkpoint}", f"windows of {timeline.window:g} s every {timeline.stride:g} s",
+            *(f"events of {name}: p ≥ {timeline.threshold_for(name):g}, at least {timeline.min_duration_for(name):g} "
+              f"s, gaps up to {timeline.merge_gap_for(name):g} s merged" for name in names)]
 
 
 def load_model(options: PredictOptions) -> pl.LightningModule:
@@ -218,4 +233,6 @@ def format_summary(summary: Dict[str, Any]) -> str:
         lines.append(f"timelines: {summary['timeline_dir']} (.windows.csv, .events.csv, .png per video; events.csv): "
                      f"windows of {summary['timeline']['window']:g} s every {summary['timeline']['stride']:g} s")
         lines += [f"  {line}" for line in format_event_points(summary.get("event_points"))]
+    if summary.get("review"):
+        lines.append(f"review: {summary['review']}")
     return "\n".join(lines)
