@@ -1,7 +1,8 @@
 """The LightningModule: backbone + recurrent head, the loss, the optimiser and the metrics.
 
 Batches carry either decoded frames (uint8 [B,K,T,h,w,3], normalised here on the device) or
-cached backbone features ([B,K,T,D]); K clips of a video are scored separately and their
+cached backbone features ([B,K,T,D]; with `trainable_stages`, the frozen stages' flattened maps, which
+the trained top stages turn into features here); K clips of a video are scored separately and their
 class probabilities averaged. Everything inference needs (class names, clip sampling,
 preprocessing, backbone choice) is saved in the checkpoint's hyperparameters.
 """
@@ -9,8 +10,9 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Union
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
@@ -19,7 +21,13 @@ from pytorch_lightning.loggers import TensorBoardLogger
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
 
 from models import Backbone, Preprocessing, VideoClassifier, build_temporal_head, create_backbone
-from models.backbones import PRECISION_DEFAULT
+from models.backbones import (
+    PRECISION_DEFAULT,
+    TRAINABLE_BN_DEFAULT,
+    TRAINABLE_STAGES_DEFAULT,
+    FeatureExtractor,
+    check_trainable_stages,
+)
 from models.preprocessing import FRAME_FIT_DEFAULT
 from models.temporal_heads import HEAD_DEFAULTS
 from pipeline.core.decision import THRESHOLD_OBJECTIVE_DEFAULT, choose_threshold, decide_labels, parse_objective
@@ -88,6 +96,8 @@ class VideoClassifierModule(pl.LightningModule):
         spatial_grid: int = 1,
         frame_fit: str = FRAME_FIT_DEFAULT,
         freeze_backbone: bool = True,
+        trainable_stages: int = TRAINABLE_STAGES_DEFAULT,
+        trainable_bn: str = TRAINABLE_BN_DEFAULT,
         backbone_precision: str = PRECISION_DEFAULT,
         cell: str = HEAD_DEFAULTS.cell,
         hidden_size: int = HEAD_DEFAULTS.hidden_size,
@@ -123,6 +133,12 @@ class VideoClassifierModule(pl.LightningModule):
                 moves in it faded to the mean colour: a cluttered still scene weighs less).
             freeze_backbone: no gradients and BatchNorm in eval mode; otherwise the backbone is
                 fine-tuned with `backbone_lr`.
+            trainable_stages: with freeze_backbone true, the CNN's last N stages train (with `backbone_lr`) and
+                the rest stays frozen; its output maps are what the feature cache stores, so an epoch runs only
+                the top stages and the head (0: the whole CNN frozen). Stages per backbone: models.backbones
+                (efficientnet_lite0: blocks[0..6], then conv_head+bn2; ResNets: layer1..layer4).
+            trainable_bn: the trained stages' BatchNorm: "frozen" (kept in eval mode with its ImageNet
+                statistics, its scale and shift trained) or "train" (statistics of each batch, updated).
             backbone_precision: "auto" (bf16 on a CPU with native bf16, fp16 on CUDA, else fp32), "fp32",
                 "bf16" or "fp16": the precision the CNN runs at (models.backbones.resolve_precision).
             cell: "rnn" (Elman), "lstm", "gru", or "none" (mean pooling, order-blind baseline).
@@ -143,11 +159,15 @@ class VideoClassifierModule(pl.LightningModule):
         if scheduler not in ("cosine", "none"):
             raise ValueError(f"unknown scheduler {scheduler!r}; choose 'cosine' or 'none'")
         parse_objective(threshold_objective)
+        check_trainable_stages(backbone, trainable_stages, freeze_backbone, trainable_bn)
+        if trainable_stages and rgb_diff:
+            raise ValueError(f"model.trainable_stages {trainable_stages} with model.rgb_diff true: the motion stream "
+                             "is not cached as maps of the frozen stages; use one or the other")
         self.save_hyperparameters()
         self.class_names = list(class_names)
         num_classes = len(self.class_names)
         backbone_net = create_backbone(backbone, weights, freeze_backbone, input_size, allow_download, spatial_grid,
-                                       backbone_precision)
+                                       backbone_precision, trainable_stages, trainable_bn)
         backbone_net.preprocessing = backbone_net.preprocessing.with_fit(frame_fit).with_rgb_diff(rgb_diff)
         head = build_temporal_head(
             backbone_net.feature_dim * (2 if rgb_diff else 1), num_classes, cell, hidden_size, num_layers,
@@ -177,10 +197,13 @@ class VideoClassifierModule(pl.LightningModule):
         return self.model.backbone.preprocessing
 
     @property
-    def frozen_backbone(self) -> Optional[Backbone]:
-        """The backbone when it is frozen (its features may be cached), else None."""
-        backbone = self.model.backbone
-        return backbone if backbone.frozen else None
+    def frozen_backbone(self) -> Optional[FeatureExtractor]:
+        """What the feature cache may store the output of: the backbone when it is frozen; its frozen stages
+        (`Backbone.frozen_stages`, flattened maps) when only its top trains (`trainable_stages`); else None."""
+        backbone: Backbone = self.model.backbone
+        if backbone.frozen:
+            return backbone
+        return backbone.frozen_stages() if backbone.trainable_stages else None
 
     # ------------------------------------------------------------------ forward
 
@@ -213,11 +236,36 @@ class VideoClassifierModule(pl.LightningModule):
         """Logits of every clip: [B,K,C] from batch["features"] [B,K,T,D] or batch["frames"] [B,K,T,h,w,3]
         (with the motion stream also batch["previous_frames"], the frame before each)."""
         if "features" in batch:
-            feats = batch["features"].float()
+            feats = self.cached_frame_features(batch["features"])
         else:
             feats = self.frame_features(batch["frames"], batch.get("previous_frames"))
         b, k, t, d = feats.shape
         return self.model.classify_features(feats.reshape(b * k, t, d)).view(b, k, -1)
+
+    def cached_frame_features(self, cached: Union[np.ndarray, torch.Tensor]) -> torch.Tensor:
+        """Per-frame features [...,D] (float32) from what the feature cache serves [...,F] (a tensor stays on its
+        device, an array goes to the module's): the features themselves for a frozen backbone; with
+        `trainable_stages`, the frozen stages' flattened maps run through the trained top stages and pooling
+        (with gradients when they are enabled, else in chunks of frames)."""
+        backbone: Backbone = self.model.backbone
+        as_tensor = (lambda rows: rows.float()) if isinstance(cached, torch.Tensor) else (  # noqa: E731
+            lambda rows: torch.from_numpy(np.asarray(rows, dtype=np.float32)).to(self.device))
+        if not backbone.trainable_stages:
+            return as_tensor(cached)
+        shape = backbone.stage_map_shape()
+        size = shape[0] * shape[1] * shape[2]
+        lead = tuple(cached.shape[:-1])
+        if cached.shape[-1] != size:
+            raise ValueError(f"cached rows of {cached.shape[-1]} values are not the frozen stages' maps "
+                             f"{'x'.join(map(str, shape))} of this model (model.trainable_stages "
+                             f"{backbone.trainable_stages}): a cache of another cut point or backbone")
+        rows = cached.reshape(-1, size)
+        if not len(rows):
+            return torch.zeros(*lead, backbone.feature_dim, device=self.device)
+        chunk = len(rows) if torch.is_grad_enabled() else INFERENCE_FRAME_CHUNK
+        parts = [backbone.top_features(as_tensor(rows[i:i + chunk]).view(-1, *shape))
+                 for i in range(0, len(rows), chunk)]
+        return torch.cat(parts).view(*lead, -1)
 
     def video_probabilities(self, batch: Dict[str, Any]) -> torch.Tensor:
         """Class probabilities of each video [B,C], averaged over its K clips."""

@@ -5,8 +5,9 @@ and empty classes are reported before any training starts), so class names are k
 and the CLI can hand them to the model. The model hands back what the loaders need through
 `attach_model(preprocessing, feature_extractor)`, called before fit, validate or test. With a
 frozen backbone as feature extractor and `cache_features`, frames are decoded and embedded once
-per video (see pipeline.data.feature_cache) and the loaders serve features; otherwise they
-serve uint8 frames that the model normalises on its device.
+per video (see pipeline.data.feature_cache) and the loaders serve features; with the frozen stages
+of a backbone whose top trains (`model.trainable_stages`), they serve those stages' flattened maps
+the same way; otherwise they serve uint8 frames that the model normalises on its device.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ import torch
 from pytorch_lightning.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from models.backbones import Backbone
+from models.backbones import FeatureExtractor, FrozenStages
 from models.preprocessing import Preprocessing
 from pipeline.data.annotations import BACKGROUND, SPLIT_DEFAULTS, DatasetSplits, VideoRecord, build_splits
 from pipeline.data.datasets import FeatureClipDataset, VideoClipDataset, check_feature_noise, collate_clips
@@ -142,7 +143,8 @@ class VideoDataModule(pl.LightningDataModule):
                 false) the view is applied to the decoded frames on the fly.
             feature_noise: cached features only: in training, Gaussian noise of this standard deviation,
                 relative to each feature dimension's spread (its std over every cached frame of the
-                training videos), is added to every frame's features; 0: none. No effect without the cache.
+                training videos), is added to every frame's features; 0: none. No effect without the cache,
+                nor on the cached maps of model.trainable_stages.
             backend: video decoder: "auto", "decord", "opencv", "pyav", "nvdec" (GPU), or a custom reader as
                 "package.module:ClassName". Decoding runs in a child process per loader worker; a file
                 this decoder cannot read (it fails, crashes or hangs) is tried with the other installed ones.
@@ -154,7 +156,8 @@ class VideoDataModule(pl.LightningDataModule):
                 scripts/check_videos.py, verdicts cached in `cache_dir`/video_check.json) and leave the
                 unusable ones out of their split, each named in a warning.
             cache_features: with a frozen backbone, embed each video's frames once and train the
-                temporal head on cached features (no effect when fine-tuning).
+                temporal head on cached features; with model.trainable_stages, cache the frozen stages'
+                maps and train the top stages and the head on them (no effect when fine-tuning whole).
             cache_fps / cache_max_frames: the cache embeds at most this many frames per second of
                 video / per video, evenly spread (null: no cap; both null: every frame); a clip's
                 frames are then served by the nearest stored ones. The window sampler keeps its
@@ -208,7 +211,7 @@ class VideoDataModule(pl.LightningDataModule):
             self.train_sampler = self.eval_sampler = build_sampler(sampler, clip_len, 1, frame_stride, pad,
                                                                    mode=sampling_mode)
         self.preprocessing: Optional[Preprocessing] = None  # set by attach_model
-        self.feature_extractor: Optional[Backbone] = None  # set by attach_model
+        self.feature_extractor: Optional[FeatureExtractor] = None  # set by attach_model
         self.datasets: Dict[str, Dataset] = {}
         self.window_counts: Dict[str, Dict[str, Any]] = {}  # format "events": windows per class, by split
         log.info("dataset %s:\n%s", root, self.splits.summary())
@@ -250,13 +253,16 @@ class VideoDataModule(pl.LightningDataModule):
     def _records(self, stage: str) -> List[VideoRecord]:
         return {"train": self.splits.train, "val": self.splits.val, "test": self.splits.test}[stage]
 
-    def attach_model(self, preprocessing: Preprocessing, feature_extractor: Optional[Backbone] = None) -> None:
+    def attach_model(self, preprocessing: Preprocessing, feature_extractor: Optional[FeatureExtractor] = None
+                     ) -> None:
         """Hand the data module what it needs from the model; call it before fit, validate or test.
 
         Args:
             preprocessing: the backbone's resize and crop, applied to decoded frames in the loaders.
             feature_extractor: the frozen backbone when its features may be cached (with
-                `cache_features`, each video is then embedded once in `setup`), else None.
+                `cache_features`, each video is then embedded once in `setup`), the backbone's frozen
+                stages when only its top trains (their maps are cached the same way), else None: the
+                model's `frozen_backbone`.
 
         Datasets already built for another model are dropped and rebuilt at the next `setup`.
         """
@@ -292,10 +298,19 @@ class VideoDataModule(pl.LightningDataModule):
                 for error in errors.values():
                     log.warning("unreadable video left out of %s: %s", name, error)
                 self.datasets[name] = FeatureClipDataset(records, features, sampler, training, errors,
-                                                         self.cache_views, self.feature_noise)
+                                                         self.cache_views, self._feature_noise(training))
             else:
                 self.datasets[name] = VideoClipDataset(records, sampler, self.preprocessing, training, self.backend,
                                                        self.decode_timeout, self.cache_views)
+
+    def _feature_noise(self, training: bool) -> float:
+        """`feature_noise`, or 0 on the maps of frozen stages (model.trainable_stages), which it is not for."""
+        if self.feature_noise and isinstance(self.feature_extractor, FrozenStages):
+            if training:
+                log.warning("data.feature_noise %g has no effect with model.trainable_stages: the cache holds the "
+                            "frozen stages' maps, not features", self.feature_noise)
+            return 0.0
+        return self.feature_noise
 
     def _event_dataset(self, name: str, records: List[VideoRecord], training: bool) -> EventWindowDataset:
         """The labelled windows of the long videos of split `name`, from their cached features."""
@@ -343,8 +358,9 @@ class VideoDataModule(pl.LightningDataModule):
         self._checked = True
 
     def feature_cache(self, device: Optional[torch.device] = None) -> FeatureCache:
-        """The cache of the attached frozen backbone's features computed on `device` (its precision
-        can depend on it; default: where the trainer runs, else the CPU), under this data's decoder and rate."""
+        """The cache of the attached frozen backbone's features (or frozen stages' maps) computed on `device`
+        (its precision can depend on it; default: where the trainer runs, else the CPU), under this data's
+        decoder and rate."""
         if self.feature_extractor is None:
             raise RuntimeError("feature_cache needs a frozen backbone: attach_model(preprocessing, backbone) first")
         if device is None:

@@ -17,6 +17,12 @@ The motion stream (`Preprocessing.rgb_diff`) is one more entry beside the plain 
 `<key>.rgbdiff2.npy`: the features of each stored frame's difference from the frame before it (which
 is decoded for it, and not stored). A model with the stream reads both, side by side ([M,2D]); one
 without it reads the plain entry alone, so the two share the frames' own features.
+
+A model whose CNN trains its last stages (`model.trainable_stages`) caches the output maps of its frozen
+stages instead (`models.backbones.FrozenStages`): each stored frame's map [C,h,w], flattened to one row of
+C*h*w values, float16 like features, in entries of their own (the extractor's fingerprint hashes the frozen
+stages' weights and the cut point, never the trained top, and ends in `-top<N>`). Everything else (rates,
+views, fill and skip, unreadable videos) is the same; each epoch then runs the trained stages on them.
 """
 from __future__ import annotations
 
@@ -29,7 +35,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from models.backbones import Backbone
+from models.backbones import FeatureExtractor
 from models.preprocessing import Preprocessing
 from pipeline.atomic_io import atomic_path, temp_file_beside
 from pipeline.console import FrameProgress
@@ -223,8 +229,10 @@ class _FrameChunks(IterableDataset):
 
 
 @torch.no_grad()
-def embed_frames(frames: torch.Tensor, backbone: Backbone, device: torch.device, batch_size: int = 64) -> np.ndarray:
-    """uint8 [N,c,c,3] -> float16 [N,D], in chunks of batch_size frames on `device`."""
+def embed_frames(frames: torch.Tensor, backbone: FeatureExtractor, device: torch.device,
+                 batch_size: int = 64) -> np.ndarray:
+    """uint8 [N,c,c,3] -> float16 [N,D] (the backbone's features, or a `FrozenStages`' flattened maps), in chunks
+    of batch_size frames on `device`."""
     out = []
     for start in range(0, len(frames), batch_size):
         chunk = normalize(frames[start:start + batch_size].to(device), backbone.preprocessing)
@@ -234,7 +242,7 @@ def embed_frames(frames: torch.Tensor, backbone: Backbone, device: torch.device,
 
 def precompute_features(
     records: Sequence[VideoRecord],
-    backbone: Backbone,
+    backbone: FeatureExtractor,
     cache: FeatureCache,
     backend: str = "auto",
     device: Optional[torch.device] = None,

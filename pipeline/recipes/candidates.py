@@ -8,6 +8,12 @@ LSTM, one way or both, its size, its readout), clip length, regularisation, and 
 CNN on frame differences beside the RGB features, `model.rgb_diff`); mean pooling and a single frame
 are the references that show what reading the order adds. Candidates that share a backbone and fit
 share one feature cache, so the list needs few of them.
+
+Last come the candidates that fine-tune the CNN's top stages (`model.trainable_stages`) beside the head:
+frozen features bound every other candidate, and these can move past that bound. They train on cached maps
+of the frozen stages (one more cache per cut point, made once like the others) and cost more a trial than
+a head alone; the search measures that on their first fold like any candidate's, so they run where the
+budget allows them, and a backbone without defined stages leaves them out (chooser.py).
 """
 from __future__ import annotations
 
@@ -55,7 +61,13 @@ CANDIDATES: List[Candidate] = [
     Candidate("bigru-clip8", {**_head(), "data.clip_len": 8}, "bigru on 8-frame clips"),
     Candidate("bigru-light-reg", _head(dropout=0.2, weight_decay=1e-4), "bigru with light regularisation"),
     Candidate("motion-bigru", {**_head(), "model.frame_fit": "motion"}, "bigru on the motion window"),
+    Candidate("top1-bigru", {**_head(), "model.trainable_stages": 1, "model.rgb_diff": False},
+              "bigru, with the CNN's last stage fine-tuned on cached maps"),
+    Candidate("top2-bigru", {**_head(), "model.trainable_stages": 2, "model.rgb_diff": False},
+              "bigru, with the CNN's last two stages fine-tuned on cached maps"),
 ]
+
+STAGES_KEY = "model.trainable_stages"
 
 FIT_KEY = "model.frame_fit"
 

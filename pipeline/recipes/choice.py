@@ -5,8 +5,9 @@ one candidate a fold ahead), and the best is the one with the highest mean test 
 Another is within noise of it when, fold by fold on the same folds, its mean shortfall is at most one
 standard error of those differences (the one-standard-error rule on paired folds: folds share their
 difficulty, so the pairs are far less noisy than two separate means). Of those, the simplest is kept:
-fewer CNN passes a frame (no motion stream), no motion window, a smaller head, shorter clips. A simpler
-recipe costs less to run and has fewer ways to have fitted these few videos by luck.
+fewer CNN passes a frame (no motion stream), fewer CNN stages fine-tuned (model.trainable_stages), no
+motion window, a smaller head, shorter clips. A simpler recipe costs less to run and has fewer ways to
+have fitted these few videos by luck.
 """
 from __future__ import annotations
 

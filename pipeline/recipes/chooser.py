@@ -30,6 +30,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 import torch
 
+from models.backbones import TRAINABLE_BN_DEFAULT, check_trainable_stages
 from models.preprocessing import WINDOW_FITS
 from pipeline.atomic_io import write_text_atomic
 from pipeline.data.datamodule import VideoDataModule
@@ -64,10 +65,32 @@ class Recipe:
     def name(self) -> str:
         return self.candidate.name
 
+    @property
+    def trained_stages(self) -> int:
+        """How many of the CNN's last stages it fine-tunes (model.trainable_stages; 0: the CNN frozen)."""
+        return int(self.model.get("trainable_stages") or 0)
+
     def complexity(self, head_params: int) -> Tuple[float, ...]:
-        """What makes a recipe simpler (choice.py): CNN passes a frame, a motion window, head size, clip length."""
-        return (2 if self.model.get("rgb_diff") else 1, 1 if self.model.get("frame_fit") in WINDOW_FITS else 0,
-                head_params, self.data.get("clip_len", 0))
+        """What makes a recipe simpler (choice.py): CNN passes a frame, CNN stages trained, a motion window, head
+        size, clip length."""
+        return (2 if self.model.get("rgb_diff") else 1, self.trained_stages,
+                1 if self.model.get("frame_fit") in WINDOW_FITS else 0, head_params, self.data.get("clip_len", 0))
+
+    def unusable(self) -> str:
+        """Why this recipe cannot train on the user's config ("" when it can): CNN stages asked of a backbone
+        that has none defined, or more than it has, or beside the motion stream."""
+        if not self.trained_stages:
+            return ""
+        if self.model.get("rgb_diff"):
+            return (f"model.trainable_stages {self.trained_stages} with model.rgb_diff true: the motion stream is not "
+                    "cached as maps of the frozen stages")
+        try:
+            check_trainable_stages(str(self.model.get("backbone")), self.trained_stages,
+                                   bool(self.model.get("freeze_backbone", True)),
+                                   str(self.model.get("trainable_bn") or TRAINABLE_BN_DEFAULT))
+        except ValueError as exc:
+            return str(exc)
+        return ""
 
 
 def schedule_of(config: Any) -> Schedule:
@@ -110,7 +133,7 @@ class FoldRunner:
         return VideoDataModule(**{**recipe.data, "num_folds": self.num_folds, "fold": fold, "test_list": None})
 
     def __call__(self, name: str, fold: int) -> FoldResult:
-        with one_thread():
+        with one_thread(not self.recipes[name].trained_stages):  # CNN stages train faster on every core
             return self._run(name, fold)
 
     def _run(self, name: str, fold: int) -> FoldResult:
@@ -120,8 +143,8 @@ class FoldRunner:
         module = seeded_module(recipe.schedule.seed, class_names=data.class_names, sampling=data.sampling,
                                **recipe.model)
         if module.frozen_backbone is None:
-            raise UsageError(f"candidate {name}: the recipe search trains heads on cached features, so it needs a "
-                             "frozen backbone (model.freeze_backbone true)")
+            raise UsageError(f"candidate {name}: the recipe search trains heads on cached features (or the CNN's "
+                             "top stages on cached maps), so it needs model.freeze_backbone true")
         self.head_params[name] = sum(p.numel() for p in module.model.head.parameters())
         data.attach_model(module.preprocessing, module.frozen_backbone)
         key = (str(data.feature_cache().directory), tuple(data.cache_views), bool(recipe.model.get("rgb_diff")))
@@ -138,10 +161,14 @@ class FoldRunner:
 
 
 @contextlib.contextmanager
-def one_thread() -> Iterator[None]:
+def one_thread(enabled: bool = True) -> Iterator[None]:
     """Torch on one thread while a small head trains: its steps are too small to share between threads, and
     on a busy machine threads that wait for each other cost far more than they give (a bidirectional GRU's
-    step measured 25x slower on two threads than on one, with other work on both cores)."""
+    step measured 25x slower on two threads than on one, with other work on both cores). `enabled` False:
+    threads unchanged (convolutions of CNN stages that train do share well)."""
+    if not enabled:
+        yield
+        return
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -172,7 +199,7 @@ def train_chosen(recipe: Recipe, recipe_path: Path, out: Path) -> Dict[str, Any]
     last = run_dir / "checkpoints" / "last.ckpt"
     if last.is_file():
         args += ["--ckpt_path", str(last)]
-    with one_thread():  # a head on cached features, as in the search
+    with one_thread(not recipe.trained_stages):  # a head on cached features, as in the search
         return train(args)
 
 
@@ -203,6 +230,13 @@ def choose_recipe(train_args: List[str], out: str = DEFAULT_OUT, budget_minutes:
     recipes = {c.name: resolve(c, base, folder) for c in chosen_candidates}
     store = TrialStore(out_dir / "trials.json")
     log = SearchLog()
+    for name, recipe in list(recipes.items()):
+        why = recipe.unusable()
+        if why and candidates:  # named by the user: say why it cannot run
+            raise UsageError(f"candidate {name}: {why}")
+        if why:
+            log.say(f"candidate {name} left out: {why}")
+            del recipes[name]
     budget = Budget(budget_minutes * 60)
     runner = FoldRunner(recipes, num_folds)
     started = time.perf_counter()

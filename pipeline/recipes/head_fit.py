@@ -1,5 +1,6 @@
 """One fold of one candidate: train the temporal head on cached features in this process, pick its best
-validation state, and test it on the held-out videos.
+validation state, and test it on the held-out videos (with `model.trainable_stages`, the CNN's top
+stages train with it, on the cached maps of its frozen stages).
 
 This is `train.py`'s run without Lightning's machinery, for a frozen backbone whose features are
 already cached: the same data module builds the same datasets (samplers, views, feature noise), the
@@ -7,7 +8,8 @@ same LightningModule builds the same head and optimiser (AdamW, the cosine over 
 scores clips the same way (K clips a video, probabilities averaged); validation runs after every
 epoch, the state with the best `checkpoint.monitor` is kept (ties keep the earlier one, as
 Lightning's ModelCheckpoint does) and an EarlyStopping callback of the config stops the loop as it
-would. Only the head trains, so a fold costs seconds instead of minutes.
+would. Only the head (and the top stages a candidate trains) runs, never the decoder or the frozen
+CNN, so a fold costs seconds instead of minutes (the top stages: more, as the search measures).
 """
 from __future__ import annotations
 
@@ -105,12 +107,22 @@ def _better(value: float, best: Optional[float], mode: str, min_delta: float = 0
     return value > best + min_delta if mode == "max" else value < best - min_delta
 
 
+def _trained(module: VideoClassifierModule) -> List[torch.nn.Module]:
+    """What a fold trains: the head, and the backbone's trained stages (model.trainable_stages)."""
+    return [module.model.head, *module.model.backbone.trained_stage_modules()]
+
+
+def _state_of(parts: List[torch.nn.Module]) -> List[Dict[str, Any]]:
+    return [copy.deepcopy(part.state_dict()) for part in parts]
+
+
 def fit_head(module: VideoClassifierModule, data: VideoDataModule, schedule: Schedule) -> FoldResult:
-    """Train `module`'s head on `data`'s train split (cached features), keep the best validation state,
-    test it on the test split. The module must have a frozen backbone, attached to `data` already."""
+    """Train `module`'s head (and its trained stages) on `data`'s train split (cached features or maps), keep
+    the best validation state, test it on the test split. The module must have a frozen backbone (or frozen
+    stages under a trained top), attached to `data` already."""
     if module.frozen_backbone is None or not data.cache_features:
-        raise ValueError("the recipe search trains heads on cached features: it needs a frozen backbone and "
-                         "data.cache_features true")
+        raise ValueError("the recipe search trains heads on cached features: it needs a frozen backbone (or "
+                         "model.trainable_stages) and data.cache_features true")
     started = time.perf_counter()
     data.setup("fit")
     data.setup("test")
@@ -123,7 +135,8 @@ def fit_head(module: VideoClassifierModule, data: VideoDataModule, schedule: Sch
     scheduler = optimizers["lr_scheduler"]["scheduler"] if isinstance(optimizers, dict) else None
     num_classes = len(module.class_names)
     best_value: Optional[float] = None
-    best_state, best_epoch = copy.deepcopy(module.model.head.state_dict()), 0
+    trained = _trained(module)
+    best_state, best_epoch = _state_of(trained), 0
     stop = schedule.early_stopping
     stop_best: Optional[float] = None
     waited, steps, epoch = 0, 0, 0
@@ -150,7 +163,7 @@ def fit_head(module: VideoClassifierModule, data: VideoDataModule, schedule: Sch
         values = {f"val/{k}": v for k, v in scores(probs, labels, num_classes).items()}
         if _better(values[schedule.monitor], best_value, schedule.mode):
             best_value, best_epoch = values[schedule.monitor], epoch
-            best_state = copy.deepcopy(module.model.head.state_dict())
+            best_state = _state_of(trained)
         if stop:
             if _better(values[stop["monitor"]], stop_best, stop["mode"], stop.get("min_delta", 0.0)):
                 stop_best, waited = values[stop["monitor"]], 0
@@ -158,7 +171,8 @@ def fit_head(module: VideoClassifierModule, data: VideoDataModule, schedule: Sch
                 waited += 1
                 if waited >= stop["patience"]:
                     break
-    module.model.head.load_state_dict(best_state)
+    for part, state in zip(trained, best_state):
+        part.load_state_dict(state)
     probs, labels, indices = evaluate(module, data.test_dataloader())
     records = data.splits.test
     result = scores(probs, labels, num_classes) if len(labels) else {}

@@ -86,7 +86,8 @@ class EventOperatingPoints(pl.Callback):
                 if entry is None:
                     continue
                 times, _, indices = video_windows(video, entry, data.eval_sampler, data.event_windows, names)
-                features = torch.from_numpy(np.asarray(entry.features, dtype=np.float32)).to(pl_module.device)
+                # the cached rows as frame features (with model.trainable_stages, maps through the trained top)
+                features = pl_module.cached_frame_features(entry.features)
                 rows = torch.from_numpy(entry.rows_for(indices)).to(pl_module.device)
                 probs = pl_module.window_probabilities(features, rows).cpu().numpy()
                 timelines.append((str(video.path), times, probs, video.events))

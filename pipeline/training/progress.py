@@ -217,6 +217,11 @@ class RunReport(Callback):
 
 
 def _frozen_modules(pl_module: pl.LightningModule) -> List[Any]:
+    """The backbone's modules that stay in eval mode on purpose (all of a frozen one; the frozen stages and
+    the BatchNorm kept frozen of one whose top trains)."""
+    backbone = getattr(getattr(pl_module, "model", None), "backbone", None)
+    if hasattr(backbone, "modules_kept_in_eval"):
+        return backbone.modules_kept_in_eval()
     frozen = getattr(pl_module, "frozen_backbone", None)
     return list(frozen.modules()) if frozen is not None else []
 
@@ -240,13 +245,18 @@ def describe_model(pl_module: pl.LightningModule) -> str:
     classes = len(getattr(pl_module, "class_names", []) or [])
     if "backbone" in hp:
         head = f"{hp.get('cell', 'rnn')} {hp.get('hidden_size', '?')} x {hp.get('num_layers', 1)}"
-        what = f"{hp['backbone']} ({'frozen' if frozen else 'fine-tuned'}) -> {head} -> {classes} classes; "
+        stages = int(hp.get("trainable_stages") or 0)
+        state = (f"last {stages} stage{'s' if stages > 1 else ''} trained, BatchNorm statistics "
+                 f"{'of each batch' if hp.get('trainable_bn') == 'train' else 'kept'}" if stages
+                 else "frozen" if frozen else "fine-tuned")
+        what = f"{hp['backbone']} ({state}) -> {head} -> {classes} classes; "
     else:
         what = f"{type(pl_module).__name__}; "
     line = f"model: {what}{_count(total)} parameters, {_count(trained)} trained"
     if frozen:
         kept = sum(not m.training for m in frozen)
-        line += f"; the frozen backbone's {kept} modules stay in eval mode (BatchNorm statistics kept)"
+        whose = "the backbone's" if hp.get("trainable_stages") else "the frozen backbone's"
+        line += f"; {whose} {kept} modules stay in eval mode (BatchNorm statistics kept)"
     return line
 
 
