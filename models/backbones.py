@@ -314,6 +314,17 @@ def resolve_precision(precision: str, device: Union[str, torch.device]) -> str:
     return "bf16" if kind == "cpu" and cpu_has_native_bf16() else "fp32"
 
 
+def pass_precision(precision: str, device: Union[str, torch.device], trains: bool) -> str:
+    """The precision of one pass through the CNN: `resolve_precision`, except that "auto" never back-propagates
+    through fp16. Nothing here scales the loss, and without a scaler the trained stages' small gradients
+    underflow to zero in fp16; bf16 has fp32's range (fp32 on a GPU without bf16). An explicit "fp16" is
+    kept: whoever asks for it runs Lightning's 16-mixed, whose scaler covers it."""
+    resolved = resolve_precision(precision, device)
+    if precision != "auto" or resolved != "fp16" or not trains:
+        return resolved
+    return "bf16" if torch.device(device).type == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
+
+
 def _autocast(precision: str, device: torch.device) -> ContextManager:
     """Autocast to the precision's dtype; fp32 turns any surrounding autocast (Lightning's 16-mixed) off."""
     if precision == "fp32":
@@ -539,7 +550,7 @@ class Backbone(nn.Module):
         if not self.trainable_stages:
             raise ValueError(f"{self.name}: no stage trains (trainable_stages 0); its features come from forward")
         layout = self.layout
-        precision = resolve_precision(self.precision, maps.device)
+        precision = pass_precision(self.precision, maps.device, torch.is_grad_enabled())
         x = maps.contiguous(memory_format=torch.channels_last)
         with _autocast(precision, maps.device):
             for module in self.trained_stage_modules():
@@ -568,9 +579,10 @@ class Backbone(nn.Module):
 
         The whole CNN, whatever trains: its frozen stages keep no activations for a gradient (none of their
         parameters asks for one), so a partly trained backbone costs the backward pass of its top only."""
-        precision = resolve_precision(self.precision, images.device)
+        trains = torch.is_grad_enabled() and not self.frozen
+        precision = pass_precision(self.precision, images.device, trains)
         images = images.contiguous(memory_format=torch.channels_last)
-        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen), _autocast(precision, images.device):
+        with torch.set_grad_enabled(trains), _autocast(precision, images.device):
             return self.trunk(images).float()
 
     def _key_suffix(self, device: Union[str, torch.device]) -> str:

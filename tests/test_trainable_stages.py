@@ -22,6 +22,7 @@ from models.backbones import (
     FrozenStages,
     available_backbones,
     create_backbone,
+    pass_precision,
     stage_layout,
 )
 from pipeline.core.checkpoints import load_classifier_module
@@ -397,6 +398,11 @@ def test_fine_tuning_candidates_apply_where_the_backbone_has_stages(tmp_path):
     assert simpler.complexity(100) < recipe.complexity(100), "fewer stages trained is simpler"
     timm = resolve(top1, {**base, "model": {"backbone": "timm/resnet18"}}, tmp_path)
     assert "has no stages defined" in timm.unusable()
+    # a config that fine-tunes two stages: the head candidates stay on frozen features, `config` keeps its own
+    tuned = {"model": {"backbone": "efficientnet_lite0", "trainable_stages": 2}, "data": {"root": "data/x"}}
+    [config, bigru, mean_pool] = select_candidates(["config", "bigru", "mean-pool"])
+    assert resolve(config, tuned, tmp_path).trained_stages == 2
+    assert resolve(bigru, tuned, tmp_path).trained_stages == resolve(mean_pool, tuned, tmp_path).trained_stages == 0
 
 
 # ---------------------------------------------------------------- train.py: resume, event times
@@ -454,3 +460,14 @@ def test_training_from_event_times_fine_tunes_the_top_on_cached_maps(tmp_path):
     rec = Recognizer.from_checkpoint(summary["best_checkpoint"], device="cpu", num_workers=0)
     timeline = rec.timeline(matches / "match_05" / "match.mp4")
     assert len(timeline.times) > 10 and timeline.probabilities.shape == (len(timeline.times), 2)
+
+
+def test_auto_precision_never_back_propagates_through_fp16(monkeypatch):
+    # Nothing scales the loss: a trained pass under "auto" on a GPU runs bf16 (fp32 without it), never fp16.
+    assert pass_precision("auto", "cuda", trains=False) == "fp16", "inference and caching keep fp16"
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert pass_precision("auto", "cuda", trains=True) == "bf16"
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    assert pass_precision("auto", "cuda", trains=True) == "fp32"
+    assert pass_precision("fp16", "cuda", trains=True) == "fp16", "asked for (with Lightning's 16-mixed scaler)"
+    assert pass_precision("fp32", "cpu", trains=True) == "fp32"

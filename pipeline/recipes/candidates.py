@@ -42,6 +42,9 @@ def _head(**changes: Any) -> Dict[str, Any]:
     return {**SMALL_HEAD, **{f"model.{k}": v for k, v in changes.items()}}
 
 
+STAGES_KEY = "model.trainable_stages"
+
+
 CANDIDATES: List[Candidate] = [
     Candidate("config", {}, "the config as given"),
     Candidate("bigru", _head(), "bidirectional GRU 128, dropout 0.5, weight decay 0.01"),
@@ -66,8 +69,10 @@ CANDIDATES: List[Candidate] = [
     Candidate("top2-bigru", {**_head(), "model.trainable_stages": 2, "model.rgb_diff": False},
               "bigru, with the CNN's last two stages fine-tuned on cached maps"),
 ]
-
-STAGES_KEY = "model.trainable_stages"
+# Every candidate but `config` and the top ones reads frozen features, whatever the user's config trains: a
+# head candidate that quietly fine-tuned stages would cost ten times a head and stop being what it says.
+CANDIDATES = [c if c.name == "config" or STAGES_KEY in c.overrides else c.with_overrides(**{STAGES_KEY: 0})
+              for c in CANDIDATES]
 
 FIT_KEY = "model.frame_fit"
 
