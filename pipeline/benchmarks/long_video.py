@@ -17,6 +17,7 @@ import csv
 import json
 import math
 import sys
+from dataclasses import asdict
 from fractions import Fraction
 from pathlib import Path
 from typing import Dict, Iterator, List, Sequence, Tuple
@@ -160,10 +161,29 @@ def _row_of(group: str, what: str, run: SampledRun) -> List[Row]:
                 "MB", None, None)]
 
 
+def _step(work: Path, name: str, command: Sequence[str], what: str) -> SampledRun:
+    """`run_sampled(command)`, its measurement kept in work/<name>.json: a step already measured is read
+    back, so a stopped benchmark goes on where it stopped."""
+    record = work / f"{name}.json"
+    if record.is_file():
+        return SampledRun(**json.loads(record.read_text()))
+    run = run_sampled(command, work / f"{name}.log", what)
+    record.write_text(json.dumps(asdict(run)))
+    return run
+
+
+def timeline_step(hour: Path, checkpoint: str, work: Path) -> SampledRun:
+    """predict.py --timeline over `hour` with `checkpoint` (its windows and operating points), measured."""
+    work.mkdir(parents=True, exist_ok=True)
+    return _step(work, "timeline", [sys.executable, "scripts/predict.py", "--ckpt", checkpoint, "--input", str(hour),
+                                    "--output", str(work / "hour.csv"), "--timeline"], "the timeline")
+
+
 def hour_cost_rows(footage: Dict[str, Path], work: Path, extra: Sequence[str] = (), max_epochs: int = 20,
                    group: str = "events, 1 h 720p") -> List[Row]:
     """The cache fill, the training on it and the timeline over the hour, as the module says, into `work`
-    (cache, runs, checkpoints, logs). `extra`: more train.py options for both the fill and the training."""
+    (cache, runs, checkpoints, logs; each step's measurement kept, so a stopped run resumes). `extra`: more
+    train.py options for both the fill and the training."""
     work.mkdir(parents=True, exist_ok=True)
     common = ["--config", "configs/events.yaml", f"--data.root={footage['hour'].parent}",
               f"--data.train_list={footage['hour_events']}", f"--data.val_list={footage['segment_events']}",
@@ -171,14 +191,10 @@ def hour_cost_rows(footage: Dict[str, Path], work: Path, extra: Sequence[str] = 
               f"--trainer.max_epochs={max_epochs}", "--trainer.enable_progress_bar=false",
               f"--trainer.logger.init_args.save_dir={work / 'runs'}", f"--checkpoint.dirpath={work / 'checkpoints'}",
               *extra]
-    fill = run_sampled([sys.executable, "scripts/extract_features.py", *common], work / "extract.log",
-                       "the cache fill")
-    train = run_sampled([sys.executable, "scripts/train.py", *common], work / "train.log", "the training run")
+    fill = _step(work, "extract", [sys.executable, "scripts/extract_features.py", *common], "the cache fill")
+    train = _step(work, "train", [sys.executable, "scripts/train.py", *common], "the training run")
     written = max((work / "runs").glob("**/test_metrics.json"), key=lambda p: p.stat().st_mtime)
-    checkpoint = json.loads(written.read_text())["best_checkpoint"]
-    timeline = run_sampled([sys.executable, "scripts/predict.py", "--ckpt", checkpoint, "--input",
-                            str(footage["hour"]), "--output", str(work / "hour.csv"), "--timeline"],
-                           work / "predict.log", "the timeline")
+    timeline = timeline_step(footage["hour"], json.loads(written.read_text())["best_checkpoint"], work)
     rows = _row_of(group, "cache fill (scripts/extract_features.py, the hour and the 10-min validation video)", fill)
     rows += _row_of(group, f"training on the filled cache ({max_epochs} epochs, operating points chosen)", train)
     rows.append(row(group, "training from event times from an empty cache, as a multiple of the cache fill "
