@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 import pytorch_lightning as pl
 from conftest import index_frame
+from live_support import free_udp_port, wait_bound
 
 from pipeline.core.module import VideoClassifierModule
 from pipeline.data.datamodule import VideoDataModule
@@ -167,40 +168,21 @@ def test_file_records_equal_the_timeline(rec, videos):
     assert all("latency_ms" in r for r in records if r["type"] in ("window", "event_start", "event_end"))
 
 
-def _free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _udp_bound(port: int) -> bool:
-    """Whether a socket on this machine is bound to UDP `port` (Linux: /proc/net/udp)."""
-    with open("/proc/net/udp") as table:
-        return any(line.split()[1].endswith(f":{port:04X}") for line in list(table)[1:])
-
-
-def _wait_bound(port: int, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not _udp_bound(port):
-        assert time.monotonic() < deadline, f"nothing listens on UDP port {port}"
-        time.sleep(0.01)
-
-
 @pytest.mark.skipif(not os.path.exists("/proc/net/udp"), reason="needs Linux's /proc/net/udp")
 def test_udp_stream_with_a_pause(rec, videos):
     """A real network stream: MPEG-TS over UDP at real-time pace, paused for 3 s: the first part's windows, a
     gap record, then the second part's windows, each equal to the timeline of the frames sent."""
-    port = _free_udp_port()
+    port = free_udp_port()
     url = f"udp://127.0.0.1:{port}"
     run = LiveRun(rec.model, LiveOptions(sources=(url,), timeline=TIMELINE, stall_timeout=1.0, max_backoff=0.5,
                                          queue_frames=10_000))  # as above: nothing dropped however busy the machine
     records: List[Dict[str, Any]] = []
     consumer = threading.Thread(target=lambda: records.extend(run.records()), daemon=True)
     consumer.start()
-    _wait_bound(port)
+    wait_bound(port)
     send_mpegts(str(videos["part1"]), url)
     time.sleep(3.0)  # the sender is away: the receiver stalls after 1 s and keeps reopening
-    _wait_bound(port)  # send when it listens again (between attempts nothing is bound, as for any receiver)
+    wait_bound(port)  # send when it listens again (between attempts nothing is bound, as for any receiver)
     send_mpegts(str(videos["part2"]), url)
     deadline = time.monotonic() + 30
     while not _segment_done(records, 1):  # the second part stalls too, and its tail window comes
