@@ -17,13 +17,9 @@ from typing import Any, Dict, List
 
 import numpy as np
 import pytest
-import pytorch_lightning as pl
 from conftest import index_frame
-from live_support import free_udp_port, wait_bound
+from live_support import free_udp_port, make_checkpoint, wait_bound
 
-from pipeline.core.module import VideoClassifierModule
-from pipeline.data.datamodule import VideoDataModule
-from pipeline.demo import generate_direction_dataset
 from pipeline.demo.stream_sender import send_mpegts
 from pipeline.demo.video_writer import write_video
 from pipeline.errors import EXIT_BAD_INPUT, EXIT_OK, UsageError
@@ -47,18 +43,7 @@ PROB_ATOL = 1e-5
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> Path:
     """A small real checkpoint (one epoch): these tests are about streaming, not accuracy."""
-    tmp = tmp_path_factory.mktemp("model")
-    root = generate_direction_dataset(tmp / "data", n_train=4, n_val=2, n_test=2, size=64, num_frames=8, seed=3)
-    pl.seed_everything(0, workers=True)
-    data = VideoDataModule(root=str(root), clip_len=6, batch_size=4, num_workers=0, cache_features=False)
-    model = VideoClassifierModule(class_names=data.class_names, sampling=data.sampling, input_size=64,
-                                  hidden_size=16)
-    data.attach_model(model.preprocessing, model.frozen_backbone)
-    trainer = pl.Trainer(max_epochs=1, logger=False, enable_progress_bar=False, enable_checkpointing=False,
-                         default_root_dir=str(tmp))
-    trainer.fit(model, datamodule=data)
-    trainer.save_checkpoint(tmp / "model.ckpt")
-    return tmp / "model.ckpt"
+    return make_checkpoint(tmp_path_factory.mktemp("model"))
 
 
 @pytest.fixture(scope="module")
