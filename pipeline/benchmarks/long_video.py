@@ -139,7 +139,8 @@ def make_hour_video(events_csv: Path, out: Path, minutes: float = 60, segment_se
                 s, e = float(r["start"]) + start, float(r["end"] or r["start"]) + start
                 if s < end:
                     placed.append((s, min(e, end)))
-    segment = float(av.open(str(paths["segment"])).duration) / 1e6
+    with av.open(str(paths["segment"])) as container:
+        segment = float(container.duration) / 1e6
     copies = max(1, math.ceil(minutes * 60 / segment - 1e-6))
     _repeat(paths["segment"], paths["hour"], copies)
     fields = ["video", "label", "start", "end", "group"]
