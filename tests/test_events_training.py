@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from pipeline.data.annotations import AnnotatedEvent, AnnotatedVideo, build_splits
-from pipeline.data.event_windows import IGNORED, label_window
+from pipeline.data.event_windows import IGNORED, label_window, window_labels
 from pipeline.demo import generate_match_set
 from pipeline.training.cli import train
 
@@ -53,6 +53,20 @@ def test_overlapping_classes_the_one_covering_more_of_the_window_wins():
     assert label_window(10.0, 12.0, video, NAMES) == 1  # goal covers all of it, the celebration half
     assert label_window(11.5, 13.5, video, NAMES) == 2
     assert label_window(14.0, 16.0, video, NAMES) == 2
+
+
+def test_labelling_every_window_of_a_long_video_at_once_agrees_with_the_rule_window_by_window():
+    rng = np.random.default_rng(0)
+    events = []
+    for start in np.sort(rng.uniform(0, 95, 60)):
+        length = float(rng.choice([0.0, 0.3, 1.5, 4.0, 12.0]))  # spots, short, long and very long segments
+        events.append((str(rng.choice(NAMES[1:] + ["other"])), float(start), float(start) + length))
+    video = AnnotatedVideo(Path("v.mp4"), tuple(AnnotatedEvent(*e) for e in events), "g", 100.0)
+    starts = np.arange(0, 98, 0.25)
+    times = np.stack([starts, starts + 2.0], axis=1)
+    expected = [label_window(s, e, video, NAMES) for s, e in times]
+    assert window_labels(times, video, NAMES).tolist() == expected
+    assert {1, 2, 0, IGNORED} <= set(expected)  # every outcome of the rule is exercised
 
 
 @pytest.fixture(scope="module")

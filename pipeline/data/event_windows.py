@@ -24,6 +24,7 @@ not drowned by ninety minutes of play. Validation and test see every labelled wi
 """
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -31,7 +32,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from pipeline.data.annotations import AnnotatedVideo
+from pipeline.data.annotations import AnnotatedEvent, AnnotatedVideo
 from pipeline.data.datasets import _worker_rng
 from pipeline.data.feature_rate import CachedFeatures, FeatureRate
 from pipeline.data.sampling import ClipSampler, window_frames, window_indices
@@ -65,11 +66,16 @@ EVENT_WINDOW_DEFAULTS = EventWindows()  # the one place the window options' defa
 
 def label_window(start: float, end: float, video: AnnotatedVideo, class_names: Sequence[str]) -> int:
     """The class index of the window [start, end) seconds of `video` (0: background), or IGNORED."""
+    return _label(start, end, video.events, {name: i for i, name in enumerate(class_names)})
+
+
+def _label(start: float, end: float, events: Sequence[AnnotatedEvent], class_index: Dict[str, int]) -> int:
+    """`label_window` over `events` (any that may touch the window; others are skipped by the rule)."""
     best, best_score, touched = 0, -1.0, False
     length = end - start
     centre = (start + end) / 2
-    for event in video.events:
-        if event.label not in class_names:
+    for event in events:
+        if event.label not in class_index:
             continue
         if event.is_spot:
             if not start <= event.start < end:
@@ -89,10 +95,25 @@ def label_window(start: float, end: float, video: AnnotatedVideo, class_names: S
             else:
                 continue
         if score > best_score:
-            best, best_score = list(class_names).index(event.label), score
+            best, best_score = class_index[event.label], score
     if best_score < 0:
         return IGNORED if touched else 0
     return best
+
+
+def window_labels(times: np.ndarray, video: AnnotatedVideo, class_names: Sequence[str]) -> np.ndarray:
+    """`label_window` of each window [start, end) in `times` float [W,2], int64 [W]. Only the events that
+    can touch a window are looked at, so an hour of windows and hundreds of
+    events cost one pass rather than windows x events."""
+    class_index = {name: i for i, name in enumerate(class_names)}
+    events = sorted((event for event in video.events if event.label in class_index), key=lambda e: e.start)
+    starts = [event.start for event in events]
+    longest = max((event.end - event.start for event in events), default=0.0)
+    labels = np.empty(len(times), dtype=np.int64)
+    for w, (start, end) in enumerate(times):
+        first = bisect.bisect_left(starts, start - longest - 1e-9)  # earlier events end before the window
+        labels[w] = _label(start, end, events[first:bisect.bisect_left(starts, end)], class_index)
+    return labels
 
 
 def video_windows(video: AnnotatedVideo, entry: CachedFeatures, sampler: ClipSampler, windows: EventWindows,
@@ -102,7 +123,7 @@ def video_windows(video: AnnotatedVideo, entry: CachedFeatures, sampler: ClipSam
     fps = entry.num_frames / video.duration if video.duration > 0 else 25.0
     ranges = window_frames(entry.num_frames, fps, windows.window, windows.stride)
     times = np.asarray([(s / fps, e / fps) for s, e in ranges], dtype=np.float64)
-    labels = np.asarray([label_window(s, e, video, class_names) for s, e in times], dtype=np.int64)
+    labels = window_labels(times, video, class_names)
     return times, labels, window_indices(ranges, sampler)
 
 
