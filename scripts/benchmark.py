@@ -114,6 +114,8 @@ def main(argv: List[str]) -> int:
     parser.add_argument("--events-hour-dir", type=Path, default=Path("data/hour"),
                         help="where the hour, its events and the runs on it are kept")
     parser.add_argument("--only-events-hour", action="store_true", help="only the hour-of-footage rows")
+    parser.add_argument("--events-hour-no-timeline", action="store_true",
+                        help="leave out the timeline over the hour (its slowest step): the fill and training only")
     args = parser.parse_args(argv)
     if args.only_events_hour and not args.events_hour:
         raise UsageError("--only-events-hour needs --events-hour EVENTS_CSV")
@@ -154,7 +156,7 @@ def main(argv: List[str]) -> int:
                                         first_run_dir=args.first_run_dir, finetune_run=args.finetune_run,
                                         raw_avis=args.raw_avis, live=live,
                                         events_hour=(args.events_hour, args.events_hour_dir) if args.events_hour
-                                        else None)))
+                                        else None, events_hour_timeline=not args.events_hour_no_timeline)))
     return EXIT_OK
 
 

@@ -181,10 +181,10 @@ def timeline_step(hour: Path, checkpoint: str, work: Path) -> SampledRun:
 
 
 def hour_cost_rows(footage: Dict[str, Path], work: Path, extra: Sequence[str] = (), max_epochs: int = 20,
-                   group: str = "events, 1 h 720p") -> List[Row]:
-    """The cache fill, the training on it and the timeline over the hour, as the module says, into `work`
-    (cache, runs, checkpoints, logs; each step's measurement kept, so a stopped run resumes). `extra`: more
-    train.py options for both the fill and the training."""
+                   group: str = "events, 1 h 720p", timeline: bool = True) -> List[Row]:
+    """The cache fill, the training on it and (unless not `timeline`) the timeline over the hour, as the
+    module says, into `work` (cache, runs, checkpoints, logs; each step's measurement kept, so a stopped run
+    resumes). `extra`: more train.py options for both the fill and the training."""
     work.mkdir(parents=True, exist_ok=True)
     common = ["--config", "configs/events.yaml", f"--data.root={footage['hour'].parent}",
               f"--data.train_list={footage['hour_events']}", f"--data.val_list={footage['segment_events']}",
@@ -194,13 +194,14 @@ def hour_cost_rows(footage: Dict[str, Path], work: Path, extra: Sequence[str] = 
               *extra]
     fill = _step(work, "extract", [sys.executable, "scripts/extract_features.py", *common], "the cache fill")
     train = _step(work, "train", [sys.executable, "scripts/train.py", *common], "the training run")
-    written = max((work / "runs").glob("**/test_metrics.json"), key=lambda p: p.stat().st_mtime)
-    timeline = timeline_step(footage["hour"], json.loads(written.read_text())["best_checkpoint"], work)
     rows = _row_of(group, "cache fill (scripts/extract_features.py, the hour and the 10-min validation video)", fill)
     rows += _row_of(group, f"training on the filled cache ({max_epochs} epochs, operating points chosen)", train)
     rows.append(row(group, "training from event times from an empty cache, as a multiple of the cache fill "
                     "(target at most 1.3x), wall time", (fill.seconds + train.seconds) / fill.seconds, "x"))
     rows.append(row(group, "the same in CPU time", (fill.cpu_seconds + train.cpu_seconds) / fill.cpu_seconds, "x"))
-    rows += _row_of(group, "predict.py --timeline over the hour (the checkpoint's windows and operating points)",
-                    timeline)
+    if timeline:
+        written = max((work / "runs").glob("**/test_metrics.json"), key=lambda p: p.stat().st_mtime)
+        swept = timeline_step(footage["hour"], json.loads(written.read_text())["best_checkpoint"], work)
+        rows += _row_of(group, "predict.py --timeline over the hour (the checkpoint's windows and operating points)",
+                        swept)
     return rows

@@ -352,7 +352,8 @@ def run_benchmark(video: Optional[Path] = None, repeats: int = BENCHMARK_DEFAULT
                   backbone_sizes: Sequence[int] = BENCHMARK_DEFAULTS.backbone_sizes,
                   motion_window_dir: Optional[Path] = None, first_run: int = 0,
                   first_run_dir: Optional[Path] = None, finetune_run: int = 0, raw_avis: int = 0,
-                  live: Optional[Dict] = None, events_hour: Optional[Tuple[Path, Path]] = None) -> Dict:
+                  live: Optional[Dict] = None, events_hour: Optional[Tuple[Path, Path]] = None,
+                  events_hour_timeline: bool = True) -> Dict:
     """Every row, on `video` (default: a generated 640x360 clip), plus a description of the machine;
     memory rows for generated videos of `memory_minutes` minutes when given; batch-inference and
     precision rows when `inference` holds run_inference_benchmark's arguments (device and repeats
@@ -363,7 +364,8 @@ def run_benchmark(video: Optional[Path] = None, repeats: int = BENCHMARK_DEFAULT
     fine-tuning rows (the same with the backbone trained, 2 epochs) on `finetune_run` generated 640x360 clips;
     raw-video rows (the cache filled for `raw_avis` generated raw AVIs, default decoder vs the one that reads them);
     live rows (live.py: streams over UDP) when `live` holds live_rows' arguments and `carried_video`;
-    rows of an hour of 720p footage (long_video.py) when `events_hour` is (events CSV of long videos, folder).
+    rows of an hour of 720p footage (long_video.py) when `events_hour` is (events CSV of long videos, folder),
+    the timeline over it unless not `events_hour_timeline`.
     core=False leaves out the decoding, isolation, backbone and head rows."""
     torch_device = torch.device(device)
     with tempfile.TemporaryDirectory() as tmp:
@@ -421,7 +423,7 @@ def run_benchmark(video: Optional[Path] = None, repeats: int = BENCHMARK_DEFAULT
 
         events, folder = events_hour
         rows += hour_cost_rows(make_hour_video(Path(events).resolve(), Path(folder).resolve()),
-                               Path(folder).resolve() / "run")
+                               Path(folder).resolve() / "run", timeline=events_hour_timeline)
     if inference is not None:
         rows += run_inference_benchmark(**inference, repeats=repeats, device=device, input_size=input_size)
     machine = {
