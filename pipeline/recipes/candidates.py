@@ -68,6 +68,8 @@ CANDIDATES: List[Candidate] = [
               "bigru, with the CNN's last stage fine-tuned on cached maps"),
     Candidate("top2-bigru", {**_head(), "model.trainable_stages": 2, "model.rgb_diff": False},
               "bigru, with the CNN's last two stages fine-tuned on cached maps"),
+    Candidate("top3-bigru", {**_head(), "model.trainable_stages": 3, "model.rgb_diff": False},
+              "bigru, with the CNN's last three stages fine-tuned on cached maps"),
 ]
 # Every candidate but `config` and the top ones reads frozen features, whatever the user's config trains: a
 # head candidate that quietly fine-tuned stages would cost ten times a head and stop being what it says.
