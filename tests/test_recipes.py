@@ -62,6 +62,23 @@ def test_the_budget_stops_the_search_before_a_trial_that_would_not_fit(tmp_path)
     assert asked[:2] == [("config", 1), ("a", 1)] and ("config", 0) not in asked
 
 
+def test_a_costly_candidate_that_no_longer_fits_stops_alone_and_the_cheaper_ones_go_on(tmp_path):
+    scores = {"config": [0.5] * 5, "costly": [0.9] * 5, "a": [0.8] * 5}
+    seconds = {"config": 5.0, "costly": 60.0, "a": 5.0}  # a fine-tuning candidate beside two heads
+    asked = []
+
+    def run(name: str, fold: int) -> FoldResult:
+        asked.append((name, fold))
+        return FoldResult({"test/acc": scores[name][fold]}, 1, 1, 1, seconds[name])
+    log = SearchLog()
+    search(list(scores), 5, run, TrialStore(tmp_path / "trials.json"), Budget(200.0), log)
+    assert [f for n, f in asked if n == "costly"] == [0, 1]  # a third 60-s trial would pass 200 s
+    assert [f for n, f in asked if n == "a"] == [0, 1, 2, 3, 4] and [f for n, f in asked if n == "config"] == [
+        0, 1, 2, 3, 4]
+    assert any("(costly, fold 2, about 60 s) does not fit: costly stops here" in line for line in log.lines)
+    assert log.stopped_by_budget and log.lines[-1] == "search stopped by the budget before finishing costly"
+
+
 def test_the_simplest_candidate_within_noise_of_the_best_is_chosen():
     rows = [Row.of(name, {f: FoldResult({"test/acc": v}, 1, 1, 1, 1.0) for f, v in enumerate(values)})
             for name, values in (("big", [0.80, 0.70, 0.90, 0.75, 0.85]),

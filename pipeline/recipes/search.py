@@ -6,8 +6,10 @@ rung has every fold. Trials run fold by fold, candidates in their list order, so
 mid-rung leaves every candidate with the same folds where possible. Time left after the last rung
 completes the candidates that were dropped, best first, so the table shows as many full rows as the
 budget allows. Before each trial the search asks whether the trial (as long as that candidate's
-earlier ones, else the mean of all so far) still fits in the budget; feature caching is not counted
-(each fit's features are computed once, whatever the budget).
+earlier ones, else the mean of all so far) still fits in the budget: a candidate whose next trial does not
+fit stops there, and cheaper ones go on while theirs fit (a costly fine-tuning candidate must not end the
+search for the heads). Feature caching is not counted (each fit's features are computed once, whatever the
+budget).
 
 Each finished trial is stored at once (`TrialStore`), so a stopped search resumes where it stopped.
 """
@@ -111,15 +113,18 @@ def search(names: Sequence[str], num_folds: int, run: Callable[[str, int], FoldR
     """
     names = list(names)
     dropped: List[str] = []
+    stopped: List[str] = []  # candidates whose next trial did not fit the budget
 
     def trial(name: str, fold: int) -> bool:
-        """Run (or read back) one trial; False when the budget does not allow it."""
+        """Run (or read back) one trial; False when the budget does not allow it (the candidate stops)."""
         if store.get(name, fold) is not None:
             return True
+        if name in stopped:
+            return False
         if not budget.allows(name):
-            if not log.stopped_by_budget:
-                log.say(f"budget: {budget.spent / 60:.1f} of {budget.seconds / 60:.1f} min spent; the next trial "
-                        f"({name}, fold {fold}, about {budget.expected(name):.0f} s) does not fit: search stopped")
+            log.say(f"budget: {budget.spent / 60:.1f} of {budget.seconds / 60:.1f} min spent; the next trial "
+                    f"({name}, fold {fold}, about {budget.expected(name):.0f} s) does not fit: {name} stops here")
+            stopped.append(name)
             log.stopped_by_budget = True
             return False
         result = run(name, fold)
@@ -130,6 +135,7 @@ def search(names: Sequence[str], num_folds: int, run: Callable[[str, int], FoldR
         return True
 
     if not names or not trial(names[0], 0):
+        _say_stopped(log, stopped)
         return
     seconds = [r.seconds for r in store.results.values()]
     per_trial = max(float(np.mean(seconds)), 1e-3)
@@ -143,8 +149,8 @@ def search(names: Sequence[str], num_folds: int, run: Callable[[str, int], FoldR
         log.say(f"rung: {len(alive)} candidate(s) on folds {done_folds}-{depth - 1}")
         for fold in range(done_folds, depth):
             for name in alive:
-                if not trial(name, fold):
-                    return
+                trial(name, fold)
+        alive = [n for n in alive if n not in stopped]
         done_folds = depth
         if depth < num_folds:
             ranked = sorted(alive, key=lambda n: -mean_score(store.folds_of(n)))
@@ -158,4 +164,10 @@ def search(names: Sequence[str], num_folds: int, run: Callable[[str, int], FoldR
     for name in sorted(dropped, key=lambda n: -mean_score(store.folds_of(n))) + waiting:
         for fold in range(num_folds):
             if not trial(name, fold):
-                return
+                break
+    _say_stopped(log, stopped)
+
+
+def _say_stopped(log: SearchLog, stopped: Sequence[str]) -> None:
+    if stopped:
+        log.say(f"search stopped by the budget before finishing {', '.join(stopped)}")
