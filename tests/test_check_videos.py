@@ -146,6 +146,7 @@ def test_a_hanging_decoder_times_out_on_its_file_only(good, tmp_path, monkeypatc
     assert len(entries) == 1, "a timeout is not cached: with more time the file may pass"
 
 
+@pytest.mark.slow  # several script starts; other scripts' wrong-use tests stay in the default suite
 def test_wrong_use_is_one_line(mixed, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()

@@ -153,6 +153,7 @@ def test_file_records_equal_the_timeline(rec, videos):
     assert all("latency_ms" in r for r in records if r["type"] in ("window", "event_start", "event_end"))
 
 
+@pytest.mark.slow  # test_live_gaps.py streams a 3-s silence over UDP in the default suite
 @pytest.mark.skipif(not os.path.exists("/proc/net/udp"), reason="needs Linux's /proc/net/udp")
 def test_udp_stream_with_a_pause(rec, videos):
     """A real network stream: MPEG-TS over UDP at real-time pace, paused for 3 s: the first part's windows, a
@@ -205,6 +206,7 @@ def _timeline_args() -> List[str]:
             "--min-duration", str(TIMELINE.min_duration), "--merge-gap", str(TIMELINE.merge_gap)]
 
 
+@pytest.mark.slow  # test_stdin_with_realtime_is_a_live_feed_that_drops_frames reads stdin by default
 def test_stdin_mpegts(rec, checkpoint, videos):
     with open(videos["part2"], "rb") as stdin:
         run = _script("--ckpt", str(checkpoint), "--source", "-", "--device", "cpu", *_timeline_args(), stdin=stdin)

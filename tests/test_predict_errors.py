@@ -121,6 +121,7 @@ def test_zero_stride_writes_nothing_and_the_corrected_run_is_not_refused(checkpo
     assert [r["status"] for r in _rows(tmp_path / "preds.csv")] == ["ok"] * 3
 
 
+@pytest.mark.slow  # a script start; the option parser's other refusals stay in the default suite
 def test_abbreviated_options_are_not_taken_for_real_ones(checkpoint, videos, tmp_path):
     run = _run("--ckpt", str(checkpoint), "--input", str(videos), "--output", str(tmp_path / "p.csv"),
                "--timeline", "--stri", "0.5")
@@ -137,7 +138,7 @@ def _corrupt(tmp_path: Path, kind: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize("kind", ["random", "text"])
+@pytest.mark.parametrize("kind", ["random", pytest.param("text", marks=pytest.mark.slow)])
 def test_an_unusable_checkpoint_is_one_line(videos, tmp_path, kind):
     ckpt = _corrupt(tmp_path, kind)
     run = _run("--ckpt", str(ckpt), "--input", str(videos), "--output", str(tmp_path / "p.csv"))
@@ -148,6 +149,7 @@ def test_an_unusable_checkpoint_is_one_line(videos, tmp_path, kind):
         predict(PredictOptions(str(tmp_path / "missing.ckpt"), [str(videos)], str(tmp_path / "p.csv")))
 
 
+@pytest.mark.slow  # test_train_errors.py checks --debug in the default suite
 def test_debug_shows_the_traceback(videos, tmp_path):
     run = _run("--ckpt", str(_corrupt(tmp_path, "text")), "--input", str(videos), "--output",
                str(tmp_path / "p.csv"), "--debug")

@@ -100,6 +100,7 @@ def test_load_classifier_module_refuses_it_under_the_old_torch_default(trained, 
     assert str(crafted) in _one_error_line(done.stderr)
 
 
+@pytest.mark.slow  # predict.py's refusal is checked in the default suite; train.py loads through the same code
 def test_train_ckpt_path_refuses_it_under_the_old_torch_default(trained, tmp_path):
     marker = tmp_path / "created_by_unpickling"
     crafted = _crafted(trained, tmp_path, _CreatesFile(open, str(marker), "w"))
